@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// Runs every test file under test/ with Node's own test runner, TypeScript through tsx.
+// `node scripts/run-tests.mjs [dir-or-file ...]` narrows the run.
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const targets = process.argv.slice(2);
+const roots = targets.length ? targets : ["test"];
+
+function collect(path, out) {
+  const st = statSync(path);
+  if (st.isDirectory()) {
+    for (const name of readdirSync(path).sort()) {
+      if (name === "fixtures" || name === "node_modules") continue;
+      collect(join(path, name), out);
+    }
+  } else if (/\.test\.(ts|mts|js|mjs)$/.test(path)) {
+    out.push(path);
+  }
+  return out;
+}
+
+const files = roots.flatMap((r) => collect(join(root, r), [])).map((f) => relative(root, f));
+if (files.length === 0) {
+  console.error("no test files found");
+  process.exit(1);
+}
+const concurrency = process.env.TEST_CONCURRENCY ?? "2";
+const res = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
+  { cwd: root, stdio: "inherit", env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "" } },
+);
+process.exit(res.status ?? 1);

@@ -1,0 +1,47 @@
+/**
+ * The flowctl command line. Each command lives in its own file and registers itself here;
+ * this is the only place that exits the process.
+ */
+import { Command, CommanderError } from "commander";
+import { createRequire } from "node:module";
+import { cliState, EXIT, printError } from "./util.ts";
+import { registerRunCommand } from "./run.ts";
+
+const require = createRequire(import.meta.url);
+const pkg = require("../../package.json") as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("flowctl")
+    .description("Run TypeScript workflows: tasks and flows with retries, timeouts, caching, concurrency and a tracked run history.")
+    .version(pkg.version, "-V, --version", "print the flowctl version")
+    .option("--debug", "show stack traces for errors")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(s.startsWith("error:") ? `flowctl: ${s}` : s),
+    })
+    .hook("preAction", (cmd) => {
+      if (cmd.opts().debug) cliState.debug = true;
+    });
+  registerRunCommand(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--debug")) cliState.debug = true;
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end with code 0 and have printed already
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    printError(err);
+    return EXIT.FAILED;
+  }
+  return cliState.exitCode;
+}

@@ -1,0 +1,58 @@
+/**
+ * Shared CLI plumbing: how a command reports errors and exit codes. Commands return an exit
+ * code (or nothing for 0); only `main.ts` calls process.exit.
+ */
+import { isFlowctlError } from "../errors.ts";
+import { SettingValueError } from "../settings/schema.ts";
+
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const;
+
+export interface CliState {
+  debug: boolean;
+  /** exit code the program ends with */
+  exitCode: number;
+}
+
+export const cliState: CliState = { debug: false, exitCode: 0 };
+
+/** Errors that mean "the user's input was wrong": exit 2. */
+export function isUsageError(err: unknown): boolean {
+  if (err instanceof SettingValueError) return true;
+  return isFlowctlError(err) && ["USAGE", "LOAD_ERROR", "CONFIG_ERROR", "INVALID_OPTION", "INVALID_ARGUMENT"].includes(err.code);
+}
+
+export function printError(err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const firstLine = cliState.debug ? message : message.split("\n")[0];
+  process.stderr.write(`flowctl: error: ${firstLine}\n`);
+  if (cliState.debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+}
+
+/**
+ * Wrap a commander action: the action returns an exit code; a thrown usage error prints one
+ * line and exits 2; anything else prints one line (stack with --debug) and exits 1.
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> | number | void) {
+  return async (...args: A): Promise<void> => {
+    try {
+      const code = await fn(...args);
+      cliState.exitCode = code ?? 0;
+    } catch (err) {
+      printError(err);
+      cliState.exitCode = isUsageError(err) ? EXIT.USAGE : EXIT.FAILED;
+    }
+  };
+}
+
+/** Parse a whole number option, with a clear error. */
+export function parseIntOption(name: string, min = 0) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+      throw new (class extends Error { override name = "InvalidArgumentError"; })(
+        `${name} expects a whole number ≥ ${min}, got '${value}'`,
+      );
+    }
+    return n;
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * The run context: which flow run and task run the current code belongs to, and the tags in
+ * force. It follows async calls through AsyncLocalStorage.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
+import type { Logger } from "../logging/logger.ts";
+
+export interface RunContext {
+  readonly flowRun?: FlowRunRecord | undefined;
+  readonly taskRun?: TaskRunRecord | undefined;
+  readonly tags: readonly string[];
+  /** Where console output goes while this context runs (set when logPrints is on). */
+  readonly printLogger?: Logger | undefined;
+}
+
+export const runContext = new AsyncLocalStorage<RunContext>();
+
+export function currentContext(): RunContext | undefined {
+  return runContext.getStore();
+}
+
+export function mergeTags(a: readonly string[], b: readonly string[] | undefined): string[] {
+  if (!b || b.length === 0) return a.length === 0 ? EMPTY : (a as string[]);
+  if (a.length === 0) return b as string[];
+  const out = a.slice();
+  for (const t of b) if (!out.includes(t)) out.push(t);
+  return out;
+}
+
+const EMPTY: string[] = [];

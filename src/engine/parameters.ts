@@ -1,0 +1,282 @@
+/**
+ * A run's `parameters`: the function's declared parameter names mapped to the call's values,
+ * literal defaults included. Names are read once, at definition, from the function's source
+ * (which is plain JavaScript by then: tsx has stripped the types).
+ */
+
+export interface ParamSpec {
+  /** positional names, in order; a destructured position is named by its index (`arg0`) */
+  names: string[];
+  /** literal defaults by name */
+  defaults: Map<string, unknown>;
+  /** name of a rest parameter (`...items`) */
+  rest?: string | undefined;
+  /** set when the function takes a single destructured object: its keys */
+  objectKeys?: string[] | undefined;
+  /** the object pattern has a `...rest` element: any key is accepted */
+  objectRest?: boolean | undefined;
+}
+
+const NO_VALUE = Symbol("no literal");
+
+/** Read the parameter list of a function from its source. Never throws. */
+export function parseParams(fn: Function): ParamSpec {
+  const spec: ParamSpec = { names: [], defaults: new Map() };
+  let src: string;
+  try {
+    src = Function.prototype.toString.call(fn);
+  } catch {
+    return spec;
+  }
+  const list = extractParamList(src);
+  if (list === undefined) return spec;
+  const parts = splitTopLevel(list, ",").map((p) => p.trim()).filter((p) => p !== "");
+  parts.forEach((part, i) => {
+    if (part.startsWith("...")) {
+      const name = part.slice(3).trim();
+      spec.rest = /^[\w$]+$/.test(name) ? name : `arg${i}`;
+      return;
+    }
+    const [target, dflt] = splitDefault(part);
+    if (target.startsWith("{")) {
+      const name = `arg${i}`;
+      spec.names.push(name);
+      if (parts.length === 1) {
+        const { keys, defaults, rest } = parseObjectPattern(target);
+        spec.objectKeys = keys;
+        spec.objectRest = rest;
+        for (const [k, v] of defaults) spec.defaults.set(k, v);
+      }
+      return;
+    }
+    if (target.startsWith("[")) {
+      spec.names.push(`arg${i}`);
+      return;
+    }
+    spec.names.push(target);
+    if (dflt !== undefined) {
+      const v = parseLiteral(dflt);
+      if (v !== NO_VALUE) spec.defaults.set(target, v);
+    }
+  });
+  return spec;
+}
+
+/** Map a task call's arguments to named parameters. */
+export function bindArgs(spec: ParamSpec, args: readonly unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (spec.objectKeys !== undefined) {
+    const given = args[0];
+    for (const [k, v] of spec.defaults) out[k] = v;
+    if (typeof given === "object" && given !== null) {
+      for (const k of Object.keys(given)) {
+        const v = (given as Record<string, unknown>)[k];
+        if (v !== undefined || !(k in out)) out[k] = v;
+      }
+    }
+    return out;
+  }
+  const names = spec.names;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const v = args[i];
+    if (v === undefined && spec.defaults.has(name)) out[name] = spec.defaults.get(name);
+    else if (i < args.length) out[name] = v;
+  }
+  if (spec.rest !== undefined) out[spec.rest] = args.slice(names.length);
+  else for (let i = names.length; i < args.length; i++) out[`arg${i}`] = args[i];
+  return out;
+}
+
+/** A flow's parameters: the object it was called with, over its literal defaults. */
+export function bindFlowParams(spec: ParamSpec, given: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (spec.objectKeys !== undefined) for (const [k, v] of spec.defaults) out[k] = v;
+  if (given) {
+    for (const k of Object.keys(given)) {
+      const v = given[k];
+      if (v !== undefined || !(k in out)) out[k] = v;
+    }
+  }
+  return out;
+}
+
+function extractParamList(src: string): string | undefined {
+  let s = src.trimStart();
+  // arrow with a single bare parameter: `x => …`, `async x => …`
+  const bare = /^(?:async\s+)?([\w$]+)\s*=>/.exec(s);
+  if (bare && bare[1] !== "async") return bare[1];
+  const open = findTopLevelParen(s);
+  if (open < 0) return undefined;
+  const close = matchBracket(s, open);
+  if (close < 0) return undefined;
+  s = s.slice(open + 1, close);
+  return s;
+}
+
+/** The first `(` outside strings/comments, skipping a computed method name `[…]`. */
+function findTopLevelParen(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === "(") return i;
+    if (c === "[") {
+      const end = matchBracket(s, i);
+      if (end < 0) return -1;
+      i = end;
+    } else if (c === '"' || c === "'" || c === "`") {
+      i = skipString(s, i);
+    } else if (c === "/" && (s[i + 1] === "/" || s[i + 1] === "*")) {
+      i = skipComment(s, i);
+    }
+  }
+  return -1;
+}
+
+const PAIRS: Record<string, string> = { "(": ")", "[": "]", "{": "}" };
+
+function matchBracket(s: string, open: number): number {
+  const stack: string[] = [PAIRS[s[open]!]!];
+  for (let i = open + 1; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '"' || c === "'" || c === "`") i = skipString(s, i);
+    else if (c === "/" && (s[i + 1] === "/" || s[i + 1] === "*")) i = skipComment(s, i);
+    else if (c in PAIRS) stack.push(PAIRS[c]!);
+    else if (c === ")" || c === "]" || c === "}") {
+      if (stack.pop() !== c) return -1;
+      if (stack.length === 0) return i;
+    }
+  }
+  return -1;
+}
+
+function skipString(s: string, start: number): number {
+  const q = s[start];
+  for (let i = start + 1; i < s.length; i++) {
+    const c = s[i];
+    if (c === "\\") i++;
+    else if (q === "`" && c === "$" && s[i + 1] === "{") {
+      const end = matchBracket(s, i + 1);
+      if (end < 0) return s.length;
+      i = end;
+    } else if (c === q) return i;
+  }
+  return s.length;
+}
+
+function skipComment(s: string, start: number): number {
+  if (s[start + 1] === "/") {
+    const nl = s.indexOf("\n", start);
+    return nl < 0 ? s.length : nl;
+  }
+  const end = s.indexOf("*/", start + 2);
+  return end < 0 ? s.length : end + 1;
+}
+
+function splitTopLevel(s: string, sep: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let last = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '"' || c === "'" || c === "`") i = skipString(s, i);
+    else if (c === "/" && (s[i + 1] === "/" || s[i + 1] === "*")) {
+      const end = skipComment(s, i);
+      s = s.slice(0, i) + " ".repeat(end - i + 1) + s.slice(end + 1);
+    } else if (c === "(" || c === "[" || c === "{") depth++;
+    else if (c === ")" || c === "]" || c === "}") depth--;
+    else if (c === sep && depth === 0) {
+      out.push(s.slice(last, i));
+      last = i + 1;
+    }
+  }
+  out.push(s.slice(last));
+  return out;
+}
+
+/** `name = value` → [name, value]; a `=` inside brackets or strings does not count. */
+function splitDefault(part: string): [string, string | undefined] {
+  let depth = 0;
+  for (let i = 0; i < part.length; i++) {
+    const c = part[i]!;
+    if (c === '"' || c === "'" || c === "`") i = skipString(part, i);
+    else if (c === "(" || c === "[" || c === "{") depth++;
+    else if (c === ")" || c === "]" || c === "}") depth--;
+    else if (c === "=" && depth === 0 && part[i + 1] !== ">" && part[i + 1] !== "=") {
+      return [part.slice(0, i).trim(), part.slice(i + 1).trim()];
+    }
+  }
+  return [part.trim(), undefined];
+}
+
+function parseObjectPattern(pattern: string): { keys: string[]; defaults: Map<string, unknown>; rest: boolean } {
+  const inner = pattern.trim().slice(1, -1);
+  const keys: string[] = [];
+  const defaults = new Map<string, unknown>();
+  let rest = false;
+  for (const raw of splitTopLevel(inner, ",")) {
+    const entry = raw.trim();
+    if (entry === "") continue;
+    if (entry.startsWith("...")) {
+      rest = true;
+      continue;
+    }
+    const [target, dflt] = splitDefault(entry);
+    const colon = splitTopLevel(target, ":");
+    let key = colon[0]!.trim();
+    if (/^(["']).*\1$/.test(key)) key = key.slice(1, -1);
+    if (!/^[\w$-]+$/.test(key)) continue;
+    keys.push(key);
+    if (dflt !== undefined) {
+      const v = parseLiteral(dflt);
+      if (v !== NO_VALUE) defaults.set(key, v);
+    }
+  }
+  return { keys, defaults, rest };
+}
+
+/** Literal values only (numbers, strings, booleans, null, undefined, arrays and objects of those). */
+function parseLiteral(text: string): unknown {
+  const t = text.trim();
+  if (t === "undefined") return undefined;
+  if (t === "true") return true;
+  if (t === "false") return false;
+  if (t === "null") return null;
+  if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t)) return Number(t);
+  if (/^0x[0-9a-f]+$/i.test(t)) return Number(t);
+  const q = t[0];
+  if ((q === '"' || q === "'" || q === "`") && skipString(t, 0) === t.length - 1) {
+    if (q === "`" && t.includes("${")) return NO_VALUE;
+    const body = t.slice(1, -1);
+    try {
+      return JSON.parse(`"${body.replace(/\\'/g, "'").replace(/\\`/g, "`").replace(/(?<!\\)"/g, '\\"').replace(/\n/g, "\\n")}"`);
+    } catch {
+      return body;
+    }
+  }
+  if (t.startsWith("[") && t.endsWith("]")) {
+    const items = splitTopLevel(t.slice(1, -1), ",").map((s) => s.trim()).filter((s) => s !== "");
+    const out: unknown[] = [];
+    for (const it of items) {
+      const v = parseLiteral(it);
+      if (v === NO_VALUE) return NO_VALUE;
+      out.push(v);
+    }
+    return out;
+  }
+  if (t.startsWith("{") && t.endsWith("}")) {
+    const out: Record<string, unknown> = {};
+    for (const raw of splitTopLevel(t.slice(1, -1), ",")) {
+      const entry = raw.trim();
+      if (entry === "") continue;
+      const kv = splitTopLevel(entry, ":");
+      if (kv.length !== 2) return NO_VALUE;
+      let k = kv[0]!.trim();
+      if (/^(["']).*\1$/.test(k)) k = k.slice(1, -1);
+      const v = parseLiteral(kv[1]!);
+      if (v === NO_VALUE) return NO_VALUE;
+      out[k] = v;
+    }
+    return out;
+  }
+  return NO_VALUE;
+}

@@ -1,0 +1,104 @@
+/**
+ * One registry of flowctl's error classes. Every error carries a stable string `code`;
+ * match on `code`, not on `instanceof`, since two copies of the library can coexist.
+ */
+
+export type ErrorCode =
+  | "INVALID_OPTION"
+  | "FLOW_RUN_FAILED"
+  | "UPSTREAM_NOT_COMPLETED"
+  | "MISSING_CONTEXT"
+  | "TASK_RUN_TIMEOUT"
+  | "FLOW_RUN_TIMEOUT"
+  | "FUTURE_TIMEOUT"
+  | "INVALID_ARGUMENT"
+  | "USAGE"
+  | "LOAD_ERROR"
+  | "CONFIG_ERROR"
+  | "STORE_ERROR"
+  | "NOT_FINAL"
+  | "CANCELLED"
+  | "CRASHED"
+  | "NOT_SERIALIZABLE"
+  | "CONCURRENCY_LIMIT";
+
+export class FlowctlError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = "FlowctlError";
+  }
+}
+
+/** A time limit ran out: a task run, a flow run, or a wait on a future. */
+export class TimeoutError extends FlowctlError {
+  constructor(
+    code: "TASK_RUN_TIMEOUT" | "FLOW_RUN_TIMEOUT" | "FUTURE_TIMEOUT",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.name = "TimeoutError";
+  }
+}
+
+/** A bad command line, file or setting: the CLI exits 2 on these. */
+export class UsageError extends FlowctlError {
+  constructor(message: string, code: "USAGE" | "LOAD_ERROR" | "CONFIG_ERROR" = "USAGE", options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = "UsageError";
+  }
+}
+
+export function isFlowctlError(err: unknown, code?: ErrorCode): err is FlowctlError {
+  if (typeof err !== "object" || err === null) return false;
+  const c = (err as { code?: unknown }).code;
+  if (typeof c !== "string" || !(err instanceof Error)) return false;
+  return code === undefined ? true : c === code;
+}
+
+/** Normalise anything thrown into an Error (JavaScript can throw non-Errors). */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  if (typeof thrown === "object" && thrown !== null && "message" in thrown && "name" in thrown) {
+    const e = new Error(String((thrown as { message: unknown }).message));
+    e.name = String((thrown as { name: unknown }).name);
+    return e;
+  }
+  let text: string;
+  try {
+    text = typeof thrown === "string" ? thrown : JSON.stringify(thrown) ?? String(thrown);
+  } catch {
+    text = String(thrown);
+  }
+  const e = new Error(text);
+  e.name = "NonErrorThrown";
+  (e as Error & { thrown?: unknown }).thrown = thrown;
+  return e;
+}
+
+/** `Error: boom`, the way Prefect renders an exception in state messages. */
+export function describeError(err: unknown): string {
+  const e = coerceError(err);
+  return e.message ? `${e.name}: ${e.message}` : e.name;
+}
+
+/** Failures are stored as data, never as live objects. */
+export interface ErrorData {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  cause?: ErrorData;
+}
+
+export function errorToData(err: unknown, depth = 0): ErrorData {
+  const e = coerceError(err);
+  const data: ErrorData = { name: e.name, message: e.message };
+  if (e.stack) data.stack = e.stack;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === "string") data.code = code;
+  if (e.cause !== undefined && depth < 4) data.cause = errorToData(e.cause, depth + 1);
+  return data;
+}

@@ -1,0 +1,125 @@
+/**
+ * Loggers and where their lines go. One hub per process holds the threshold and the sinks:
+ * the console (stderr) and the run store (through the batched writer). A line below the
+ * threshold costs one comparison and is neither printed nor stored.
+ */
+import { format } from "node:util";
+import { FlowctlError } from "../errors.ts";
+import { getSettings } from "../settings/index.ts";
+import { LEVELS, type LogLevelName } from "./levels.ts";
+import { formatColored, formatPlain, makeChalk } from "./format.ts";
+import type { LogRecord } from "./record.ts";
+import type { ChalkInstance } from "chalk";
+
+export interface LogSink {
+  write(rec: LogRecord): void;
+}
+
+class ConsoleSink implements LogSink {
+  private chalk: ChalkInstance | undefined;
+  constructor(private readonly stream: NodeJS.WriteStream, colors: boolean) {
+    this.chalk = colors ? makeChalk(true) : undefined;
+  }
+  setColors(on: boolean): void {
+    this.chalk = on ? makeChalk(true) : undefined;
+  }
+  write(rec: LogRecord): void {
+    this.stream.write((this.chalk ? formatColored(rec, this.chalk) : formatPlain(rec)) + "\n");
+  }
+}
+
+function colorsWanted(stream: NodeJS.WriteStream): boolean {
+  if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "") return false;
+  const force = process.env.FORCE_COLOR;
+  if (force !== undefined && force !== "" && force !== "0" && force !== "false") return true;
+  let setting = true;
+  try {
+    setting = getSettings().PREFECT_LOGGING_COLORS;
+  } catch {
+    // a bad setting is reported by whoever resolves settings for real
+  }
+  return setting && stream.isTTY === true;
+}
+
+class LogHub {
+  threshold: number | undefined;
+  consoleSink: ConsoleSink | undefined;
+  readonly extraSinks: LogSink[] = [];
+  storeSink: LogSink | undefined;
+
+  getThreshold(): number {
+    if (this.threshold === undefined) {
+      let name: LogLevelName = "INFO";
+      try {
+        name = getSettings().PREFECT_LOGGING_LEVEL;
+      } catch {
+        // fall back to INFO; the settings error surfaces where settings are resolved
+      }
+      this.threshold = LEVELS[name];
+    }
+    return this.threshold;
+  }
+
+  emit(rec: LogRecord): void {
+    (this.consoleSink ??= new ConsoleSink(process.stderr, colorsWanted(process.stderr))).write(rec);
+    if (rec.flowRunId !== undefined || rec.taskRunId !== undefined) this.storeSink?.write(rec);
+    for (const s of this.extraSinks) s.write(rec);
+  }
+}
+
+export const logHub = new LogHub();
+
+/** Set the threshold and colors explicitly (CLI flags, tests). `undefined` keeps the current one. */
+export function configureLogging(opts: { level?: LogLevelName; colors?: boolean }): void {
+  if (opts.level !== undefined) logHub.threshold = LEVELS[opts.level];
+  if (opts.colors !== undefined) {
+    logHub.consoleSink ??= new ConsoleSink(process.stderr, opts.colors);
+    logHub.consoleSink.setColors(opts.colors);
+  }
+}
+
+/** Forget the threshold and colors so they are read from the settings again. */
+export function resetLogging(): void {
+  logHub.threshold = undefined;
+  logHub.consoleSink = undefined;
+}
+
+export class Logger {
+  constructor(
+    readonly source: string,
+    readonly flowRunId?: string,
+    readonly taskRunId?: string,
+  ) {}
+
+  isEnabledFor(level: number): boolean {
+    return level >= logHub.getThreshold();
+  }
+
+  log(level: number, message: string, ...args: unknown[]): void {
+    if (level < logHub.getThreshold()) return;
+    logHub.emit({
+      level,
+      source: this.source,
+      message: args.length > 0 ? format(message, ...args) : message,
+      timestamp: Date.now(),
+      flowRunId: this.flowRunId,
+      taskRunId: this.taskRunId,
+    });
+  }
+
+  debug(message: string, ...args: unknown[]): void { this.log(10, message, ...args); }
+  info(message: string, ...args: unknown[]): void { this.log(20, message, ...args); }
+  warning(message: string, ...args: unknown[]): void { this.log(30, message, ...args); }
+  warn(message: string, ...args: unknown[]): void { this.log(30, message, ...args); }
+  error(message: string, ...args: unknown[]): void { this.log(40, message, ...args); }
+  critical(message: string, ...args: unknown[]): void { this.log(50, message, ...args); }
+}
+
+export const engineLogger = new Logger("flowctl.engine");
+
+export function missingContext(): FlowctlError {
+  return new FlowctlError(
+    "MISSING_CONTEXT",
+    "There is no active flow or task run: getRunLogger() works only inside a task or flow.",
+  );
+}

@@ -1,0 +1,237 @@
+/**
+ * Task and flow options: the user-facing types (documented here) and their validation at
+ * definition time. Anything wrong throws a FlowctlError (INVALID_OPTION) naming the option,
+ * what was expected and what arrived.
+ */
+import { FlowctlError } from "../errors.ts";
+import type { State } from "../engine/states.ts";
+import type { TaskRun, FlowRun } from "../engine/run-records.ts";
+import type { CachePolicy } from "../results/cache-policies.ts";
+import type { TaskRunner } from "../runners/types.ts";
+
+export type RetryDelay = number | number[] | ((retries: number) => number[]);
+
+export type TaskHook<T = any> = (task: T, taskRun: TaskRun, state: State) => void | Promise<void>;
+export type FlowHook<F = any> = (flow: F, flowRun: FlowRun, state: State) => void | Promise<void>;
+
+export interface CacheKeyContext {
+  task: unknown;
+  taskRun: TaskRun;
+  flowRun: FlowRun | undefined;
+}
+
+export interface TaskOptions {
+  /** Task name; defaults to the function's name. */
+  name?: string;
+  description?: string;
+  tags?: string[];
+  version?: string;
+  /** Longest a run may take, in seconds; past it the run ends `TimedOut` (a Failed state). */
+  timeoutSeconds?: number;
+  /** Retries after a failure. @default PREFECT_TASK_DEFAULT_RETRIES (0) */
+  retries?: number;
+  /** Seconds before each retry: a number, one per retry (the last repeats), or a function of the retry count. @default PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS (0) */
+  retryDelaySeconds?: RetryDelay;
+  /** ≥ 0: each delay is drawn around its mean, at most `delay × (1 + factor)`. */
+  retryJitterFactor?: number;
+  /** Consulted while retries remain; `false` (or a throw) fails the run now. */
+  retryConditionFn?: (task: any, taskRun: TaskRun, state: State) => boolean | Promise<boolean>;
+  /** Same key and an unexpired stored result → the run is `Cached` and the function does not run. */
+  cacheKeyFn?: (context: CacheKeyContext, parameters: Record<string, unknown>) => string | null | undefined;
+  cachePolicy?: CachePolicy;
+  /** Seconds a cached result stays valid; unset = never expires. */
+  cacheExpiration?: number;
+  /** Run anyway and overwrite the cached result. */
+  refreshCache?: boolean;
+  /** Write the result to result storage. Implied by `cacheKeyFn` or a cache policy. */
+  persistResult?: boolean;
+  /** Route console output of this run into its log. @default the flow's, then PREFECT_LOGGING_LOG_PRINTS */
+  logPrints?: boolean;
+  /** `"hello-{name}-on-{date:%A}"` or `(parameters) => string`. */
+  taskRunName?: string | ((parameters: Record<string, unknown>) => string);
+  onCompletion?: TaskHook | TaskHook[];
+  onFailure?: TaskHook | TaskHook[];
+  onRunning?: TaskHook | TaskHook[];
+}
+
+export interface FlowOptions {
+  /** Flow name; defaults to the function name in kebab case. */
+  name?: string;
+  description?: string;
+  version?: string;
+  /** Retries of the whole flow function. @default PREFECT_FLOW_DEFAULT_RETRIES (0) */
+  retries?: number;
+  /** @default PREFECT_FLOW_DEFAULT_RETRY_DELAY_SECONDS (0) */
+  retryDelaySeconds?: number | number[];
+  timeoutSeconds?: number;
+  logPrints?: boolean;
+  flowRunName?: string | ((parameters: Record<string, unknown>) => string);
+  taskRunner?: TaskRunner;
+  persistResult?: boolean;
+  onCompletion?: FlowHook | FlowHook[];
+  onFailure?: FlowHook | FlowHook[];
+  onCancellation?: FlowHook | FlowHook[];
+  onCrashed?: FlowHook | FlowHook[];
+  onRunning?: FlowHook | FlowHook[];
+}
+
+function show(v: unknown): string {
+  if (typeof v === "function") return `a function`;
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint") return `${v}n`;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function invalid(owner: string, option: string, expected: string, got: unknown): never {
+  throw new FlowctlError("INVALID_OPTION", `${owner}: expected \`${option}\` to be ${expected}, got ${show(got)}`);
+}
+
+type Check = (owner: string, key: string, v: unknown) => void;
+
+const isNonNegNumber = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+
+const checks = {
+  string: ((o, k, v) => { if (typeof v !== "string") invalid(o, k, "a string", v); }) as Check,
+  nonEmptyString: ((o, k, v) => { if (typeof v !== "string" || v.trim() === "") invalid(o, k, "a non-empty string", v); }) as Check,
+  boolean: ((o, k, v) => { if (typeof v !== "boolean") invalid(o, k, "a boolean", v); }) as Check,
+  nonNegInt: ((o, k, v) => { if (typeof v !== "number" || !Number.isInteger(v) || v < 0) invalid(o, k, "a non-negative integer", v); }) as Check,
+  nonNegNumber: ((o, k, v) => { if (!isNonNegNumber(v)) invalid(o, k, "a non-negative number of seconds", v); }) as Check,
+  positiveNumber: ((o, k, v) => { if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) invalid(o, k, "a positive number of seconds", v); }) as Check,
+  tags: ((o, k, v) => {
+    if (!Array.isArray(v) || !v.every((t) => typeof t === "string")) invalid(o, k, "an array of strings", v);
+  }) as Check,
+  fn: ((o, k, v) => { if (typeof v !== "function") invalid(o, k, "a function", v); }) as Check,
+  hooks: ((o, k, v) => {
+    const list = Array.isArray(v) ? v : [v];
+    if (list.some((h) => typeof h !== "function")) invalid(o, k, "a function or an array of functions", v);
+  }) as Check,
+  taskDelay: ((o, k, v) => {
+    if (typeof v === "function") return;
+    if (isNonNegNumber(v)) return;
+    if (Array.isArray(v) && v.length > 0 && v.every(isNonNegNumber)) return;
+    invalid(o, k, "a non-negative number, a non-empty array of them, or a function (retries) => number[]", v);
+  }) as Check,
+  flowDelay: ((o, k, v) => {
+    if (isNonNegNumber(v)) return;
+    if (Array.isArray(v) && v.length > 0 && v.every(isNonNegNumber)) return;
+    invalid(o, k, "a non-negative number or a non-empty array of them", v);
+  }) as Check,
+  runName: ((o, k, v) => {
+    if (typeof v !== "string" && typeof v !== "function") invalid(o, k, "a template string or a function (parameters) => string", v);
+  }) as Check,
+  cachePolicy: ((o, k, v) => {
+    if (typeof v !== "object" || v === null || typeof (v as { computeKey?: unknown }).computeKey !== "function") {
+      invalid(o, k, "a cache policy (INPUTS, TASK_SOURCE, RUN_ID, FLOW_PARAMETERS, NONE, DEFAULT or a combination)", v);
+    }
+  }) as Check,
+  taskRunner: ((o, k, v) => {
+    if (typeof v !== "object" || v === null || typeof (v as { run?: unknown }).run !== "function") {
+      invalid(o, k, "a task runner (ConcurrentTaskRunner, ThreadPoolTaskRunner, ProcessPoolTaskRunner or RedisTaskRunner)", v);
+    }
+  }) as Check,
+};
+
+const TASK_CHECKS: Record<keyof TaskOptions, Check> = {
+  name: checks.nonEmptyString,
+  description: checks.string,
+  tags: checks.tags,
+  version: checks.string,
+  timeoutSeconds: checks.positiveNumber,
+  retries: checks.nonNegInt,
+  retryDelaySeconds: checks.taskDelay,
+  retryJitterFactor: checks.nonNegNumber,
+  retryConditionFn: checks.fn,
+  cacheKeyFn: checks.fn,
+  cachePolicy: checks.cachePolicy,
+  cacheExpiration: checks.nonNegNumber,
+  refreshCache: checks.boolean,
+  persistResult: checks.boolean,
+  logPrints: checks.boolean,
+  taskRunName: checks.runName,
+  onCompletion: checks.hooks,
+  onFailure: checks.hooks,
+  onRunning: checks.hooks,
+};
+
+const FLOW_CHECKS: Record<keyof FlowOptions, Check> = {
+  name: checks.nonEmptyString,
+  description: checks.string,
+  version: checks.string,
+  retries: checks.nonNegInt,
+  retryDelaySeconds: checks.flowDelay,
+  timeoutSeconds: checks.positiveNumber,
+  logPrints: checks.boolean,
+  flowRunName: checks.runName,
+  taskRunner: checks.taskRunner,
+  persistResult: checks.boolean,
+  onCompletion: checks.hooks,
+  onFailure: checks.hooks,
+  onCancellation: checks.hooks,
+  onCrashed: checks.hooks,
+  onRunning: checks.hooks,
+};
+
+function validate(kind: "task" | "flow", owner: string, options: unknown, table: Record<string, Check>): void {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new FlowctlError("INVALID_OPTION", `${owner}: expected the options to be an object, got ${show(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    const value = (options as Record<string, unknown>)[key];
+    const check = table[key];
+    if (!check) {
+      const known = Object.keys(table);
+      const close = closest(key, known);
+      throw new FlowctlError(
+        "INVALID_OPTION",
+        `${owner}: unknown ${kind} option \`${key}\`${close ? ` (did you mean \`${close}\`?)` : ""}; valid options: ${known.join(", ")}`,
+      );
+    }
+    if (value === undefined) continue;
+    check(owner, key, value);
+  }
+}
+
+export function validateTaskOptions(owner: string, options: unknown): asserts options is TaskOptions {
+  validate("task", owner, options, TASK_CHECKS);
+}
+
+export function validateFlowOptions(owner: string, options: unknown): asserts options is FlowOptions {
+  validate("flow", owner, options, FLOW_CHECKS);
+}
+
+export function toList<T>(v: T | T[] | undefined): T[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** The closest of `candidates` to `word` by edit distance, if close enough. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  const w = word.toLowerCase();
+  for (const c of candidates) {
+    const d = editDistance(w, c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}

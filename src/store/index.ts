@@ -1,0 +1,63 @@
+/**
+ * Opening the run store named by PREFECT_API_DATABASE_CONNECTION_URL: a SQLite file (a path
+ * or `sqlite://PATH`) or PostgreSQL (`postgresql://…`). One store per process, opened lazily.
+ */
+import { resolve } from "node:path";
+import { FlowctlError } from "../errors.ts";
+import { getSettings } from "../settings/index.ts";
+import type { RunStore } from "./types.ts";
+
+export function sqlitePathFromUrl(url: string): string | undefined {
+  if (/^postgres(ql)?:\/\//i.test(url)) return undefined;
+  let path = url;
+  if (/^sqlite(\+\w+)?:\/\//i.test(url)) path = url.replace(/^sqlite(\+\w+)?:\/\//i, "");
+  if (path === ":memory:") return path;
+  return resolve(path);
+}
+
+export async function openStore(url: string): Promise<RunStore> {
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    let mod: { PostgresStore: { open(url: string): Promise<RunStore> } };
+    try {
+      mod = (await import("./postgres/postgres-store.ts")) as typeof mod;
+    } catch (err) {
+      throw new FlowctlError("STORE_ERROR", `PostgreSQL store is not available: ${(err as Error).message}`, { cause: err });
+    }
+    return mod.PostgresStore.open(url);
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^sqlite/i.test(url)) {
+    throw new FlowctlError(
+      "CONFIG_ERROR",
+      `Unsupported PREFECT_API_DATABASE_CONNECTION_URL '${url}': expected a SQLite path, sqlite://PATH or postgresql://…`,
+    );
+  }
+  const { SqliteStore } = await import("./sqlite/sqlite-store.ts");
+  return new SqliteStore(sqlitePathFromUrl(url)!);
+}
+
+let current: Promise<RunStore> | undefined;
+let currentUrl: string | undefined;
+
+/** The process's store, from the settings (opened on first use). */
+export function getStore(): Promise<RunStore> {
+  const url = getSettings().PREFECT_API_DATABASE_CONNECTION_URL;
+  if (!current || currentUrl !== url) {
+    currentUrl = url;
+    current = openStore(url);
+    current.catch(() => {
+      // surfaced to whoever awaits it; a later call retries
+      current = undefined;
+    });
+  }
+  return current;
+}
+
+/** Close and forget the process's store (tests, shutdown). */
+export async function closeStore(): Promise<void> {
+  const s = current;
+  current = undefined;
+  currentUrl = undefined;
+  if (s) await (await s.catch(() => undefined))?.close();
+}
+
+export type { RunStore } from "./types.ts";

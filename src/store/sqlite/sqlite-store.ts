@@ -1,0 +1,235 @@
+/**
+ * The embedded run store: one SQLite file in WAL mode, written through better-sqlite3.
+ * Several processes may write the same file: every batch is one IMMEDIATE transaction and a
+ * busy database is waited on (busy_timeout), so concurrent `flowctl run`s lose nothing.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { FlowctlError } from "../../errors.ts";
+import { loadMigrations } from "../migrations.ts";
+import type {
+  FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
+} from "../types.ts";
+
+type Db = Database.Database;
+type Stmt = Database.Statement;
+
+const FLOW_COLS = "id, name, flow_name, flow_version, parent_flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, created, start_time, end_time, updated";
+const TASK_COLS = "id, name, task_name, task_key, flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, cache_key, created, start_time, end_time, updated";
+
+function upsertSql(table: string, cols: string): string {
+  const names = cols.split(", ");
+  const sets = names.filter((c) => c !== "id" && c !== "created").map((c) => `${c} = excluded.${c}`).join(", ");
+  return `INSERT INTO ${table} (${cols}) VALUES (${names.map((c) => "@" + c).join(", ")}) ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${table}.updated`;
+}
+
+export class SqliteStore implements RunStore {
+  readonly kind = "sqlite" as const;
+  readonly location: string;
+  private readonly db: Db;
+  private readonly stmts: Record<"flow" | "task" | "state" | "input" | "log", Stmt>;
+  private readonly writeTx: (batch: WriteBatch) => void;
+
+  constructor(path: string) {
+    this.location = path;
+    try {
+      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path, { timeout: 30_000 });
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = NORMAL");
+      this.db.pragma("foreign_keys = OFF");
+    } catch (err) {
+      throw new FlowctlError("STORE_ERROR", `Cannot open the run store at ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    this.migrate();
+    this.stmts = {
+      flow: this.db.prepare(upsertSql("flow_runs", FLOW_COLS)),
+      task: this.db.prepare(upsertSql("task_runs", TASK_COLS)),
+      state: this.db.prepare(
+        "INSERT OR REPLACE INTO run_states (run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
+      input: this.db.prepare("INSERT OR IGNORE INTO task_run_inputs (task_run_id, upstream_task_run_id, parameter) VALUES (?, ?, ?)"),
+      log: this.db.prepare("INSERT INTO logs (flow_run_id, task_run_id, level, source, message, timestamp) VALUES (?, ?, ?, ?, ?, ?)"),
+    };
+    const { flow, task, state, input, log } = this.stmts;
+    this.writeTx = this.db.transaction((b: WriteBatch) => {
+      for (const r of b.flowRuns) flow.run(flowParams(r));
+      for (const r of b.taskRuns) task.run(taskParams(r));
+      for (const s of b.states) state.run(s.runId, s.seq, s.runKind, s.type, s.name, s.message, s.timestamp, s.scheduledTime, s.error);
+      for (const i of b.inputs) input.run(i.taskRunId, i.upstreamTaskRunId, i.parameter);
+      for (const l of b.logs) log.run(l.flowRunId, l.taskRunId, l.level, l.source, l.message, l.timestamp);
+    });
+  }
+
+  private migrate(): void {
+    this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+    const apply = this.db.transaction(() => {
+      const done = new Set((this.db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version));
+      for (const m of loadMigrations()) {
+        if (done.has(m.version)) continue;
+        this.db.exec(m.sql);
+        this.db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
+      }
+    });
+    apply.immediate();
+  }
+
+  writeBatchSync(batch: WriteBatch): void {
+    this.writeTx.immediate(batch);
+  }
+
+  async writeBatch(batch: WriteBatch): Promise<void> {
+    this.writeBatchSync(batch);
+  }
+
+  async listFlowRuns(f: FlowRunFilter = {}): Promise<FlowRunRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (f.state?.length) {
+      where.push(`(state_type IN (${f.state.map(() => "?").join(",")}) OR state_name IN (${f.state.map(() => "?").join(",")}))`);
+      params.push(...f.state.map((s) => s.toUpperCase()), ...f.state);
+    }
+    if (f.flowName !== undefined) { where.push("flow_name = ?"); params.push(f.flowName); }
+    if (f.tag !== undefined) { where.push("EXISTS (SELECT 1 FROM json_each(flow_runs.tags) WHERE value = ?)"); params.push(f.tag); }
+    if (f.since !== undefined) { where.push("created >= ?"); params.push(f.since); }
+    if (f.until !== undefined) { where.push("created <= ?"); params.push(f.until); }
+    if (f.parentFlowRunId === null) where.push("parent_flow_run_id IS NULL");
+    else if (f.parentFlowRunId !== undefined) { where.push("parent_flow_run_id = ?"); params.push(f.parentFlowRunId); }
+    const sql = `SELECT ${FLOW_COLS} FROM flow_runs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?`;
+    params.push(f.limit ?? 100, f.offset ?? 0);
+    return (this.db.prepare(sql).all(...params) as Record<string, unknown>[]).map(flowRow);
+  }
+
+  async getFlowRun(idOrName: string): Promise<FlowRunRow | undefined> {
+    const row = this.db
+      .prepare(`SELECT ${FLOW_COLS} FROM flow_runs WHERE id = ? OR name = ? ORDER BY (id = ?) DESC, created DESC LIMIT 1`)
+      .get(idOrName, idOrName, idOrName) as Record<string, unknown> | undefined;
+    return row && flowRow(row);
+  }
+
+  async listTaskRuns(f: TaskRunFilter = {}): Promise<TaskRunRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (f.flowRunId !== undefined) { where.push("flow_run_id = ?"); params.push(f.flowRunId); }
+    if (f.state?.length) {
+      where.push(`(state_type IN (${f.state.map(() => "?").join(",")}) OR state_name IN (${f.state.map(() => "?").join(",")}))`);
+      params.push(...f.state.map((s) => s.toUpperCase()), ...f.state);
+    }
+    if (f.taskName !== undefined) { where.push("task_name = ?"); params.push(f.taskName); }
+    if (f.tag !== undefined) { where.push("EXISTS (SELECT 1 FROM json_each(task_runs.tags) WHERE value = ?)"); params.push(f.tag); }
+    const order = f.flowRunId !== undefined ? "ORDER BY created ASC, rowid ASC" : "ORDER BY created DESC, rowid DESC";
+    const sql = `SELECT ${TASK_COLS} FROM task_runs ${where.length ? "WHERE " + where.join(" AND ") : ""} ${order} LIMIT ?`;
+    params.push(f.limit ?? 10_000);
+    return (this.db.prepare(sql).all(...params) as Record<string, unknown>[]).map(taskRow);
+  }
+
+  async getTaskRun(idOrName: string): Promise<TaskRunRow | undefined> {
+    const row = this.db
+      .prepare(`SELECT ${TASK_COLS} FROM task_runs WHERE id = ? OR name = ? ORDER BY (id = ?) DESC, created DESC LIMIT 1`)
+      .get(idOrName, idOrName, idOrName) as Record<string, unknown> | undefined;
+    return row && taskRow(row);
+  }
+
+  async getStates(runId: string): Promise<StateRow[]> {
+    const rows = this.db
+      .prepare("SELECT run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error FROM run_states WHERE run_id = ? ORDER BY seq")
+      .all(runId) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      runId: r.run_id as string,
+      seq: r.seq as number,
+      runKind: r.run_kind as "flow" | "task",
+      type: r.type as StateRow["type"],
+      name: r.name as string,
+      message: (r.message as string | null) ?? null,
+      timestamp: Number(r.timestamp),
+      scheduledTime: r.scheduled_time == null ? null : Number(r.scheduled_time),
+      error: (r.error as string | null) ?? null,
+    }));
+  }
+
+  async getInputs(taskRunId: string): Promise<InputRow[]> {
+    const rows = this.db
+      .prepare("SELECT task_run_id, upstream_task_run_id, parameter FROM task_run_inputs WHERE task_run_id = ?")
+      .all(taskRunId) as Record<string, string>[];
+    return rows.map((r) => ({ taskRunId: r.task_run_id!, upstreamTaskRunId: r.upstream_task_run_id!, parameter: r.parameter! }));
+  }
+
+  async getLogs(f: LogFilter): Promise<LogRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (f.flowRunId !== undefined) {
+      if (f.includeTasks) {
+        where.push("(flow_run_id = ? OR task_run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ?))");
+        params.push(f.flowRunId, f.flowRunId);
+      } else {
+        where.push("flow_run_id = ?");
+        params.push(f.flowRunId);
+      }
+    }
+    if (f.taskRunId !== undefined) { where.push("task_run_id = ?"); params.push(f.taskRunId); }
+    if (f.minLevel !== undefined) { where.push("level >= ?"); params.push(f.minLevel); }
+    if (f.afterId !== undefined) { where.push("id > ?"); params.push(f.afterId); }
+    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id ASC LIMIT ?`;
+    params.push(f.limit ?? 100_000);
+    return (this.db.prepare(sql).all(...params) as Record<string, unknown>[]).map((r) => ({
+      id: Number(r.id),
+      flowRunId: (r.flow_run_id as string | null) ?? null,
+      taskRunId: (r.task_run_id as string | null) ?? null,
+      level: Number(r.level),
+      source: r.source as string,
+      message: r.message as string,
+      timestamp: Number(r.timestamp),
+    }));
+  }
+
+  /** @internal for store-level features (prune, concurrency limits) that need raw access */
+  get database(): Db {
+    return this.db;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function flowParams(r: FlowRunRow) {
+  return {
+    id: r.id, name: r.name, flow_name: r.flowName, flow_version: r.flowVersion, parent_flow_run_id: r.parentFlowRunId,
+    parent_task_run_id: r.parentTaskRunId, parameters: r.parameters, tags: r.tags, state_type: r.stateType,
+    state_name: r.stateName, state_message: r.stateMessage, run_count: r.runCount, created: r.created,
+    start_time: r.startTime, end_time: r.endTime, updated: r.updated,
+  };
+}
+
+function taskParams(r: TaskRunRow) {
+  return {
+    id: r.id, name: r.name, task_name: r.taskName, task_key: r.taskKey, flow_run_id: r.flowRunId,
+    parent_task_run_id: r.parentTaskRunId, parameters: r.parameters, tags: r.tags, state_type: r.stateType,
+    state_name: r.stateName, state_message: r.stateMessage, run_count: r.runCount, cache_key: r.cacheKey,
+    created: r.created, start_time: r.startTime, end_time: r.endTime, updated: r.updated,
+  };
+}
+
+const num = (v: unknown) => (v == null ? null : Number(v));
+
+function flowRow(r: Record<string, unknown>): FlowRunRow {
+  return {
+    id: r.id as string, name: r.name as string, flowName: r.flow_name as string, flowVersion: (r.flow_version as string | null) ?? null,
+    parentFlowRunId: (r.parent_flow_run_id as string | null) ?? null, parentTaskRunId: (r.parent_task_run_id as string | null) ?? null,
+    parameters: r.parameters as string, tags: r.tags as string, stateType: r.state_type as FlowRunRow["stateType"],
+    stateName: r.state_name as string, stateMessage: (r.state_message as string | null) ?? null, runCount: Number(r.run_count),
+    created: Number(r.created), startTime: num(r.start_time), endTime: num(r.end_time), updated: Number(r.updated),
+  };
+}
+
+function taskRow(r: Record<string, unknown>): TaskRunRow {
+  return {
+    id: r.id as string, name: r.name as string, taskName: r.task_name as string, taskKey: r.task_key as string,
+    flowRunId: (r.flow_run_id as string | null) ?? null, parentTaskRunId: (r.parent_task_run_id as string | null) ?? null,
+    parameters: r.parameters as string, tags: r.tags as string, stateType: r.state_type as TaskRunRow["stateType"],
+    stateName: r.state_name as string, stateMessage: (r.state_message as string | null) ?? null, runCount: Number(r.run_count),
+    cacheKey: (r.cache_key as string | null) ?? null, created: Number(r.created), startTime: num(r.start_time),
+    endTime: num(r.end_time), updated: Number(r.updated),
+  };
+}

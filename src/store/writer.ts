@@ -1,0 +1,177 @@
+/**
+ * The background writer. The engine records run changes in memory and tells the writer; the
+ * writer turns them into rows and writes them to the store in batches, one transaction each:
+ *
+ *   idle ──(first change)──▶ scheduled ──(timer or size threshold)──▶ writing ──▶ idle
+ *
+ * Runs are marked dirty (their latest snapshot is written once per batch, however many times
+ * they changed); states, upstream links and logs are appended. A failed write keeps the batch
+ * and is retried on the next flush, so nothing is lost while the process lives. `flush()`
+ * writes everything pending; `flushSync()` does the same synchronously where the store allows
+ * (SQLite), for the process's last moments.
+ */
+import { logHub } from "../logging/logger.ts";
+import type { LogRecord } from "../logging/record.ts";
+import { getStore } from "./index.ts";
+import type { FlowRunRow, InputRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
+
+export interface Persistable<R> {
+  readonly id: string;
+  toRow(): R;
+}
+
+const FLUSH_INTERVAL_MS = 200;
+const FLUSH_THRESHOLD = 5_000;
+
+export class StoreWriter {
+  private flowRuns = new Map<string, Persistable<FlowRunRow>>();
+  private taskRuns = new Map<string, Persistable<TaskRunRow>>();
+  private states: StateRow[] = [];
+  private inputs: InputRow[] = [];
+  private logs: LogRow[] = [];
+  private pending = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private store: RunStore | undefined;
+  private reportedError = false;
+  /** Where the writer sends rows; replaced in tests. */
+  storeProvider: () => Promise<RunStore> = getStore;
+  enabled = true;
+
+  touchFlowRun(run: Persistable<FlowRunRow>): void {
+    if (!this.enabled) return;
+    this.flowRuns.set(run.id, run);
+    this.bump();
+  }
+
+  touchTaskRun(run: Persistable<TaskRunRow>): void {
+    if (!this.enabled) return;
+    this.taskRuns.set(run.id, run);
+    this.bump();
+  }
+
+  addState(row: StateRow): void {
+    if (!this.enabled) return;
+    this.states.push(row);
+    this.bump();
+  }
+
+  addInput(row: InputRow): void {
+    if (!this.enabled) return;
+    this.inputs.push(row);
+    this.bump();
+  }
+
+  addLog(rec: LogRecord): void {
+    if (!this.enabled) return;
+    this.logs.push({
+      flowRunId: rec.flowRunId ?? null,
+      taskRunId: rec.taskRunId ?? null,
+      level: rec.level,
+      source: rec.source,
+      message: rec.message,
+      timestamp: rec.timestamp,
+    });
+    this.bump();
+  }
+
+  get hasPending(): boolean {
+    return this.pending > 0;
+  }
+
+  private bump(): void {
+    this.pending++;
+    if (this.pending >= FLUSH_THRESHOLD) {
+      if (!this.writing) void this.flush().catch(() => undefined);
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush().catch(() => undefined);
+      }, FLUSH_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  private takeBatch(): WriteBatch | undefined {
+    if (this.pending === 0) return undefined;
+    const batch: WriteBatch = {
+      flowRuns: Array.from(this.flowRuns.values(), (r) => r.toRow()),
+      taskRuns: Array.from(this.taskRuns.values(), (r) => r.toRow()),
+      states: this.states,
+      inputs: this.inputs,
+      logs: this.logs,
+    };
+    this.flowRuns = new Map();
+    this.taskRuns = new Map();
+    this.states = [];
+    this.inputs = [];
+    this.logs = [];
+    this.pending = 0;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    return batch;
+  }
+
+  /** Put a batch that could not be written back in front of what came since. */
+  private restore(batch: WriteBatch): void {
+    for (const r of batch.flowRuns) if (!this.flowRuns.has(r.id)) this.flowRuns.set(r.id, { id: r.id, toRow: () => r });
+    for (const r of batch.taskRuns) if (!this.taskRuns.has(r.id)) this.taskRuns.set(r.id, { id: r.id, toRow: () => r });
+    this.states = batch.states.concat(this.states);
+    this.inputs = batch.inputs.concat(this.inputs);
+    this.logs = batch.logs.concat(this.logs);
+    this.pending += batch.flowRuns.length + batch.taskRuns.length + batch.states.length + batch.inputs.length + batch.logs.length;
+  }
+
+  /** Write everything recorded so far. Rejects if the store cannot be written (the rows are kept). */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing.catch(() => undefined);
+    const batch = this.takeBatch();
+    if (!batch) return;
+    const write = (async () => {
+      try {
+        this.store ??= await this.storeProvider();
+        await this.store.writeBatch(batch);
+        this.reportedError = false;
+      } catch (err) {
+        this.restore(batch);
+        if (!this.reportedError) {
+          this.reportedError = true;
+          process.stderr.write(`flowctl: error: cannot write to the run store: ${(err as Error).message}\n`);
+        }
+        throw err;
+      }
+    })();
+    this.writing = write;
+    try {
+      await write;
+    } finally {
+      this.writing = undefined;
+    }
+    if (this.pending > 0) await this.flush();
+  }
+
+  /** Synchronous last-chance flush (process exit). Returns false when it could not write. */
+  flushSync(): boolean {
+    if (this.pending === 0) return true;
+    if (!this.store?.writeBatchSync) return false;
+    const batch = this.takeBatch()!;
+    try {
+      this.store.writeBatchSync(batch);
+      return true;
+    } catch (err) {
+      this.restore(batch);
+      process.stderr.write(`flowctl: error: cannot write to the run store: ${(err as Error).message}\n`);
+      return false;
+    }
+  }
+
+  /** Forget the store (it was closed or the settings changed). */
+  resetStore(): void {
+    this.store = undefined;
+  }
+}
+
+export const storeWriter = new StoreWriter();
+logHub.storeSink = { write: (rec) => storeWriter.addLog(rec) };
