@@ -4,10 +4,18 @@
  *   → user profile (written by `flowctl config set`, under PREFECT_HOME) → default.
  * Explicit task/flow options sit above all of these; the engine applies them.
  *
- * Resolved once per process and cached; `resetSettings()` drops the cache (tests, `config set`).
+ * PREFECT_HOME resolves first (environment, project file or default): the profile lives under
+ * it, so the profile itself cannot move it. Relative paths in a project file are relative to
+ * that file's folder.
+ *
+ * Resolved once per process and cached (an error too); `resetSettings()` drops the cache.
  */
-import { SETTINGS, parseSettingValue, type Settings, type SettingKey } from "./schema.ts";
-import { readFileLayers, type FileLayer } from "./layers.ts";
+import { dirname, resolve } from "node:path";
+import { UsageError, isFlowctlError } from "../errors.ts";
+import { SETTINGS, SETTINGS_BY_KEY, SettingValueError, parseSettingValue, type SettingSpec, type Settings, type SettingKey } from "./schema.ts";
+import { profilePath, readProfile, readProjectLayer, type FileLayer } from "./layers.ts";
+import { locate } from "./file-io.ts";
+import { unknownSettingMessage } from "./assignments.ts";
 
 export type SettingSource = "env" | "project" | "profile" | "default";
 
@@ -22,6 +30,13 @@ export interface ResolvedSetting {
 export interface ResolveOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** the last folder searched for a project file (default: the home directory, or the root outside it) */
+  stopDir?: string;
+  /**
+   * Collect every problem here instead of throwing at the first one (`flowctl config
+   * validate`); a bad value then falls through to the next source.
+   */
+  problems?: string[];
 }
 
 export interface ResolvedSettings {
@@ -36,42 +51,84 @@ export function resolveSettings(opts: ResolveOptions = {}): ResolvedSettings {
   const cwd = opts.cwd ?? process.cwd();
   const out: Record<string, unknown> = {};
   const sources = new Map<string, ResolvedSetting>();
-  // PREFECT_HOME decides where the profile lives, so it resolves from env/default first.
-  const homeSpec = SETTINGS[0]!;
-  const envHome = env.PREFECT_HOME;
-  out.PREFECT_HOME = envHome !== undefined && envHome !== "" ? envHome : homeSpec.default(out);
-  const layers = readFileLayers({ cwd, home: String(out.PREFECT_HOME) });
-  for (const spec of SETTINGS) {
+
+  const guard = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      if (!opts.problems || !isFlowctlError(err, "CONFIG_ERROR")) throw err;
+      opts.problems.push(err.message);
+      return undefined;
+    }
+  };
+
+  const settle = (spec: SettingSpec, layers: FileLayer[]): void => {
     const raw = env[spec.key];
     if (raw !== undefined && raw !== "") {
-      out[spec.key] = parseSettingValue(spec, raw);
-      sources.set(spec.key, { key: spec.key, value: out[spec.key], source: "env" });
-      continue;
-    }
-    let found = false;
-    for (const layer of layers) {
-      if (spec.key === "PREFECT_HOME" && layer.source === "profile") continue;
-      if (Object.prototype.hasOwnProperty.call(layer.values, spec.key)) {
-        out[spec.key] = parseSettingValue(spec, layer.values[spec.key]);
-        sources.set(spec.key, { key: spec.key, value: out[spec.key], source: layer.source, origin: layer.path });
-        found = true;
-        break;
+      const value = guard(() => parseFrom(spec, raw, "from the environment"));
+      if (value !== undefined) {
+        out[spec.key] = value;
+        sources.set(spec.key, { key: spec.key, value, source: "env" });
+        return;
       }
     }
-    if (!found) {
-      out[spec.key] = spec.key === "PREFECT_HOME" ? out.PREFECT_HOME : spec.default(out);
-      sources.set(spec.key, { key: spec.key, value: out[spec.key], source: "default" });
+    for (const layer of layers) {
+      if (!Object.prototype.hasOwnProperty.call(layer.values, spec.key)) continue;
+      let value = guard(() => parseFrom(spec, layer.values[spec.key], `in ${locate(layer.path, spec.key)}`));
+      if (value === undefined) continue;
+      if (spec.type === "path" && layer.source === "project") value = resolve(dirname(layer.path), String(value));
+      out[spec.key] = value;
+      sources.set(spec.key, { key: spec.key, value, source: layer.source, origin: layer.path });
+      return;
     }
-  }
+    out[spec.key] = spec.default(out);
+    sources.set(spec.key, { key: spec.key, value: out[spec.key], source: "default" });
+  };
+
+  const project = guard(() => readProjectLayer(cwd, opts.stopDir));
+  const homeSpec = SETTINGS_BY_KEY.get("PREFECT_HOME")!;
+  settle(homeSpec, project ? [project] : []);
+  const profile = guard(() => readProfile(profilePath(String(out.PREFECT_HOME))));
+  const layers = [project, profile].filter((l): l is FileLayer => l !== undefined);
+  for (const layer of layers) for (const key of Object.keys(layer.values)) guard(() => checkKey(layer, key));
+  for (const spec of SETTINGS) if (spec !== homeSpec) settle(spec, layers);
   return { settings: out as unknown as Settings, sources, layers };
 }
 
-let cached: Settings | undefined;
+function parseFrom(spec: SettingSpec, raw: unknown, where: string): unknown {
+  try {
+    return parseSettingValue(spec, raw);
+  } catch (err) {
+    if (!(err instanceof SettingValueError)) throw err;
+    throw new UsageError(`Invalid value for '${spec.key}' ${where}: expected ${err.expected}, got ${err.received}.`, "CONFIG_ERROR");
+  }
+}
 
-/** The settings in force for this process (resolved on first use). */
+/** A key in a settings file must be a known setting (keys starting with `$`, like `$schema`, are ignored). */
+function checkKey(layer: FileLayer, key: string): void {
+  if (key.startsWith("$")) return;
+  const spec = SETTINGS_BY_KEY.get(key);
+  if (!spec) {
+    throw new UsageError(unknownSettingMessage(key, locate(layer.path, key)), "CONFIG_ERROR");
+  }
+  if (spec.settable === false && layer.source === "profile") {
+    throw new UsageError(`'${key}' in ${locate(layer.path, key)} has no effect: the profile lives under it. Set it in the environment.`, "CONFIG_ERROR");
+  }
+}
+
+let cached: { settings: Settings } | { error: unknown } | undefined;
+
+/** The settings in force for this process (resolved on first use; later calls are a field read). */
 export function getSettings(): Settings {
-  cached ??= resolveSettings().settings;
-  return cached;
+  if (!cached) {
+    try {
+      cached = { settings: resolveSettings().settings };
+    } catch (error) {
+      cached = { error };
+    }
+  }
+  if ("error" in cached) throw cached.error;
+  return cached.settings;
 }
 
 export function getSetting<K extends SettingKey>(key: K): Settings[K] {

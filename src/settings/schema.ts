@@ -18,6 +18,8 @@ export interface SettingSpec<V = unknown> {
   /** Accepted words, for enumerations */
   choices?: readonly string[];
   minimum?: number;
+  /** Shown masked by `flowctl config view` and `config set`. */
+  secret?: boolean;
 }
 
 export const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
@@ -113,6 +115,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: "PREFECT_API_AUTH_STRING",
     type: "string",
+    secret: true,
     description: "Credentials the web UI and its API require on every request (needed to bind beyond 127.0.0.1).",
     default: () => "",
   },
@@ -233,7 +236,12 @@ export function parseSettingValue(spec: SettingSpec, raw: unknown): unknown {
       if (!spec.choices?.includes(word)) fail();
       return word;
     }
-    case "path":
+    case "path": {
+      if (typeof raw !== "string") fail();
+      // `~` is the shell's; files and quoted values get the same meaning
+      const text = raw as string;
+      return text === "~" ? homedir() : text.startsWith("~/") ? join(homedir(), text.slice(2)) : text;
+    }
     case "url":
     case "string": {
       if (typeof raw !== "string") fail();

@@ -1,0 +1,142 @@
+/**
+ * The project settings file, found with cosmiconfig from the working directory upward (up to
+ * and including the home directory, or up to the root when outside it). The first directory
+ * holding one of PROJECT_FILES wins, and within it the first name in that list.
+ *
+ * Everything loads synchronously, so `getSettings()` stays sync: JSON and YAML directly, and
+ * `prefect.config.{ts,mts,js,mjs,cjs}` through tsx's scoped `require()`, which compiles ESM and
+ * TypeScript to CommonJS on the fly (so those files cannot use top-level await).
+ */
+import { statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { homedir } from "node:os";
+import { cosmiconfigSync, defaultLoadersSync, type LoaderSync } from "cosmiconfig";
+import { UsageError } from "../errors.ts";
+import { parseJsonObject } from "./file-io.ts";
+
+/**
+ * Searched in this order in each directory. TypeScript comes before JavaScript because tsx
+ * resolves `x.js` to a sibling `x.ts` when both exist.
+ */
+export const PROJECT_FILES = [
+  ".prefectrc",
+  ".prefectrc.json",
+  ".prefectrc.yaml",
+  ".prefectrc.yml",
+  "prefect.config.ts",
+  "prefect.config.mts",
+  "prefect.config.js",
+  "prefect.config.mjs",
+  "prefect.config.cjs",
+  "package.json",
+] as const;
+
+export interface ProjectFile {
+  path: string;
+  values: Record<string, unknown>;
+}
+
+const require = createRequire(import.meta.url);
+
+const loadJson: LoaderSync = (path, content) => parseJsonObject(content, path, "project file");
+
+const loadYaml: LoaderSync = (path, content) => {
+  try {
+    return defaultLoadersSync[".yaml"]!(path, content);
+  } catch (err) {
+    const e = err as { reason?: string; mark?: { line: number; column: number }; message: string };
+    const where = e.mark ? `${path}:${e.mark.line + 1}:${e.mark.column + 1}` : path;
+    throw new UsageError(`Corrupt project file ${where}: ${e.reason ?? firstLine(e.message)} (not valid YAML)`, "CONFIG_ERROR");
+  }
+};
+
+const loadModule: LoaderSync = (path) => {
+  let mod: unknown;
+  try {
+    const tsx = require("tsx/cjs/api") as { require: (id: string, from: string) => unknown };
+    mod = tsx.require(path, import.meta.url);
+  } catch (err) {
+    // esbuild reports "file:line:col: ERROR: reason" on the line after its summary
+    const message = err instanceof Error ? err.message : String(err);
+    const at = /:(\d+):(\d+): ERROR: (.*)/.exec(message);
+    const detail = at ? `${path}:${at[1]}:${at[2]}: ${at[3]}` : `${path}: ${firstLine(message)}`;
+    throw new UsageError(`Cannot load project file ${detail}`, "CONFIG_ERROR");
+  }
+  const m = mod as { default?: unknown; __esModule?: boolean } | null;
+  return m !== null && typeof m === "object" && "default" in m ? m.default : m;
+};
+
+const LOADERS = {
+  ".json": loadJson,
+  ".yaml": loadYaml,
+  ".yml": loadYaml,
+  noExt: loadYaml,
+  ".ts": loadModule,
+  ".mts": loadModule,
+  ".js": loadModule,
+  ".mjs": loadModule,
+  ".cjs": loadModule,
+};
+
+/** The nearest project file with settings in it, or undefined. Throws CONFIG_ERROR when one is corrupt. */
+export function findProjectFile(cwd: string, stopDir: string = homedir()): ProjectFile | undefined {
+  const explorer = cosmiconfigSync("prefect", {
+    searchPlaces: [...PROJECT_FILES],
+    loaders: LOADERS,
+    searchStrategy: "none",
+    cache: false,
+  });
+  const stop = resolve(stopDir);
+  let dir = resolve(cwd);
+  for (;;) {
+    for (const name of PROJECT_FILES) {
+      const path = join(dir, name);
+      if (!isFile(path)) continue;
+      const found = loadOne(explorer, path);
+      if (found) return found;
+    }
+    const parent = dirname(dir);
+    if (dir === stop || parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+/** Load one project file by path (`config validate`, `config set --local`). */
+export function loadProjectFile(path: string): ProjectFile | undefined {
+  const explorer = cosmiconfigSync("prefect", { loaders: LOADERS, searchStrategy: "none", cache: false });
+  return loadOne(explorer, path);
+}
+
+function loadOne(explorer: ReturnType<typeof cosmiconfigSync>, path: string): ProjectFile | undefined {
+  let result;
+  try {
+    result = explorer.load(path);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === "CONFIG_ERROR") throw err;
+    throw new UsageError(`Cannot read project file ${path}: ${firstLine((err as Error).message)}`, "CONFIG_ERROR");
+  }
+  // a package.json without a "prefect" key, or an empty file, holds no settings
+  if (!result || result.isEmpty || result.config === undefined || result.config === null) return undefined;
+  const config: unknown = result.config;
+  if (typeof config !== "object" || Array.isArray(config)) {
+    const what = path.endsWith("package.json") ? `the "prefect" key of ${path}` : `project file ${path}`;
+    throw new UsageError(
+      `Expected ${what} to hold an object of settings (KEY: value), got ${Array.isArray(config) ? "a list" : JSON.stringify(config)}`,
+      "CONFIG_ERROR",
+    );
+  }
+  return { path, values: config as Record<string, unknown> };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split("\n").find((l) => l.trim() !== "")?.trim() ?? text;
+}
