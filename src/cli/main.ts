@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { createRequire } from "node:module";
 import { cliState, EXIT, printError } from "./util.ts";
 import { registerRunCommand } from "./run.ts";
+import { registerConfigCommand } from "./config.ts";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
       if (cmd.opts().debug) cliState.debug = true;
     });
   registerRunCommand(program);
+  registerConfigCommand(program);
   return program;
 }
 

@@ -19,7 +19,8 @@ export async function openStore(url: string): Promise<RunStore> {
   if (/^postgres(ql)?:\/\//i.test(url)) {
     let mod: { PostgresStore: { open(url: string): Promise<RunStore> } };
     try {
-      mod = (await import("./postgres/postgres-store.ts")) as typeof mod;
+      const backend = "./postgres/postgres-store.ts";
+      mod = (await import(backend)) as typeof mod;
     } catch (err) {
       throw new FlowctlError("STORE_ERROR", `PostgreSQL store is not available: ${(err as Error).message}`, { cause: err });
     }

@@ -167,6 +167,16 @@ export class StoreWriter {
     }
   }
 
+  /** Open the store now (so a later synchronous flush can write); a failure is reported once. */
+  async open(): Promise<void> {
+    this.store ??= await this.storeProvider();
+  }
+
+  /** Start opening the store without waiting; errors surface at the next flush. */
+  ensureOpen(): void {
+    if (!this.store && this.enabled) this.open().catch(() => undefined);
+  }
+
   /** Forget the store (it was closed or the settings changed). */
   resetStore(): void {
     this.store = undefined;

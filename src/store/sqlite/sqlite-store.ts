@@ -29,7 +29,7 @@ export class SqliteStore implements RunStore {
   readonly location: string;
   private readonly db: Db;
   private readonly stmts: Record<"flow" | "task" | "state" | "input" | "log", Stmt>;
-  private readonly writeTx: (batch: WriteBatch) => void;
+  private readonly writeTx: Database.Transaction<(batch: WriteBatch) => void>;
 
   constructor(path: string) {
     this.location = path;

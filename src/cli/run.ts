@@ -1,0 +1,149 @@
+/** `flowctl run FILE[:FLOW]`: load a workflow file and run one of its flows. */
+import type { Command } from "commander";
+import { relative, resolve } from "node:path";
+import { UsageError } from "../errors.ts";
+import { runFlow, interruptActiveFlowRuns } from "../engine/flow-engine.ts";
+import { configureLogging } from "../logging/logger.ts";
+import { installPrintCapture } from "../logging/prints.ts";
+import { LOG_LEVELS, type LogLevelName } from "../settings/schema.ts";
+import { getSettings, resetSettings } from "../settings/index.ts";
+import { storeWriter } from "../store/writer.ts";
+import { errorToData } from "../errors.ts";
+import { toJsonText } from "../engine/run-records.ts";
+import { action, EXIT } from "./util.ts";
+import { findFlows, loadWorkflowModule, pickFlow, splitTarget } from "./loader.ts";
+
+interface RunOpts {
+  param: string[];
+  params?: string;
+  logLevel?: string;
+  color: boolean;
+  json?: boolean;
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command("run")
+    .description("Run a flow from a workflow file (TypeScript or JavaScript)")
+    .argument("<target>", "FILE or FILE:FLOW (a flow name or export name)")
+    .option("-p, --param <key=value>", "a flow parameter; the value is parsed as JSON when it is valid JSON (repeatable)", collect, [])
+    .option("--params <json>", "all flow parameters as one JSON object")
+    .option("--log-level <level>", `lowest level shown (${LOG_LEVELS.join(", ")})`)
+    .option("--no-color", "plain log lines, no colors")
+    .option("--json", "print the flow run's result as JSON on stdout")
+    .addHelpText("after", "\nExit codes: 0 completed, 1 failed/crashed/cancelled, 2 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM).")
+    .action(action((target: string, opts: RunOpts) => runCommand(target, opts)));
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function parseParams(opts: { param: string[]; params?: string | undefined }): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (opts.params !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(opts.params);
+    } catch (err) {
+      throw new UsageError(`--params is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new UsageError(`--params must be a JSON object like '{"key": 1}', got ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`);
+    }
+    Object.assign(out, parsed);
+  }
+  for (const p of opts.param) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw new UsageError(`--param expects key=value, got '${p}'`);
+    const key = p.slice(0, i).trim();
+    const raw = p.slice(i + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // not JSON: kept as a string
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+async function runCommand(target: string, opts: RunOpts): Promise<number> {
+  const parameters = parseParams(opts);
+  if (opts.logLevel !== undefined) {
+    const level = opts.logLevel.toUpperCase() === "WARN" ? "WARNING" : opts.logLevel.toUpperCase();
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got '${opts.logLevel}'`);
+    }
+    process.env.PREFECT_LOGGING_LEVEL = level;
+    resetSettings();
+    configureLogging({ level: level as LogLevelName });
+  }
+  if (!opts.color) configureLogging({ colors: false });
+  try {
+    getSettings();
+  } catch (err) {
+    throw err instanceof UsageError ? err : new UsageError((err as Error).message, "CONFIG_ERROR");
+  }
+  try {
+    await storeWriter.open();
+  } catch (err) {
+    throw new UsageError((err as Error).message, "CONFIG_ERROR");
+  }
+  installPrintCapture();
+
+  const { file, flowName } = splitTarget(target);
+  const shown = relative(process.cwd(), resolve(file)) || file;
+  const mod = await loadWorkflowModule(file);
+  const found = pickFlow(findFlows(mod), flowName, shown);
+  const declared = found.def.declaredParameters;
+  if (declared) {
+    const unknown = Object.keys(parameters).filter((k) => !declared.includes(k));
+    if (unknown.length > 0) {
+      throw new UsageError(
+        `Unknown parameter${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} for flow '${found.def.name}'; it takes: ${declared.join(", ") || "no parameters"}`,
+      );
+    }
+  }
+
+  let interruptedBy: "SIGINT" | "SIGTERM" | undefined;
+  const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+    if (interruptedBy === "SIGINT" && signal === "SIGINT") {
+      // a second Ctrl-C: leave now, keeping what was recorded
+      storeWriter.flushSync();
+      process.exit(EXIT.SIGINT);
+    }
+    if (interruptedBy) return;
+    interruptedBy = signal;
+    process.stderr.write(`\nflowctl: received ${signal}; ${signal === "SIGINT" ? "cancelling" : "stopping"} the flow run...\n`);
+    void interruptActiveFlowRuns(signal);
+  };
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    const { run, state } = await runFlow(found.def, undefined, Object.keys(parameters).length > 0 || declared ? parameters : undefined);
+    await storeWriter.flush();
+    if (opts.json) {
+      const out: Record<string, unknown> = {
+        id: run.id,
+        name: run.name,
+        flowName: run.flowName,
+        parameters: run.parameters,
+        state: { type: state.type, name: state.name, message: state.message ?? null },
+        startTime: run.startTime?.toISOString() ?? null,
+        endTime: run.endTime?.toISOString() ?? null,
+      };
+      if (state.type === "COMPLETED") out.result = state.data;
+      else if (state.error) out.error = errorToData(state.error);
+      process.stdout.write(toJsonText(out) + "\n");
+    }
+    if (interruptedBy) return interruptedBy === "SIGINT" ? EXIT.SIGINT : EXIT.SIGTERM;
+    return state.type === "COMPLETED" ? EXIT.OK : EXIT.FAILED;
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+}

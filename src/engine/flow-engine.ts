@@ -1,0 +1,298 @@
+/**
+ * The flow engine: one flow run from call to final state.
+ *
+ *   Pending ─▶ Running ─▶ (body settles, every task run it started finishes) ─▶ final
+ *   final is Failed/TimedOut and retries remain ─▶ AwaitingRetry ─▶ Retrying ─▶ …
+ *   interrupted (SIGINT/SIGTERM) ─▶ Cancelled | Crashed
+ *
+ * The final state: a throw → Failed; a returned value → Completed(); `undefined` → the
+ * aggregate of the task runs and subflow runs the body started directly in its last attempt.
+ */
+import { FlowctlError, TimeoutError, coerceError, describeError } from "../errors.ts";
+import { engineLogger } from "../logging/logger.ts";
+import { getSettings } from "../settings/index.ts";
+import { storeWriter } from "../store/writer.ts";
+import { defaultTaskRunner } from "../runners/concurrent.ts";
+import { clock } from "./clock.ts";
+import { currentContext, runContext, type RunContext } from "./context.ts";
+import type { FlowDefinition, ResolvedFlow } from "./flow-definition.ts";
+import { isFuture } from "./futures.ts";
+import { runHooks } from "./hooks.ts";
+import { randomRunName } from "./names.ts";
+import { bindFlowParams } from "./parameters.ts";
+import { baseDelaySeconds } from "./retry-policy.ts";
+import { renderRunName } from "./run-name-template.ts";
+import { FlowRunRecord } from "./run-records.ts";
+import { AwaitingRetry, Cancelled, Completed, Crashed, Failed, Pending, Retrying, Running, State, TimedOut, isState } from "./states.ts";
+import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
+
+/** Flow runs in progress in this process, subflows included (interrupted together on SIGINT/SIGTERM). */
+export const activeFlowRuns = new Map<FlowRunRecord, Promise<State>>();
+
+type Outcome =
+  | { kind: "ok"; value: unknown }
+  | { kind: "error"; error: unknown }
+  | { kind: "timeout"; error: TimeoutError }
+  | { kind: "interrupted"; state: State };
+
+const interrupts = new WeakMap<FlowRunRecord, (state: State) => void>();
+
+export async function callFlow(def: FlowDefinition, thisArg: unknown, given: unknown): Promise<unknown> {
+  const { state } = await runFlow(def, thisArg, given);
+  if (state.type === "COMPLETED") return state.data;
+  throw state.error ?? new FlowctlError("FLOW_RUN_FAILED", state.message ?? state.name);
+}
+
+/** Run a flow to its final state; never rejects for the flow's own failures. */
+export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unknown): Promise<{ run: FlowRunRecord; state: State }> {
+  if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given))) {
+    throw new FlowctlError(
+      "INVALID_ARGUMENT",
+      `Flow '${def.name}' takes its parameters as one object, like ${def.name}({ key: value }); got ${Array.isArray(given) ? "an array" : typeof given}`,
+    );
+  }
+  const ctx = currentContext();
+  const parent = ctx?.flowRun;
+  if (parent?.closedError) throw parent.closedError;
+  const settings = parent?.settings ?? getSettings();
+  const cfg = def.resolve(settings);
+  const parameters = bindFlowParams(def.params, given as Record<string, unknown> | undefined);
+  let name = randomRunName();
+  let nameError: unknown;
+  if (def.options.flowRunName !== undefined) {
+    try {
+      name = renderRunName(def.options.flowRunName, parameters, "flowRunName");
+    } catch (err) {
+      nameError = err;
+    }
+  }
+  const run = new FlowRunRecord({
+    name,
+    flowName: def.name,
+    flowVersion: def.version,
+    parentFlowRunId: parent?.id,
+    parentTaskRunId: ctx?.taskRun?.id,
+    parameters,
+    tags: ctx?.tags ?? [],
+    settings,
+    taskRunner: def.options.taskRunner ?? parent?.taskRunner ?? defaultTaskRunner,
+    logPrints: cfg.logPrints,
+  });
+  if (!parent) await storeWriter.open();
+  run.setState(Pending());
+  if (parent) parent.logger.info(`Created subflow run '${run.name}' for flow '${def.name}'`);
+  else engineLogger.info(`Created flow run '${run.name}' for flow '${def.name}'`);
+
+  let done: Promise<State>;
+  if (nameError !== undefined) {
+    const e = coerceError(nameError);
+    done = finishFlow(def, cfg, run, Failed({ message: `Flow run could not start: ${e.message}`, error: e }));
+  } else {
+    done = executeFlowRun(def, cfg, run, thisArg, given, ctx);
+  }
+  if (parent) {
+    parent.inflight.add(done);
+    done.then(() => parent.inflight.delete(done));
+    if (ctx?.taskRun === undefined) parent.attemptChildren.push(run);
+  }
+  activeFlowRuns.set(run, done);
+  let state: State;
+  try {
+    state = await done;
+  } finally {
+    activeFlowRuns.delete(run);
+    if (!parent) await storeWriter.flush().catch(() => undefined);
+  }
+  return { run, state };
+}
+
+async function executeFlowRun(
+  def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRecord, thisArg: unknown, given: unknown, ctx: RunContext | undefined,
+): Promise<State> {
+  let final: State;
+  try {
+    for (;;) {
+      run.newAttempt();
+      run.closedError = undefined;
+      run.attemptChildren = [];
+      run.setState(run.runCount === 0 ? Running() : Retrying());
+      if (cfg.hooks.onRunning.length) await runHooks(cfg.hooks.onRunning, def.publicFlow, run, run.state, run.logger);
+      const outcome = await runFlowAttempt(def, cfg, run, thisArg, given, ctx);
+      await settleInflight(run);
+      final = await finalState(run, outcome);
+      if (final.type !== "FAILED" || run.runCount > cfg.retries) break;
+      const delay = baseDelaySeconds(cfg.retryDelay, cfg.retries, run.runCount);
+      run.logger.info(
+        `Flow run failed in state ${final.toString()} - Retry ${run.runCount}/${cfg.retries} will start ${delay > 0 ? `${delay} second(s) from now` : "immediately"}`,
+      );
+      if (delay > 0) {
+        run.setState(AwaitingRetry(new Date(clock().now() + delay * 1000)));
+        const interrupted = await sleepInterruptible(run, delay * 1000);
+        if (interrupted) {
+          final = interrupted;
+          break;
+        }
+      }
+    }
+  } catch (err) {
+    const error = coerceError(err);
+    final = Crashed({ message: `Execution was interrupted by an unexpected exception: ${describeError(error)}`, error });
+  }
+  return finishFlow(def, cfg, run, final);
+}
+
+async function finishFlow(def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRecord, final: State): Promise<State> {
+  run.setState(final);
+  const hooks =
+    final.type === "COMPLETED" ? cfg.hooks.onCompletion
+    : final.type === "FAILED" ? cfg.hooks.onFailure
+    : final.type === "CANCELLED" ? cfg.hooks.onCancellation
+    : final.type === "CRASHED" ? cfg.hooks.onCrashed
+    : [];
+  if (hooks.length) await runHooks(hooks, def.publicFlow, run, final, run.logger);
+  if (final.type === "COMPLETED") run.logger.info(`Finished in state ${final.toString()}`);
+  else run.logger.error(`Finished in state ${final.toString()}`);
+  return final;
+}
+
+function runFlowAttempt(
+  def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRecord, thisArg: unknown, given: unknown, ctx: RunContext | undefined,
+): Promise<Outcome> {
+  return new Promise<Outcome>((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (o: Outcome) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      interrupts.delete(run);
+      resolve(o);
+    };
+    interrupts.set(run, (state) => {
+      const reason = state.error ?? new FlowctlError("CANCELLED", state.message ?? "cancelled");
+      run.closedError = reason;
+      run.abort(reason);
+      for (const t of run.running) t.interrupt?.(new State(state.type, { name: state.name, message: state.message, error: reason }));
+      settle({ kind: "interrupted", state });
+    });
+    if (cfg.timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        const secs = cfg.timeoutMs! / 1000;
+        const err = new TimeoutError("FLOW_RUN_TIMEOUT", `Flow run exceeded timeout of ${secs} second(s)`);
+        run.closedError = err;
+        run.abort(err);
+        for (const t of run.running) {
+          t.interrupt?.(Cancelled({ message: `Flow run '${run.name}' timed out; this task run was cancelled.`, error: err }));
+        }
+        settle({ kind: "timeout", error: err });
+      }, cfg.timeoutMs);
+    }
+    const runCtx: RunContext = { flowRun: run, taskRun: undefined, tags: ctx?.tags ?? [], printLogger: run.logPrints ? run.logger : undefined };
+    let body: Promise<unknown>;
+    try {
+      const r = runContext.run(runCtx, () => def.fn.call(thisArg, given));
+      body = r instanceof Promise ? r : Promise.resolve(r);
+    } catch (err) {
+      body = Promise.reject(err);
+    }
+    body.then(
+      (value) => settle({ kind: "ok", value }),
+      (error) => settle({ kind: "error", error }),
+    );
+  });
+}
+
+/** Wait until every task run started in this flow run has finished (new ones may start meanwhile). */
+async function settleInflight(run: FlowRunRecord): Promise<void> {
+  while (run.inflight.size > 0) await Promise.all(Array.from(run.inflight));
+}
+
+async function finalState(run: FlowRunRecord, outcome: Outcome): Promise<State> {
+  switch (outcome.kind) {
+    case "interrupted":
+      return outcome.state;
+    case "timeout":
+      return TimedOut(outcome.error.message, outcome.error);
+    case "error": {
+      const error = coerceError(outcome.error);
+      return Failed({ message: `Flow run encountered an exception: ${describeError(error)}`, error });
+    }
+    case "ok": {
+      let v = outcome.value;
+      if (isState(v)) return v;
+      if (v === undefined) return aggregate(run);
+      if (isFuture(v) || containsFutures(v)) {
+        await Promise.all(collectFutures(v).map((u) => u.future.done));
+        v = substituteFutures(v);
+      }
+      return Completed({ data: v });
+    }
+  }
+}
+
+function aggregate(run: FlowRunRecord): State {
+  const children = run.attemptChildren;
+  const total = children.length;
+  let failed = 0;
+  let cancelled = 0;
+  let firstError: Error | undefined;
+  for (const c of children) {
+    const s = c.state;
+    if (s.type === "FAILED" || s.type === "CRASHED" || s.name === "NotReady") {
+      failed++;
+      firstError ??= s.error;
+    } else if (s.type === "CANCELLED") {
+      cancelled++;
+      firstError ??= s.error;
+    }
+  }
+  if (failed > 0) {
+    const message = `${failed}/${total} states failed.`;
+    return Failed({ message, error: new FlowctlError("FLOW_RUN_FAILED", message, { cause: firstError }) });
+  }
+  if (cancelled > 0) {
+    const message = `${cancelled}/${total} states cancelled.`;
+    return Cancelled({ message, error: new FlowctlError("CANCELLED", message, { cause: firstError }) });
+  }
+  return Completed({ message: "All states completed." });
+}
+
+async function sleepInterruptible(run: FlowRunRecord, ms: number): Promise<State | undefined> {
+  const ac = new AbortController();
+  let interrupted: State | undefined;
+  interrupts.set(run, (state) => {
+    interrupted = state;
+    ac.abort(state.error);
+  });
+  try {
+    await clock().sleep(ms, ac.signal);
+  } catch {
+    // interrupted during the wait
+  } finally {
+    interrupts.delete(run);
+  }
+  return interrupted;
+}
+
+/**
+ * End every top-level flow run in this process: SIGINT → Cancelled, SIGTERM → Crashed.
+ * Their running task runs end the same way. Resolves when they have all finished.
+ */
+export async function interruptActiveFlowRuns(signal: "SIGINT" | "SIGTERM"): Promise<void> {
+  const runs = Array.from(activeFlowRuns);
+  for (const [run] of runs) interruptRun(run, signal);
+  await Promise.all(runs.map(([, done]) => done));
+}
+
+function interruptRun(run: FlowRunRecord, signal: "SIGINT" | "SIGTERM"): void {
+  const message = signal === "SIGINT" ? "Flow run was cancelled by SIGINT (interrupt)." : "Flow run crashed: the process received SIGTERM.";
+  const error = new FlowctlError(signal === "SIGINT" ? "CANCELLED" : "CRASHED", message);
+  const state = signal === "SIGINT" ? Cancelled({ message, error }) : Crashed({ message, error });
+  const fn = interrupts.get(run);
+  if (fn) fn(state);
+  else {
+    run.closedError = error;
+    run.abort(error);
+    for (const t of run.running) t.interrupt?.(state);
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Futures: the handle `submit()` and `map()` return for a task run that goes on concurrently.
+ * A future settles when its run reaches a final state (or NotReady); it never rejects on its
+ * own — `result()` turns a failed state into a rejection.
+ */
+import { FlowctlError, TimeoutError } from "../errors.ts";
+import { currentContext } from "./context.ts";
+import type { TaskRunRecord } from "./run-records.ts";
+import type { State } from "./states.ts";
+
+const FUTURE = Symbol.for("flowctl.future");
+
+export class TaskRunFuture<T = unknown> {
+  readonly [FUTURE] = true;
+  private finalState: State | undefined;
+
+  /** @internal */
+  constructor(
+    readonly taskRun: TaskRunRecord,
+    /** @internal resolves with the final state; never rejects */
+    readonly done: Promise<State>,
+  ) {
+    done.then((s) => {
+      this.finalState = s;
+    });
+  }
+
+  get taskRunId(): string {
+    return this.taskRun.id;
+  }
+
+  /** The run's state now (Pending, Running, AwaitingRetry… then final). */
+  get state(): State {
+    return this.taskRun.state;
+  }
+
+  get isDone(): boolean {
+    return this.finalState !== undefined;
+  }
+
+  /** Wait for the run to finish; with a time limit, resolve with the state as it is then. */
+  wait(timeoutSeconds?: number): Promise<State> {
+    checkSelfWait(this);
+    if (timeoutSeconds === undefined) return this.done;
+    checkTimeout(timeoutSeconds);
+    return new Promise<State>((resolve) => {
+      const timer = setTimeout(() => resolve(this.taskRun.state), timeoutSeconds * 1000);
+      this.done.then((s) => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+    });
+  }
+
+  /**
+   * The run's value. Rejects with the run's error when it failed (or resolves to the error
+   * with `raiseOnFailure: false`), and with a TimeoutError (FUTURE_TIMEOUT) when time runs out.
+   */
+  async result(opts: { timeoutSeconds?: number; raiseOnFailure?: boolean } = {}): Promise<T> {
+    checkSelfWait(this);
+    let state: State;
+    if (opts.timeoutSeconds === undefined) {
+      state = await this.done;
+    } else {
+      checkTimeout(opts.timeoutSeconds);
+      state = await this.wait(opts.timeoutSeconds);
+      if (!this.isDone) {
+        throw new TimeoutError(
+          "FUTURE_TIMEOUT",
+          `Task run '${this.taskRun.name}' did not finish within ${opts.timeoutSeconds} second(s); its state is ${state.toString()}`,
+        );
+      }
+    }
+    if (state.type === "COMPLETED") return state.data as T;
+    const err = state.error ?? new FlowctlError("NOT_FINAL", `Task run '${this.taskRun.name}' ended in state ${state.toString()}`);
+    if (opts.raiseOnFailure === false) return err as T;
+    throw err;
+  }
+
+  /** Call `fn(future)` once the run is done (at once if it already is). */
+  addDoneCallback(fn: (future: TaskRunFuture<T>) => unknown): void {
+    if (typeof fn !== "function") throw new FlowctlError("INVALID_ARGUMENT", "addDoneCallback expects a function");
+    this.done.then(() => fn(this));
+  }
+
+  toString(): string {
+    return `TaskRunFuture(${this.taskRun.name}, ${this.state.toString()})`;
+  }
+}
+
+export function isFuture(v: unknown): v is TaskRunFuture {
+  return typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[FUTURE] === true;
+}
+
+function checkTimeout(t: number): void {
+  if (typeof t !== "number" || !(t >= 0)) {
+    throw new FlowctlError("INVALID_ARGUMENT", `timeoutSeconds must be a non-negative number, got ${String(t)}`);
+  }
+}
+
+function checkSelfWait(f: TaskRunFuture): void {
+  const ctx = currentContext();
+  if (ctx?.taskRun && ctx.taskRun.id === f.taskRun.id) {
+    throw new FlowctlError("INVALID_ARGUMENT", `Task run '${f.taskRun.name}' cannot wait on its own future: it would never finish.`);
+  }
+}
+
+/** Wait for futures: `{ done, notDone }` after all finish or the time runs out. */
+export async function wait<T>(
+  futures: Iterable<TaskRunFuture<T>>,
+  opts: { timeoutSeconds?: number } = {},
+): Promise<{ done: Set<TaskRunFuture<T>>; notDone: Set<TaskRunFuture<T>> }> {
+  const list = Array.from(futures);
+  if (opts.timeoutSeconds !== undefined) checkTimeout(opts.timeoutSeconds);
+  const all = Promise.all(list.map((f) => f.done));
+  if (opts.timeoutSeconds === undefined) {
+    await all;
+  } else {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, opts.timeoutSeconds! * 1000)))]);
+    clearTimeout(timer);
+  }
+  const done = new Set<TaskRunFuture<T>>();
+  const notDone = new Set<TaskRunFuture<T>>();
+  for (const f of list) (f.isDone ? done : notDone).add(f);
+  return { done, notDone };
+}
+
+/** Yield futures as they finish; throws a TimeoutError (FUTURE_TIMEOUT) when the time runs out. */
+export async function* asCompleted<T>(
+  futures: Iterable<TaskRunFuture<T>>,
+  opts: { timeoutSeconds?: number } = {},
+): AsyncGenerator<TaskRunFuture<T>, void, undefined> {
+  const pending = new Set(futures);
+  if (opts.timeoutSeconds !== undefined) checkTimeout(opts.timeoutSeconds);
+  const deadline = opts.timeoutSeconds === undefined ? undefined : Date.now() + opts.timeoutSeconds * 1000;
+  const queue: TaskRunFuture<T>[] = [];
+  let wake: (() => void) | undefined;
+  for (const f of pending) {
+    f.done.then(() => {
+      queue.push(f);
+      wake?.();
+    });
+  }
+  while (pending.size > 0) {
+    if (queue.length === 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await new Promise<boolean>((resolve) => {
+        wake = () => resolve(false);
+        if (deadline !== undefined) timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()));
+      });
+      wake = undefined;
+      clearTimeout(timer);
+      if (timedOut && queue.length === 0) {
+        throw new TimeoutError("FUTURE_TIMEOUT", `${pending.size} of the futures did not finish within ${opts.timeoutSeconds} second(s)`);
+      }
+    }
+    const f = queue.shift()!;
+    pending.delete(f);
+    yield f;
+  }
+}

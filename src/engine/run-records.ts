@@ -1,0 +1,306 @@
+/**
+ * Run records: the in-memory truth about each flow run and task run while it executes.
+ * The engine mutates them through `setState`; every change is handed to the batched store
+ * writer. `TaskRun` and `FlowRun` are the read-only views users see (hooks, futures,
+ * `retryConditionFn`).
+ */
+import { randomUUID } from "node:crypto";
+import { errorToData } from "../errors.ts";
+import { Logger } from "../logging/logger.ts";
+import { storeWriter } from "../store/writer.ts";
+import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
+import type { State } from "./states.ts";
+import type { Settings } from "../settings/schema.ts";
+import type { TaskRunner } from "../runners/types.ts";
+
+export interface TaskRun {
+  readonly id: string;
+  readonly name: string;
+  readonly taskName: string;
+  readonly taskKey: string;
+  readonly flowRunId: string | undefined;
+  readonly parentTaskRunId: string | undefined;
+  readonly parameters: Record<string, unknown>;
+  readonly tags: readonly string[];
+  readonly runCount: number;
+  readonly state: State;
+  readonly states: readonly State[];
+  readonly startTime: Date | undefined;
+  readonly endTime: Date | undefined;
+  readonly cacheKey: string | undefined;
+  /** upstream task runs whose results this run took as inputs, by parameter */
+  readonly inputs: readonly { parameter: string; taskRunId: string }[];
+}
+
+export interface FlowRun {
+  readonly id: string;
+  readonly name: string;
+  readonly flowName: string;
+  readonly parameters: Record<string, unknown>;
+  readonly tags: readonly string[];
+  readonly runCount: number;
+  readonly parentFlowRunId: string | undefined;
+  readonly parentTaskRunId: string | undefined;
+  readonly state: State;
+  readonly states: readonly State[];
+  readonly startTime: Date | undefined;
+  readonly endTime: Date | undefined;
+}
+
+/** JSON for the store: values that JSON cannot hold are shown, not dropped silently. */
+export function toJsonText(value: unknown): string {
+  const seen = new WeakSet<object>();
+  try {
+    return JSON.stringify(value, function (this: unknown, _k, v: unknown) {
+      if (typeof v === "bigint") return `${v}n`;
+      if (typeof v === "function") return `<function ${(v as Function).name || "anonymous"}>`;
+      if (typeof v === "symbol") return v.toString();
+      if (v === undefined) return null;
+      if (typeof v === "object" && v !== null) {
+        if (seen.has(v)) return "<circular>";
+        seen.add(v);
+        if (v instanceof Map) return Object.fromEntries(v);
+        if (v instanceof Set) return Array.from(v);
+        if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return `<${v.constructor.name} length=${(v as Uint8Array).length}>`;
+        if (v instanceof Error) return { name: v.name, message: v.message };
+      }
+      return v;
+    }) ?? "null";
+  } catch (err) {
+    return JSON.stringify(`<unserialisable: ${(err as Error).message}>`);
+  }
+}
+
+abstract class RunRecordBase {
+  readonly id: string = randomUUID();
+  name: string;
+  parameters: Record<string, unknown>;
+  tags: readonly string[];
+  runCount = 0;
+  readonly states: State[] = [];
+  readonly created = Date.now();
+  startTime: Date | undefined;
+  endTime: Date | undefined;
+  private controller: AbortController | undefined;
+  private abortReason: unknown;
+  aborted = false;
+
+  constructor(name: string, parameters: Record<string, unknown>, tags: readonly string[]) {
+    this.name = name;
+    this.parameters = parameters;
+    this.tags = tags;
+  }
+
+  get state(): State {
+    return this.states[this.states.length - 1]!;
+  }
+
+  /** Aborted on timeout or cancellation (created on first use). */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** A new attempt starts with a fresh, unaborted signal. */
+  newAttempt(): void {
+    if (this.aborted) {
+      this.aborted = false;
+      this.abortReason = undefined;
+      this.controller = undefined;
+    }
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  protected abstract readonly kind: "flow" | "task";
+  protected abstract touch(): void;
+
+  setState(state: State): void {
+    const seq = this.states.length;
+    this.states.push(state);
+    const t = state.type;
+    if (t === "RUNNING") {
+      this.runCount++;
+      if (this.startTime === undefined) this.startTime = state.timestamp;
+    } else if (t === "COMPLETED" || t === "FAILED" || t === "CANCELLED" || t === "CRASHED") {
+      this.endTime = state.timestamp;
+    }
+    storeWriter.addState({
+      runId: this.id,
+      seq,
+      runKind: this.kind,
+      type: t,
+      name: state.name,
+      message: state.message ?? null,
+      timestamp: state.timestamp.getTime(),
+      scheduledTime: state.scheduledTime ? state.scheduledTime.getTime() : null,
+      error: state.error && (t === "FAILED" || t === "CRASHED" || t === "CANCELLED" || state.name === "NotReady")
+        ? JSON.stringify(errorToData(state.error))
+        : null,
+    });
+    this.touch();
+  }
+}
+
+export class TaskRunRecord extends RunRecordBase implements TaskRun {
+  protected readonly kind = "task";
+  readonly taskName: string;
+  readonly taskKey: string;
+  readonly flowRunId: string | undefined;
+  parentTaskRunId: string | undefined;
+  cacheKey: string | undefined;
+  readonly inputs: { parameter: string; taskRunId: string }[] = [];
+  /** set by the engine: ends the current attempt at once with the given state */
+  interrupt: ((state: State) => void) | undefined;
+  logger: Logger;
+
+  constructor(init: {
+    name: string;
+    taskName: string;
+    taskKey: string;
+    flowRunId: string | undefined;
+    parentTaskRunId: string | undefined;
+    parameters: Record<string, unknown>;
+    tags: readonly string[];
+  }) {
+    super(init.name, init.parameters, init.tags);
+    this.taskName = init.taskName;
+    this.taskKey = init.taskKey;
+    this.flowRunId = init.flowRunId;
+    this.parentTaskRunId = init.parentTaskRunId;
+    this.logger = new Logger(`Task run '${init.name}'`, init.flowRunId, this.id);
+  }
+
+  rename(name: string): void {
+    this.name = name;
+    this.logger = new Logger(`Task run '${name}'`, this.flowRunId, this.id);
+  }
+
+  addInput(parameter: string, upstreamId: string): void {
+    if (this.inputs.some((i) => i.parameter === parameter && i.taskRunId === upstreamId)) return;
+    this.inputs.push({ parameter, taskRunId: upstreamId });
+    storeWriter.addInput({ taskRunId: this.id, upstreamTaskRunId: upstreamId, parameter });
+  }
+
+  protected touch(): void {
+    storeWriter.touchTaskRun(this);
+  }
+
+  toRow(): TaskRunRow {
+    const s = this.state;
+    return {
+      id: this.id,
+      name: this.name,
+      taskName: this.taskName,
+      taskKey: this.taskKey,
+      flowRunId: this.flowRunId ?? null,
+      parentTaskRunId: this.parentTaskRunId ?? null,
+      parameters: toJsonText(this.parameters),
+      tags: JSON.stringify(this.tags),
+      stateType: s.type,
+      stateName: s.name,
+      stateMessage: s.message ?? null,
+      runCount: this.runCount,
+      cacheKey: this.cacheKey ?? null,
+      created: this.created,
+      startTime: this.startTime ? this.startTime.getTime() : null,
+      endTime: this.endTime ? this.endTime.getTime() : null,
+      updated: s.timestamp.getTime(),
+    };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { ...this.toRow(), parameters: this.parameters, tags: this.tags, states: this.states.map((s) => s.toJSON()) };
+  }
+}
+
+export class FlowRunRecord extends RunRecordBase implements FlowRun {
+  protected readonly kind = "flow";
+  readonly flowName: string;
+  readonly flowVersion: string | undefined;
+  readonly parentFlowRunId: string | undefined;
+  readonly parentTaskRunId: string | undefined;
+  readonly logger: Logger;
+  readonly settings: Settings;
+  readonly taskRunner: TaskRunner;
+  logPrints: boolean;
+  /** task-run name counters, per task key */
+  private readonly counters = new Map<string, number>();
+  /** every task run started in this flow run and not yet finished */
+  readonly inflight = new Set<Promise<unknown>>();
+  /** runs started directly in the flow body during the current attempt (for the final state) */
+  attemptChildren: { readonly state: State }[] = [];
+  /** task runs currently executing an attempt (cancelled together on timeout/interrupt) */
+  readonly running = new Set<TaskRunRecord>();
+  /** generator task runs that are suspended at a yield, with their last yielded value */
+  readonly activeGenerators = new Map<TaskRunRecord, unknown>();
+  /** set when the flow run timed out or was cancelled: later task calls fail at once */
+  closedError: Error | undefined;
+
+  constructor(init: {
+    name: string;
+    flowName: string;
+    flowVersion: string | undefined;
+    parentFlowRunId: string | undefined;
+    parentTaskRunId: string | undefined;
+    parameters: Record<string, unknown>;
+    tags: readonly string[];
+    settings: Settings;
+    taskRunner: TaskRunner;
+    logPrints: boolean;
+  }) {
+    super(init.name, init.parameters, init.tags);
+    this.flowName = init.flowName;
+    this.flowVersion = init.flowVersion;
+    this.parentFlowRunId = init.parentFlowRunId;
+    this.parentTaskRunId = init.parentTaskRunId;
+    this.settings = init.settings;
+    this.taskRunner = init.taskRunner;
+    this.logPrints = init.logPrints;
+    this.logger = new Logger(`Flow run '${init.name}'`, this.id, undefined);
+  }
+
+  nextTaskIndex(taskKey: string): number {
+    const n = this.counters.get(taskKey) ?? 0;
+    this.counters.set(taskKey, n + 1);
+    return n;
+  }
+
+  protected touch(): void {
+    storeWriter.touchFlowRun(this);
+  }
+
+  toRow(): FlowRunRow {
+    const s = this.state;
+    return {
+      id: this.id,
+      name: this.name,
+      flowName: this.flowName,
+      flowVersion: this.flowVersion ?? null,
+      parentFlowRunId: this.parentFlowRunId ?? null,
+      parentTaskRunId: this.parentTaskRunId ?? null,
+      parameters: toJsonText(this.parameters),
+      tags: JSON.stringify(this.tags),
+      stateType: s.type,
+      stateName: s.name,
+      stateMessage: s.message ?? null,
+      runCount: this.runCount,
+      created: this.created,
+      startTime: this.startTime ? this.startTime.getTime() : null,
+      endTime: this.endTime ? this.endTime.getTime() : null,
+      updated: s.timestamp.getTime(),
+    };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { ...this.toRow(), parameters: this.parameters, tags: this.tags, states: this.states.map((s) => s.toJSON()) };
+  }
+}

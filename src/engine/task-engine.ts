@@ -1,0 +1,373 @@
+/**
+ * The task engine: one task run from call to final state.
+ *
+ *   Pending ─▶ (upstream futures settle) ─▶ NotReady            if an upstream did not complete
+ *           ─▶ (cache hit)               ─▶ Cached
+ *           ─▶ Running ─▶ Completed
+ *                      ─▶ Failed | TimedOut ─▶ AwaitingRetry ─▶ Retrying ─▶ …   while retries remain
+ *                      ─▶ Cancelled | Crashed                                 interrupted
+ *
+ * The run keeps one record and one id through every attempt; each state is appended to its
+ * history and handed to the store writer. The body runs on the flow's task runner.
+ */
+import { FlowctlError, TimeoutError, coerceError, describeError } from "../errors.ts";
+import { engineLogger, type Logger } from "../logging/logger.ts";
+import { getSettings } from "../settings/index.ts";
+import { storeWriter } from "../store/writer.ts";
+import { defaultTaskRunner } from "../runners/concurrent.ts";
+import type { TaskAttempt } from "../runners/types.ts";
+import { clock } from "./clock.ts";
+import { currentContext, mergeTags, runContext, type RunContext } from "./context.ts";
+import { TaskRunFuture } from "./futures.ts";
+import { runHooks } from "./hooks.ts";
+import { bindArgs } from "./parameters.ts";
+import { baseDelaySeconds, jitteredDelay } from "./retry-policy.ts";
+import { renderRunName } from "./run-name-template.ts";
+import { TaskRunRecord, type FlowRunRecord } from "./run-records.ts";
+import {
+  AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Pending, Retrying, Running, State, TimedOut, isState,
+} from "./states.ts";
+import { planCache, readCached, writeCached, type CachePlan } from "./task-cache.ts";
+import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
+import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
+import { acquireConcurrencySlots } from "./concurrency.ts";
+
+export interface CallOptions {
+  mode: "call" | "submit";
+  returnState?: boolean;
+  waitFor?: readonly unknown[];
+}
+
+export interface StartedTaskRun {
+  run: TaskRunRecord;
+  /** resolves with the final (or NotReady) state; never rejects */
+  done: Promise<State>;
+}
+
+interface Prepared {
+  def: TaskDefinition;
+  cfg: ResolvedTask;
+  run: TaskRunRecord;
+  flowRun: FlowRunRecord | undefined;
+  thisArg: unknown;
+  args: readonly unknown[];
+  ctxTags: readonly string[];
+  opts: CallOptions;
+  logPrints: boolean;
+  nameError?: unknown;
+}
+
+/** Create the run (Pending, logged) and start it; the caller decides how to hand back the result. */
+export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): StartedTaskRun {
+  const p = prepareTaskRun(def, thisArg, args, opts);
+  const done = p.nameError !== undefined ? finishBeforeStart(p, p.nameError) : executeTaskRun(p);
+  const flowRun = p.flowRun;
+  if (flowRun) {
+    flowRun.inflight.add(done);
+    done.then(() => flowRun.inflight.delete(done));
+  }
+  return { run: p.run, done };
+}
+
+/** Create a task run record in the current context: Pending, named, logged. */
+export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): Prepared {
+  const ctx = currentContext();
+  const flowRun = ctx?.flowRun;
+  if (flowRun?.closedError) throw flowRun.closedError;
+  const settings = flowRun?.settings ?? getSettings();
+  const cfg = def.resolve(settings);
+  const ctxTags = ctx?.tags ?? [];
+  let parentId = ctx?.taskRun?.id;
+  if (parentId === undefined && flowRun && flowRun.activeGenerators.size > 0) parentId = generatorParent(flowRun, args);
+  const run = new TaskRunRecord({
+    name: flowRun ? `${def.name}-${flowRun.nextTaskIndex(def.taskKey)}` : def.name,
+    taskName: def.name,
+    taskKey: def.taskKey,
+    flowRunId: flowRun?.id,
+    parentTaskRunId: parentId,
+    parameters: bindArgs(def.params, args),
+    tags: mergeTags(def.tags, ctxTags),
+  });
+  const logger = flowRun ? flowRun.logger : engineLogger;
+  let nameError: unknown;
+  if (def.options.taskRunName !== undefined) {
+    try {
+      run.rename(renderRunName(def.options.taskRunName, run.parameters, "taskRunName"));
+    } catch (err) {
+      nameError = err;
+    }
+  }
+  run.setState(Pending());
+  logger.info(`Created task run '${run.name}' for task '${def.name}'`);
+  if (flowRun) {
+    logger.info(opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
+    if (ctx?.taskRun === undefined) flowRun.attemptChildren.push(run);
+  } else {
+    storeWriter.ensureOpen();
+  }
+  const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
+  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, nameError };
+}
+
+/** `await t(...)`: the value, or a rejection with the run's error. */
+export function callTask(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): Promise<unknown> {
+  let started: StartedTaskRun;
+  try {
+    started = startTaskRun(def, thisArg, args, opts);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (opts.returnState) return started.done;
+  return started.done.then(unwrapState);
+}
+
+export function submitTask(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): TaskRunFuture {
+  const { run, done } = startTaskRun(def, thisArg, args, opts);
+  return new TaskRunFuture(run, done);
+}
+
+export function unwrapState(state: State): unknown {
+  if (state.type === "COMPLETED") return state.data;
+  throw state.error ?? new FlowctlError("NOT_FINAL", `Task run ended in state ${state.toString()}`);
+}
+
+function generatorParent(flowRun: FlowRunRecord, args: readonly unknown[]): string | undefined {
+  for (const [genRun, last] of flowRun.activeGenerators) {
+    for (const a of args) if (Object.is(a, last)) return genRun.id;
+  }
+  return undefined;
+}
+
+export async function finishBeforeStart(p: Prepared, err: unknown): Promise<State> {
+  const error = coerceError(err);
+  const state = Failed({ message: `Task run could not start: ${error.message}`, error });
+  return finish(p, state, p.run.logger);
+}
+
+async function executeTaskRun(p: Prepared): Promise<State> {
+  const { run, cfg } = p;
+  try {
+    let args = p.args;
+    if (p.opts.waitFor !== undefined || containsFutures(args)) {
+      const notReady = await settleUpstream(p);
+      if (notReady) return await finish(p, notReady, run.logger);
+      args = substituteFutures(args) as unknown[];
+      run.parameters = bindArgs(p.def.params, args);
+    }
+    if (p.flowRun?.closedError) return await finish(p, interruptedState(p.flowRun.closedError), run.logger);
+
+    const plan = planCache(p.def, cfg, run, p.flowRun, p.thisArg);
+    if (plan) {
+      run.cacheKey = plan.key;
+      const hit = await readCached(plan);
+      if (hit) return await finish(p, Cached(hit.value), run.logger);
+    }
+
+    const release = run.tags.length > 0 ? await acquireConcurrencySlots(run) : undefined;
+    try {
+      const final = await attemptLoop(p, args);
+      if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data);
+      return await finish(p, final, run.logger);
+    } finally {
+      release?.();
+    }
+  } catch (err) {
+    // the engine itself broke (not the user's function): Crashed, not Failed
+    const error = coerceError(err);
+    const state = isInterrupt(err)
+      ? (err as InterruptError).state
+      : Crashed({ message: `Execution was interrupted by an unexpected exception: ${describeError(error)}`, error });
+    return finish(p, state, run.logger);
+  }
+}
+
+class InterruptError extends Error {
+  constructor(readonly state: State) {
+    super(state.message ?? state.name);
+  }
+}
+const isInterrupt = (e: unknown): e is InterruptError => e instanceof InterruptError;
+
+export function interruptedState(reason: Error): State {
+  return Cancelled({ message: `Task run was cancelled: ${reason.message}`, error: reason });
+}
+
+/** Wait for upstream futures; returns a NotReady state when one did not complete. */
+export async function settleUpstream(p: Prepared): Promise<State | undefined> {
+  const { run } = p;
+  const ups = collectFutures(p.args);
+  if (p.opts.waitFor) collectFutures(p.opts.waitFor as unknown[], ups);
+  for (const u of ups) {
+    if (u.future.taskRun.id === run.id) {
+      throw new FlowctlError("INVALID_ARGUMENT", `Task run '${run.name}' cannot wait on its own future.`);
+    }
+  }
+  const params = Object.keys(run.parameters);
+  p.args.forEach((a, i) => {
+    for (const u of collectFutures(a)) run.addInput(params[i] ?? `arg${i}`, u.future.taskRun.id);
+  });
+  if (p.opts.waitFor) for (const u of collectFutures(p.opts.waitFor as unknown[])) run.addInput("waitFor", u.future.taskRun.id);
+  const states = await Promise.all(ups.map((u) => u.future.done));
+  for (let i = 0; i < ups.length; i++) {
+    const s = states[i]!;
+    if (s.type === "COMPLETED" || ups[i]!.allowFailure) continue;
+    const upName = ups[i]!.future.taskRun.name;
+    const message = `Upstream task run '${upName}' did not reach a 'COMPLETED' state.`;
+    run.logger.error(message);
+    return NotReady(message, new FlowctlError("UPSTREAM_NOT_COMPLETED", message, { cause: s.error }));
+  }
+  return undefined;
+}
+
+type Outcome =
+  | { kind: "ok"; value: unknown }
+  | { kind: "error"; error: unknown; timedOut?: boolean }
+  | { kind: "interrupted"; state: State };
+
+async function attemptLoop(p: Prepared, args: readonly unknown[]): Promise<State> {
+  const { run, cfg, def } = p;
+  for (;;) {
+    run.newAttempt();
+    run.setState(run.runCount === 0 ? Running() : Retrying());
+    if (cfg.onRunning.length) await runHooks(cfg.onRunning, def.publicTask, run, run.state, run.logger);
+    const outcome = await runAttempt(p, args);
+    if (outcome.kind === "interrupted") return outcome.state;
+    let failure: State;
+    if (outcome.kind === "ok") {
+      const v = outcome.value;
+      if (!isState(v)) return Completed({ data: await consumeIfGenerator(v) });
+      if (v.type !== "FAILED") return v;
+      failure = v;
+    } else {
+      const error = coerceError(outcome.error);
+      failure = outcome.timedOut
+        ? TimedOut(error.message, error)
+        : Failed({ message: `Task run encountered an exception ${describeError(error)}`, error });
+    }
+    const retry = await decideRetry(p, failure);
+    if (retry === undefined) return failure;
+    if (retry > 0) {
+      run.setState(AwaitingRetry(new Date(clock().now() + retry * 1000)));
+      try {
+        await clock().sleep(retry * 1000, p.flowRun?.signal);
+      } catch (err) {
+        return interruptedState(coerceError(err));
+      }
+    }
+  }
+}
+
+/** Seconds until the next retry, or undefined when no retry follows (logged either way). */
+export async function decideRetry(p: Prepared, failure: State): Promise<number | undefined> {
+  const { run, cfg, def } = p;
+  const what = failure.name === "TimedOut" ? `TimeoutError: ${failure.message}` : failure.error ? describeError(failure.error) : failure.toString();
+  const retries = cfg.retries;
+  if (run.runCount > retries) {
+    run.logger.error(retries === 0 ? `Task run failed with exception: ${what}` : `Task run failed with exception: ${what} - Retries are exhausted`);
+    return undefined;
+  }
+  if (def.options.retryConditionFn) {
+    let ok: boolean;
+    try {
+      ok = Boolean(await def.options.retryConditionFn(def.publicTask, run, failure));
+    } catch (err) {
+      run.logger.error(`retryConditionFn raised ${describeError(err)}; not retrying.`);
+      ok = false;
+    }
+    if (!ok) {
+      run.logger.error(`Task run failed with exception: ${what} - Retry condition not met`);
+      return undefined;
+    }
+  }
+  const n = run.runCount;
+  const base = baseDelaySeconds(cfg.retryDelay, retries, n);
+  const delay = cfg.retryJitterFactor ? jitteredDelay(base, cfg.retryJitterFactor) : base;
+  run.logger.info(
+    `Task run failed with exception: ${what} - Retry ${n}/${retries} will start ${delay > 0 ? `${round(delay)} second(s) from now` : "immediately"}`,
+  );
+  return delay;
+}
+
+export const round = (s: number) => (Number.isInteger(s) ? String(s) : s.toFixed(2).replace(/0+$/, ""));
+
+function runAttempt(p: Prepared, args: readonly unknown[]): Promise<Outcome> {
+  const { run, flowRun, cfg, def } = p;
+  return new Promise<Outcome>((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (o: Outcome) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      run.interrupt = undefined;
+      flowRun?.running.delete(run);
+      resolve(o);
+    };
+    run.interrupt = (state) => {
+      run.abort(state.error ?? new FlowctlError("CANCELLED", state.message ?? "cancelled"));
+      settle({ kind: "interrupted", state });
+    };
+    flowRun?.running.add(run);
+    if (cfg.timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        const err = new TimeoutError("TASK_RUN_TIMEOUT", `Task run exceeded timeout of ${round(cfg.timeoutMs! / 1000)} second(s)`);
+        run.abort(err);
+        settle({ kind: "error", error: err, timedOut: true });
+      }, cfg.timeoutMs);
+    }
+    const ctx: RunContext = { flowRun, taskRun: run, tags: p.ctxTags, printLogger: p.logPrints ? run.logger : undefined };
+    const attempt: TaskAttempt = {
+      task: def,
+      taskRun: run,
+      args,
+      thisArg: p.thisArg,
+      mode: p.opts.mode,
+      invokeLocal: () => runContext.run(ctx, invokeBody, def.fn, p.thisArg, args),
+    };
+    let exec: Promise<unknown>;
+    try {
+      exec = (flowRun?.taskRunner ?? defaultTaskRunner).run(attempt);
+    } catch (err) {
+      exec = Promise.reject(err);
+    }
+    exec.then(
+      (value) => settle({ kind: "ok", value }),
+      (error) => settle({ kind: "error", error }),
+    );
+  });
+}
+
+function invokeBody(fn: (...a: any[]) => unknown, thisArg: unknown, args: readonly unknown[]): Promise<unknown> {
+  try {
+    const r = fn.apply(thisArg, args as unknown[]);
+    return r instanceof Promise ? r : Promise.resolve(r);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** A task that returns a generator has it consumed: its result is the array of values. */
+async function consumeIfGenerator(v: unknown): Promise<unknown> {
+  if (typeof v !== "object" || v === null) return v;
+  const tag = Object.prototype.toString.call(v);
+  if (tag === "[object Generator]") return Array.from(v as Iterable<unknown>);
+  if (tag === "[object AsyncGenerator]") {
+    const out: unknown[] = [];
+    for await (const x of v as AsyncIterable<unknown>) out.push(x);
+    return out;
+  }
+  return v;
+}
+
+/** Record the final state, run its hooks, log it. */
+export async function finish(p: Prepared, state: State, logger: Logger): Promise<State> {
+  const { run, cfg, def } = p;
+  run.setState(state);
+  const hooks = state.type === "COMPLETED" ? cfg.onCompletion : state.type === "FAILED" ? cfg.onFailure : undefined;
+  if (hooks?.length) await runHooks(hooks, def.publicTask, run, state, logger);
+  if (state.type === "COMPLETED") logger.info(`Finished in state ${state.toString()}`);
+  else logger.error(`Finished in state ${state.toString()}`);
+  return state;
+}
+
+export type { Prepared };

@@ -1,0 +1,19 @@
+// flowctl's public API. Named exports only.
+import { installPrintCapture } from "./logging/prints.ts";
+
+installPrintCapture();
+
+export { task, type Task, type TaskCaller, type TaskCallOptions } from "./sdk/task.ts";
+export { flow, type Flow } from "./sdk/flow.ts";
+export { runtime, tags, isMain, getRunLogger } from "./sdk/runtime.ts";
+export type { TaskOptions, FlowOptions, RetryDelay, CacheKeyContext } from "./sdk/options.ts";
+export { unmapped, allowFailure } from "./engine/upstream.ts";
+export { wait, asCompleted, TaskRunFuture } from "./engine/futures.ts";
+export type { TaskRunFutureList } from "./sdk/map.ts";
+export { exponentialBackoff } from "./engine/retry-policy.ts";
+export { State, Completed, Failed, Cancelled, Pending, Crashed, type StateType } from "./engine/states.ts";
+export type { TaskRun, FlowRun } from "./engine/run-records.ts";
+export { INPUTS, TASK_SOURCE, RUN_ID, FLOW_PARAMETERS, NONE, DEFAULT, taskInputHash, type CachePolicy } from "./results/index.ts";
+export { FlowctlError, TimeoutError, type ErrorCode } from "./errors.ts";
+export { ConcurrentTaskRunner } from "./runners/concurrent.ts";
+export type { TaskRunner } from "./runners/types.ts";

@@ -1,0 +1,32 @@
+/**
+ * Task runners decide where a task's function body runs. The engine keeps the run's state
+ * machine (states, retries, caching, hooks) in the flow's process and asks the runner to
+ * execute one attempt of the body.
+ */
+import type { TaskRunRecord } from "../engine/run-records.ts";
+
+export interface TaskAttempt<T = unknown> {
+  /** the task definition (exposes `fn`, `name`, `taskKey`, module path) */
+  readonly task: {
+    readonly name: string;
+    readonly taskKey: string;
+    readonly fn: (...args: any[]) => unknown;
+    readonly modulePath: string | undefined;
+  };
+  readonly taskRun: TaskRunRecord;
+  /** resolved arguments */
+  readonly args: readonly unknown[];
+  readonly thisArg: unknown;
+  /** `call` for `await t()`, `submit` for `.submit()`/`.map()` */
+  readonly mode: "call" | "submit";
+  /** Runs the body here, in this process, inside the run's context. */
+  invokeLocal(): Promise<T>;
+}
+
+export interface TaskRunner {
+  readonly name: string;
+  /** Execute one attempt of a task body; resolves with its return value, rejects with what it threw. */
+  run<T>(attempt: TaskAttempt<T>): Promise<T>;
+  /** Release workers/connections. */
+  shutdown?(): Promise<void>;
+}
