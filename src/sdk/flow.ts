@@ -9,17 +9,18 @@ import { FlowDefinition } from "../engine/flow-definition.ts";
 import { callFlow } from "../engine/flow-engine.ts";
 import { validateFlowOptions, type FlowOptions } from "./options.ts";
 
-export type FlowParams<P> = P extends undefined ? [] : undefined extends P ? [params?: P] : [params: P];
+/** A flow is called with at most one argument: its parameters object. */
+export type FlowArgs = [] | [params?: any] | [params: any];
 
-export interface Flow<P = any, R = any> {
-  (...params: FlowParams<P>): Promise<Awaited<R>>;
+export interface Flow<A extends unknown[] = any[], R = any> {
+  (...args: A): Promise<Awaited<R>>;
   readonly name: string;
   readonly description: string | undefined;
   readonly version: string | undefined;
-  readonly fn: (params: P) => R;
+  readonly fn: (...args: A) => R;
   readonly options: FlowOptions;
   /** A new flow with these options replaced. */
-  withOptions(options: FlowOptions): Flow<P, R>;
+  withOptions(options: FlowOptions): Flow<A, R>;
 }
 
 export function makeFlow(def: FlowDefinition, bound?: { thisArg: unknown }): Flow {
@@ -67,18 +68,18 @@ function decorate(method: (...a: any[]) => any, context: ClassMethodDecoratorCon
   return unbound;
 }
 
-export function flow<P = undefined, R = unknown>(fn: (params: P) => R): Flow<P, R>;
-export function flow<P = undefined, R = unknown>(options: FlowOptions, fn: (params: P) => R): Flow<P, R>;
-export function flow<This, P, R>(
-  method: (this: This, params: P) => R,
-  context: ClassMethodDecoratorContext<This, (this: This, params: P) => R>,
-): (this: This, params: P) => R;
+export function flow<A extends FlowArgs, R>(fn: (...args: A) => R): Flow<A, R>;
+export function flow<A extends FlowArgs, R>(options: FlowOptions, fn: (...args: A) => R): Flow<A, R>;
+export function flow<This, A extends FlowArgs, R>(
+  method: (this: This, ...args: A) => R,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+): (this: This, ...args: A) => R;
 export function flow(options: FlowOptions): {
-  <P = undefined, R = unknown>(fn: (params: P) => R): Flow<P, R>;
-  <This, P, R>(
-    method: (this: This, params: P) => R,
-    context: ClassMethodDecoratorContext<This, (this: This, params: P) => R>,
-  ): (this: This, params: P) => R;
+  <A extends FlowArgs, R>(fn: (...args: A) => R): Flow<A, R>;
+  <This, A extends FlowArgs, R>(
+    method: (this: This, ...args: A) => R,
+    context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+  ): (this: This, ...args: A) => R;
 };
 export function flow(a: unknown, b?: unknown): unknown {
   if (typeof a === "function") {
