@@ -2,9 +2,9 @@
  * `flowctl config`, through the real bin/flowctl: PREFECT_HOME and the working directory are temp
  * dirs, and no PREFECT_* variable leaks in from the outer environment.
  */
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../support/cli.ts";
@@ -15,9 +15,15 @@ const CLEAN_ENV = Object.fromEntries(
   SETTINGS.filter((s) => s.key !== "PREFECT_HOME").map((s) => [s.key, undefined]),
 ) as Record<string, string | undefined>;
 
+const roots: string[] = [];
+after(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
 /** home/ is PREFECT_HOME; proj/ may hold a project file; proj/work/ is the working directory. */
 function sandbox() {
   const root = mkdtempSync(join(tmpdir(), "flowctl-config-"));
+  roots.push(root);
   const home = join(root, "home");
   const proj = join(root, "proj");
   const cwd = join(proj, "work");

@@ -1,12 +1,21 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { updateJsonFile } from "../../src/settings/file-io.ts";
 
-const tempFile = () => join(mkdtempSync(join(tmpdir(), "flowctl-io-")), "profile.json");
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), "flowctl-io-"));
+  dirs.push(dir);
+  return join(dir, "profile.json");
+}
 
 test("concurrent updates of different keys all land, and leave no temp or lock file", async () => {
   const path = tempFile();

@@ -1,14 +1,20 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveSettings, getSettings, resetSettings } from "../../src/settings/index.ts";
 import { isFlowctlError } from "../../src/errors.ts";
 
+const roots: string[] = [];
+after(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
 /** A temp root with `home/` (PREFECT_HOME) and `proj/sub/` (the working directory). */
 function sandbox() {
   const root = mkdtempSync(join(tmpdir(), "flowctl-settings-"));
+  roots.push(root);
   const home = join(root, "home");
   const proj = join(root, "proj");
   const cwd = join(proj, "sub");
