@@ -29,9 +29,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
+const env = { ...process.env, NO_COLOR: "1" };
+delete env.FORCE_COLOR;
 const res = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
-  { cwd: root, stdio: "inherit", env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "" } },
+  { cwd: root, stdio: "inherit", env },
 );
 process.exit(res.status ?? 1);
