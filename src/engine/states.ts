@@ -6,6 +6,7 @@
  * NotReady is PENDING), as in Prefect.
  */
 import { FlowctlError, coerceError } from "../errors.ts";
+import { clock } from "./clock.ts";
 
 export type StateType =
   | "SCHEDULED"
@@ -47,7 +48,7 @@ export class State<T = unknown> {
     this.type = type;
     this.name = init.name ?? defaultName(type);
     this.message = init.message;
-    this.timestamp = init.timestamp ?? new Date();
+    this.timestamp = init.timestamp ?? new Date(clock().now());
     this.scheduledTime = init.scheduledTime;
     this.data = init.data;
     this.error = init.error === undefined ? undefined : coerceError(init.error);
