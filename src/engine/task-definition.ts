@@ -10,6 +10,7 @@ import type { CachePolicy } from "../results/cache-policies.ts";
 import { definingFile, moduleId } from "./definition-site.ts";
 import { parseParams, type ParamSpec } from "./parameters.ts";
 import type { AnyHook } from "./hooks.ts";
+import { registerTask } from "./task-registry.ts";
 
 export interface ResolvedTask {
   retries: number;
@@ -67,6 +68,7 @@ export class TaskDefinition {
     this.isGenerator = fn instanceof GeneratorFunction || fn instanceof AsyncGeneratorFunction;
     this.modulePath = site?.file ?? definingFile();
     this.qualname = site?.qualname ?? (fn.name || name);
+    registerTask(this);
   }
 
   /** A short stable hash of name, module, qualified function name and sorted tags. */
