@@ -65,7 +65,7 @@ export function resolveSettings(opts: ResolveOptions = {}): ResolvedSettings {
   const settle = (spec: SettingSpec, layers: FileLayer[]): void => {
     const raw = env[spec.key];
     if (raw !== undefined && raw !== "") {
-      const value = guard(() => parseFrom(spec, raw, "from the environment"));
+      const value = guard(() => parseFrom(spec, raw, () => "from the environment"));
       if (value !== undefined) {
         out[spec.key] = value;
         sources.set(spec.key, { key: spec.key, value, source: "env" });
@@ -74,7 +74,7 @@ export function resolveSettings(opts: ResolveOptions = {}): ResolvedSettings {
     }
     for (const layer of layers) {
       if (!Object.prototype.hasOwnProperty.call(layer.values, spec.key)) continue;
-      let value = guard(() => parseFrom(spec, layer.values[spec.key], `in ${locate(layer.path, spec.key)}`));
+      let value = guard(() => parseFrom(spec, layer.values[spec.key], () => `in ${locate(layer.path, spec.key)}`));
       if (value === undefined) continue;
       if (spec.type === "path" && layer.source === "project") value = resolve(dirname(layer.path), String(value));
       out[spec.key] = value;
@@ -95,12 +95,13 @@ export function resolveSettings(opts: ResolveOptions = {}): ResolvedSettings {
   return { settings: out as unknown as Settings, sources, layers };
 }
 
-function parseFrom(spec: SettingSpec, raw: unknown, where: string): unknown {
+/** `where` is only worked out for an error (finding the line reads the file again). */
+function parseFrom(spec: SettingSpec, raw: unknown, where: () => string): unknown {
   try {
     return parseSettingValue(spec, raw);
   } catch (err) {
     if (!(err instanceof SettingValueError)) throw err;
-    throw new UsageError(`Invalid value for '${spec.key}' ${where}: expected ${err.expected}, got ${err.received}.`, "CONFIG_ERROR");
+    throw new UsageError(`Invalid value for '${spec.key}' ${where()}: expected ${err.expected}, got ${err.received}.`, "CONFIG_ERROR");
   }
 }
 
