@@ -3,12 +3,12 @@ import type { Command } from "commander";
 import { relative, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { runFlow, interruptActiveFlowRuns } from "../engine/flow-engine.ts";
-import { configureLogging } from "../logging/logger.ts";
+import { configureLogging, engineLogger } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
 import { LOG_LEVELS, type LogLevelName } from "../settings/schema.ts";
 import { getSettings, resetSettings } from "../settings/index.ts";
 import { storeWriter } from "../store/writer.ts";
-import { errorToData } from "../errors.ts";
+import { describeError, errorToData } from "../errors.ts";
 import { toJsonText } from "../engine/run-records.ts";
 import { action, EXIT } from "./util.ts";
 import { findFlows, loadWorkflowModule, pickFlow, splitTarget } from "./loader.ts";
@@ -121,8 +121,28 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   };
   const onInt = () => onSignal("SIGINT");
   const onTerm = () => onSignal("SIGTERM");
+  // Stray errors from user code (a callback that throws, a promise nobody awaits) must not
+  // take the run history with them: rejections are logged; an uncaught exception ends the
+  // active runs Crashed, flushes the store and exits 1.
+  const onRejection = (reason: unknown) => {
+    engineLogger.error(`Unhandled promise rejection in workflow code: ${describeError(reason)}`);
+  };
+  const onException = (err: unknown) => {
+    engineLogger.critical(`Uncaught exception in workflow code: ${(err as Error)?.stack ?? describeError(err)}`);
+    const timer = setTimeout(() => {
+      storeWriter.flushSync();
+      process.exit(EXIT.FAILED);
+    }, 5000);
+    timer.unref();
+    void interruptActiveFlowRuns("CRASH", err).then(() => {
+      storeWriter.flushSync();
+      process.exit(EXIT.FAILED);
+    });
+  };
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
+  process.on("unhandledRejection", onRejection);
+  process.on("uncaughtException", onException);
   try {
     const { run, state } = await runFlow(found.def, undefined, Object.keys(parameters).length > 0 || declared ? parameters : undefined);
     await storeWriter.flush();
@@ -145,5 +165,7 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
+    process.off("unhandledRejection", onRejection);
+    process.off("uncaughtException", onException);
   }
 }

@@ -278,15 +278,18 @@ async function sleepInterruptible(run: FlowRunRecord, ms: number): Promise<State
  * End every top-level flow run in this process: SIGINT → Cancelled, SIGTERM → Crashed.
  * Their running task runs end the same way. Resolves when they have all finished.
  */
-export async function interruptActiveFlowRuns(signal: "SIGINT" | "SIGTERM"): Promise<void> {
+export async function interruptActiveFlowRuns(signal: "SIGINT" | "SIGTERM" | "CRASH", cause?: unknown): Promise<void> {
   const runs = Array.from(activeFlowRuns);
-  for (const [run] of runs) interruptRun(run, signal);
+  for (const [run] of runs) interruptRun(run, signal, cause);
   await Promise.all(runs.map(([, done]) => done));
 }
 
-function interruptRun(run: FlowRunRecord, signal: "SIGINT" | "SIGTERM"): void {
-  const message = signal === "SIGINT" ? "Flow run was cancelled by SIGINT (interrupt)." : "Flow run crashed: the process received SIGTERM.";
-  const error = new FlowctlError(signal === "SIGINT" ? "CANCELLED" : "CRASHED", message);
+function interruptRun(run: FlowRunRecord, signal: "SIGINT" | "SIGTERM" | "CRASH", cause?: unknown): void {
+  const message =
+    signal === "SIGINT" ? "Flow run was cancelled by SIGINT (interrupt)."
+    : signal === "SIGTERM" ? "Flow run crashed: the process received SIGTERM."
+    : `Flow run crashed: an uncaught exception: ${describeError(cause)}`;
+  const error = new FlowctlError(signal === "SIGINT" ? "CANCELLED" : "CRASHED", message, { cause });
   const state = signal === "SIGINT" ? Cancelled({ message, error }) : Crashed({ message, error });
   const fn = interrupts.get(run);
   if (fn) fn(state);

@@ -49,25 +49,46 @@ export interface FlowRun {
 
 /** JSON for the store: values that JSON cannot hold are shown, not dropped silently. */
 export function toJsonText(value: unknown): string {
-  const seen = new WeakSet<object>();
   try {
-    return JSON.stringify(value, function (this: unknown, _k, v: unknown) {
-      if (typeof v === "bigint") return `${v}n`;
-      if (typeof v === "function") return `<function ${(v as Function).name || "anonymous"}>`;
-      if (typeof v === "symbol") return v.toString();
-      if (v === undefined) return null;
-      if (typeof v === "object" && v !== null) {
-        if (seen.has(v)) return "<circular>";
-        seen.add(v);
-        if (v instanceof Map) return Object.fromEntries(v);
-        if (v instanceof Set) return Array.from(v);
-        if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return `<${v.constructor.name} length=${(v as Uint8Array).length}>`;
-        if (v instanceof Error) return { name: v.name, message: v.message };
-      }
-      return v;
-    }) ?? "null";
+    return JSON.stringify(toJsonSafe(value, [])) ?? "null";
   } catch (err) {
     return JSON.stringify(`<unserialisable: ${(err as Error).message}>`);
+  }
+}
+
+function toJsonSafe(v: unknown, ancestors: object[]): unknown {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return v;
+    case "number":
+      return Number.isFinite(v) ? v : String(v);
+    case "bigint":
+      return `${v}n`;
+    case "undefined":
+      return null;
+    case "function":
+      return `<function ${(v as Function).name || "anonymous"}>`;
+    case "symbol":
+      return v.toString();
+  }
+  if (v === null) return null;
+  const o = v as object;
+  if (ancestors.includes(o) || ancestors.length > 32) return "<circular>";
+  if (o instanceof Date) return Number.isNaN(o.getTime()) ? "Invalid Date" : o.toISOString();
+  if (ArrayBuffer.isView(o) && !(o instanceof DataView)) return `<${o.constructor.name} length=${(o as Uint8Array).length}>`;
+  if (o instanceof Error) return { name: o.name, message: o.message };
+  ancestors.push(o);
+  try {
+    if (Array.isArray(o)) return o.map((x) => toJsonSafe(x, ancestors));
+    if (o instanceof Map) return Object.fromEntries(Array.from(o, ([k, x]) => [String(k), toJsonSafe(x, ancestors)]));
+    if (o instanceof Set) return Array.from(o, (x) => toJsonSafe(x, ancestors));
+    if (typeof (o as { toJSON?: unknown }).toJSON === "function") return toJsonSafe((o as { toJSON(): unknown }).toJSON(), ancestors);
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(o)) out[k] = toJsonSafe((o as Record<string, unknown>)[k], ancestors);
+    return out;
+  } finally {
+    ancestors.pop();
   }
 }
 
