@@ -114,6 +114,30 @@ export interface LogFilter {
   limit?: number;
 }
 
+/** A flow run with how many of its task runs are in each state type (all of its task runs, nested ones included). */
+export interface FlowRunWithTaskCounts extends FlowRunRow {
+  taskCounts: Partial<Record<StateType, number>>;
+}
+
+/** What `pruneOlderThan` removed. `cacheKeys`: the cache keys of pruned task runs that no remaining task run uses. */
+export interface PruneResult {
+  flowRuns: number;
+  taskRuns: number;
+  states: number;
+  logs: number;
+  cacheKeys: string[];
+}
+
+/** Raw figures for the dashboard, over the runs created since a time. */
+export interface RunStatsRows {
+  /** flow runs per time bucket and state type; `bucket` is the bucket's start (since + k × bucketMs) */
+  flowRuns: { bucket: number; stateType: StateType; count: number }[];
+  /** task runs per state type */
+  taskRuns: { stateType: StateType; count: number }[];
+  /** task names whose finished runs took longest on average (end − start), slowest first */
+  slowestTasks: { taskName: string; runs: number; meanMs: number; maxMs: number }[];
+}
+
 export interface RunStore {
   readonly kind: "sqlite" | "postgres";
   /** a printable location (file path or URL without password) */
@@ -130,6 +154,23 @@ export interface RunStore {
   getStates(runId: string): Promise<StateRow[]>;
   getInputs(taskRunId: string): Promise<InputRow[]>;
   getLogs(filter: LogFilter): Promise<LogRow[]>;
+  /** `listFlowRuns` (same filter, same order) with each run's task-run counts by state type. */
+  listFlowRunsWithTaskCounts(filter?: FlowRunFilter): Promise<FlowRunWithTaskCounts[]>;
+  /**
+   * Dashboard figures over the flow and task runs created at or after `since` (ms): flow runs
+   * bucketed by `created` into `bucketMs` slices, task runs by state, and the `slowest` (default
+   * 10) task names by mean duration.
+   */
+  statsSince(since: number, opts: { bucketMs: number; slowest?: number }): Promise<RunStatsRows>;
+  /**
+   * Delete, in one transaction, every run whose last activity is before `cutoff` (ms): flow runs
+   * whose own `updated`, every task run's and every direct subflow run's `updated` are before it
+   * (with all their task runs),
+   * and standalone task runs (no flow run) updated before it; plus their states, upstream links
+   * and logs, and logs of no run older than the cutoff. Stored results are not touched: the
+   * caller deletes the entries of the returned `cacheKeys`.
+   */
+  pruneOlderThan(cutoff: number): Promise<PruneResult>;
 
   close(): Promise<void>;
 }

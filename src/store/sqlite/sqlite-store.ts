@@ -11,6 +11,9 @@ import { loadMigrations } from "../migrations.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
+import type { FlowRunWithTaskCounts, PruneResult, RunStatsRows } from "../types.ts";
+import { statsSince, withTaskCounts } from "./run-summaries.ts";
+import { pruneOlderThan } from "./prune.ts";
 
 type Db = Database.Database;
 type Stmt = Database.Statement;
@@ -181,6 +184,18 @@ export class SqliteStore implements RunStore {
       message: r.message as string,
       timestamp: Number(r.timestamp),
     }));
+  }
+
+  async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {
+    return withTaskCounts(this.db, await this.listFlowRuns(f));
+  }
+
+  async statsSince(since: number, opts: { bucketMs: number; slowest?: number }): Promise<RunStatsRows> {
+    return statsSince(this.db, since, opts.bucketMs, opts.slowest ?? 10);
+  }
+
+  async pruneOlderThan(cutoff: number): Promise<PruneResult> {
+    return pruneOlderThan(this.db, cutoff);
   }
 
   /** @internal for store-level features (prune, concurrency limits) that need raw access */
