@@ -83,6 +83,11 @@ export class TaskRunFuture<T = unknown> {
     this.done.then(() => fn(this));
   }
 
+  /** How a future shows in stored parameters while it is unresolved (e.g. a NotReady run's). */
+  toJSON(): { taskRunFuture: string; id: string } {
+    return { taskRunFuture: this.taskRun.name, id: this.taskRun.id };
+  }
+
   toString(): string {
     return `TaskRunFuture(${this.taskRun.name}, ${this.state.toString()})`;
   }
@@ -106,11 +111,12 @@ function checkSelfWait(f: TaskRunFuture): void {
 }
 
 /** Wait for futures: `{ done, notDone }` after all finish or the time runs out. */
-export async function wait<T>(
-  futures: Iterable<TaskRunFuture<T>>,
+export async function wait<F extends TaskRunFuture<any>>(
+  futures: Iterable<F>,
   opts: { timeoutSeconds?: number } = {},
-): Promise<{ done: Set<TaskRunFuture<T>>; notDone: Set<TaskRunFuture<T>> }> {
+): Promise<{ done: Set<F>; notDone: Set<F> }> {
   const list = Array.from(futures);
+  for (const f of list) checkSelfWait(f);
   if (opts.timeoutSeconds !== undefined) checkTimeout(opts.timeoutSeconds);
   const all = Promise.all(list.map((f) => f.done));
   if (opts.timeoutSeconds === undefined) {
@@ -120,21 +126,22 @@ export async function wait<T>(
     await Promise.race([all, new Promise((r) => (timer = setTimeout(r, opts.timeoutSeconds! * 1000)))]);
     clearTimeout(timer);
   }
-  const done = new Set<TaskRunFuture<T>>();
-  const notDone = new Set<TaskRunFuture<T>>();
+  const done = new Set<F>();
+  const notDone = new Set<F>();
   for (const f of list) (f.isDone ? done : notDone).add(f);
   return { done, notDone };
 }
 
 /** Yield futures as they finish; throws a TimeoutError (FUTURE_TIMEOUT) when the time runs out. */
-export async function* asCompleted<T>(
-  futures: Iterable<TaskRunFuture<T>>,
+export async function* asCompleted<F extends TaskRunFuture<any>>(
+  futures: Iterable<F>,
   opts: { timeoutSeconds?: number } = {},
-): AsyncGenerator<TaskRunFuture<T>, void, undefined> {
+): AsyncGenerator<F, void, undefined> {
   const pending = new Set(futures);
+  for (const f of pending) checkSelfWait(f);
   if (opts.timeoutSeconds !== undefined) checkTimeout(opts.timeoutSeconds);
   const deadline = opts.timeoutSeconds === undefined ? undefined : Date.now() + opts.timeoutSeconds * 1000;
-  const queue: TaskRunFuture<T>[] = [];
+  const queue: F[] = [];
   let wake: (() => void) | undefined;
   for (const f of pending) {
     f.done.then(() => {

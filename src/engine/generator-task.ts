@@ -13,7 +13,8 @@ import { runHooks } from "./hooks.ts";
 import { bindArgs } from "./parameters.ts";
 import { AwaitingRetry, Completed, Crashed, Failed, Retrying, Running, TimedOut, type State } from "./states.ts";
 import {
-  decideRetry, finish, finishBeforeStart, interruptedState, prepareTaskRun, round, settleUpstream, type CallOptions, type Prepared,
+  decideRetry, finish, finishBeforeStart, interruptedState, prepareTaskRun, round, settleUpstream, standaloneGenerators,
+  type CallOptions, type Prepared,
 } from "./task-engine.ts";
 import type { TaskDefinition } from "./task-definition.ts";
 import { containsFutures, substituteFutures } from "./upstream.ts";
@@ -70,11 +71,12 @@ async function* generatorRun(def: TaskDefinition, thisArg: unknown, args: readon
             final = Completed();
             break attempts;
           }
-          flowRun?.activeGenerators.set(run, step.value);
+          const suspended = flowRun?.activeGenerators ?? standaloneGenerators;
+          suspended.set(run, step.value);
           try {
             yield step.value;
           } finally {
-            flowRun?.activeGenerators.delete(run);
+            suspended.delete(run);
           }
         }
       } catch (err) {

@@ -78,7 +78,8 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   const cfg = def.resolve(settings);
   const ctxTags = ctx?.tags ?? [];
   let parentId = ctx?.taskRun?.id;
-  if (parentId === undefined && flowRun && flowRun.activeGenerators.size > 0) parentId = generatorParent(flowRun, args);
+  const generators = flowRun?.activeGenerators ?? standaloneGenerators;
+  if (parentId === undefined && generators.size > 0) parentId = generatorParent(generators, args);
   const run = new TaskRunRecord({
     name: flowRun ? `${def.name}-${flowRun.nextTaskIndex(def.taskKey)}` : def.name,
     taskName: def.name,
@@ -131,8 +132,11 @@ export function unwrapState(state: State): unknown {
   throw state.error ?? new FlowctlError("NOT_FINAL", `Task run ended in state ${state.toString()}`);
 }
 
-function generatorParent(flowRun: FlowRunRecord, args: readonly unknown[]): string | undefined {
-  for (const [genRun, last] of flowRun.activeGenerators) {
+/** Generator task runs outside any flow that are suspended at a yield, with their last yielded value. */
+export const standaloneGenerators = new Map<TaskRunRecord, unknown>();
+
+function generatorParent(generators: Map<TaskRunRecord, unknown>, args: readonly unknown[]): string | undefined {
+  for (const [genRun, last] of generators) {
     for (const a of args) if (Object.is(a, last)) return genRun.id;
   }
   return undefined;
@@ -146,6 +150,8 @@ export async function finishBeforeStart(p: Prepared, err: unknown): Promise<Stat
 
 async function executeTaskRun(p: Prepared): Promise<State> {
   const { run, cfg } = p;
+  // submit() hands back its future before any of the run happens (a sync body included)
+  if (p.opts.mode === "submit") await undefined;
   try {
     let args = p.args;
     if (p.opts.waitFor !== undefined || containsFutures(args)) {
@@ -192,20 +198,23 @@ export function interruptedState(reason: Error): State {
   return Cancelled({ message: `Task run was cancelled: ${reason.message}`, error: reason });
 }
 
-/** Wait for upstream futures; returns a NotReady state when one did not complete. */
+/** Wait for upstream futures; returns a NotReady state when one did not complete (Failed when it is the run's own). */
 export async function settleUpstream(p: Prepared): Promise<State | undefined> {
   const { run } = p;
   const ups = collectFutures(p.args);
   if (p.opts.waitFor) collectFutures(p.opts.waitFor as unknown[], ups);
   for (const u of ups) {
     if (u.future.taskRun.id === run.id) {
-      throw new FlowctlError("INVALID_ARGUMENT", `Task run '${run.name}' cannot wait on its own future.`);
+      // a user error, not an engine crash: the run fails instead of waiting forever
+      const message = `Task run '${run.name}' cannot wait on its own future: it would never finish.`;
+      run.logger.error(message);
+      return Failed({ message, error: new FlowctlError("INVALID_ARGUMENT", message) });
     }
   }
-  const params = Object.keys(run.parameters);
-  p.args.forEach((a, i) => {
-    for (const u of collectFutures(a)) run.addInput(params[i] ?? `arg${i}`, u.future.taskRun.id);
-  });
+  // run.parameters still hold the futures here: record each under the parameter it came in
+  for (const [name, v] of Object.entries(run.parameters)) {
+    for (const u of collectFutures(v)) run.addInput(name, u.future.taskRun.id);
+  }
   if (p.opts.waitFor) for (const u of collectFutures(p.opts.waitFor as unknown[])) run.addInput("waitFor", u.future.taskRun.id);
   const states = await Promise.all(ups.map((u) => u.future.done));
   for (let i = 0; i < ups.length; i++) {
@@ -340,7 +349,9 @@ function runAttempt(p: Prepared, args: readonly unknown[]): Promise<Outcome> {
 function invokeBody(fn: (...a: any[]) => unknown, thisArg: unknown, args: readonly unknown[]): Promise<unknown> {
   try {
     const r = fn.apply(thisArg, args as unknown[]);
-    return r instanceof Promise ? r : Promise.resolve(r);
+    // a returned generator is consumed here, inside the run's context (its prints, its timeout)
+    if (r instanceof Promise) return r.then(consumeIfGenerator);
+    return typeof r === "object" && r !== null ? consumeIfGenerator(r) : Promise.resolve(r);
   } catch (err) {
     return Promise.reject(err);
   }

@@ -119,7 +119,7 @@ describe("map", () => {
         (e: Error & { code?: string }) =>
           e.code === "INVALID_ARGUMENT" && /join3\.map\(\) needs at least one iterable argument .*got none/.test(e.message),
       );
-      assert.throws(() => join3.map(), /needs at least one iterable argument/);
+      assert.throws(() => (join3.map as (...a: unknown[]) => unknown)(), /needs at least one iterable argument/);
     });
     await f();
     assert.equal(created(), before);

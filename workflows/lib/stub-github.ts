@@ -113,11 +113,12 @@ function answer(
     return { status: 200, body: { full_name: fullName, stargazers_count, forks_count, open_issues_count } };
   }
   const page = positiveInt(search.get("page"), 1);
-  const perPage = Math.min(positiveInt(search.get("per_page"), 30), 100);
+  const perPageAsked = positiveInt(search.get("per_page"), 30);
   const state = search.get("state") ?? "open";
-  if (page === undefined || perPage === undefined || !["open", "closed", "all"].includes(state)) {
+  if (page === undefined || perPageAsked === undefined || !["open", "closed", "all"].includes(state)) {
     return { status: 422, body: { message: "Validation Failed" } };
   }
+  const perPage = Math.min(perPageAsked, 100);
   const total = state === "closed" ? 0 : repo.open_issues_count;
   const issues = [];
   for (let i = (page - 1) * perPage; i < Math.min(total, page * perPage); i++) {
