@@ -140,14 +140,26 @@ function isMethodContext(c: unknown): c is ClassMethodDecoratorContext {
 
 function decorate(method: (...a: any[]) => any, context: ClassMethodDecoratorContext, options: TaskOptions): any {
   const methodName = String(context.name);
+  validateTaskOptions(`task '${options.name ?? methodName}'`, options);
   const file = definingFile();
   const def = new TaskDefinition(method, { ...options, name: options.name ?? methodName }, { file, qualname: methodName });
-  validateTaskOptions(`task '${def.name}'`, options);
   const unbound = makeTask(def);
   def.publicTask = unbound;
+  // The class is known only once the initializers run, and its final name (bundlers rename
+  // classes while decorating them) only after that: read it when the task key is computed.
+  let owner: { name?: string } | undefined;
+  Object.defineProperty(def, "qualname", {
+    get: () => (owner ? `${owner.name || "Anonymous"}.${methodName}` : methodName),
+    configurable: true,
+  });
   context.addInitializer(function (this: unknown) {
-    const owner = context.static ? (this as { name?: string }) : (this as object).constructor;
-    if (def.qualname === methodName) def.qualname = `${(owner as { name?: string }).name ?? "Anonymous"}.${methodName}`;
+    if (context.static) {
+      owner ??= this as { name?: string };
+      // an accessor, so that a subclass calling an inherited static task gets itself as `this`
+      if (!context.private) defineBoundAccessor(this as object, context.name, def);
+      return;
+    }
+    owner ??= declaringClass(this as object, context.name, unbound);
     if (!context.private) {
       // a per-object task, so that `obj.method.submit(...)` keeps `this`
       Object.defineProperty(this as object, context.name, {
@@ -159,6 +171,30 @@ function decorate(method: (...a: any[]) => any, context: ClassMethodDecoratorCon
     }
   });
   return unbound;
+}
+
+/** The class whose prototype holds the decorated method (not the subclass being constructed). */
+function declaringClass(instance: object, name: string | symbol, method: unknown): { name?: string } {
+  for (let p = Object.getPrototypeOf(instance); p !== null; p = Object.getPrototypeOf(p)) {
+    if (Object.prototype.hasOwnProperty.call(p, name) && (p as Record<string | symbol, unknown>)[name] === method) return p.constructor;
+  }
+  return instance.constructor;
+}
+
+function defineBoundAccessor(cls: object, name: string | symbol, def: TaskDefinition): void {
+  const byReceiver = new WeakMap<object, Task>();
+  Object.defineProperty(cls, name, {
+    get(this: object) {
+      let t = byReceiver.get(this);
+      if (!t) byReceiver.set(this, (t = makeTask(def, { thisArg: this })));
+      return t;
+    },
+    set(this: object, value: unknown) {
+      Object.defineProperty(this, name, { value, writable: true, configurable: true, enumerable: false });
+    },
+    configurable: true,
+    enumerable: false,
+  });
 }
 
 export function task<A extends unknown[], R>(fn: (...args: A) => R): Task<A, R>;
