@@ -1,0 +1,269 @@
+/**
+ * The PostgreSQL run store, for several machines sharing one run history (the Redis runner's
+ * workers, the UI): a `pg` pool, the shared numbered migrations (see `migrate.ts`), and every
+ * batch written in one transaction. Runs are upserts where the latest snapshot wins
+ * (`WHERE excluded.updated >= table.updated`), so writers that race on a run cannot move it
+ * back to an older state; rows are written in key order so concurrent batches take their row
+ * locks in the same order, and a deadlock or serialisation failure is retried.
+ */
+import pg from "pg";
+import { FlowctlError } from "../../errors.ts";
+import type {
+  FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult, RunStatsRows, RunStore, StateRow,
+  TaskRunFilter, TaskRunRow, WriteBatch,
+} from "../types.ts";
+import { parsePgUrl, type PgTarget } from "./connection.ts";
+import { migrate } from "./migrate.ts";
+import { pruneOlderThan, statsSince, withTaskCounts } from "./run-summaries.ts";
+import {
+  FLOW_COLS, FLOW_RUNS, LOGS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
+  type ColumnSet,
+} from "./rows.ts";
+
+/** Pool size per process: the writer uses one connection at a time; readers (UI) a few more. */
+const POOL_SIZE = 5;
+const RETRIED_CODES = new Set(["40P01", "40001"]);
+
+function upsertSql(set: ColumnSet<unknown>): string {
+  const sets = set.columns
+    .map((c) => c[0])
+    .filter((c) => c !== "id" && c !== "created")
+    .map((c) => `${c} = excluded.${c}`)
+    .join(", ");
+  return `${insertSelect(set)} ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${set.table}.updated`;
+}
+
+const SQL = {
+  flow: upsertSql(FLOW_RUNS as ColumnSet<unknown>),
+  task: upsertSql(TASK_RUNS as ColumnSet<unknown>),
+  state: `${insertSelect(RUN_STATES as ColumnSet<unknown>)} ON CONFLICT (run_id, seq) DO UPDATE SET ${RUN_STATES.columns
+    .slice(2)
+    .map((c) => `${c[0]} = excluded.${c[0]}`)
+    .join(", ")}`,
+  input:
+    "INSERT INTO task_run_inputs (task_run_id, upstream_task_run_id, parameter) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+  log: insertSelect(LOGS as ColumnSet<unknown>),
+};
+
+/** The newest snapshot of each run (the later one on a tie), in id order. */
+function latestById<R extends { id: string; updated: number }>(rows: readonly R[]): R[] {
+  const m = new Map<string, R>();
+  for (const r of rows) {
+    const prev = m.get(r.id);
+    if (!prev || r.updated >= prev.updated) m.set(r.id, r);
+  }
+  return [...m.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function lastByKey<R>(rows: readonly R[], key: (r: R) => string): R[] {
+  const m = new Map<string, R>();
+  for (const r of rows) m.set(key(r), r);
+  return [...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+}
+
+export class PostgresStore implements RunStore {
+  readonly kind = "postgres" as const;
+  readonly location: string;
+  readonly schema: string | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    target: PgTarget,
+  ) {
+    this.location = target.location;
+    this.schema = target.schema;
+  }
+
+  /** Connect, create the schema when the URL names one, and apply pending migrations. */
+  static async open(url: string): Promise<PostgresStore> {
+    const target = parsePgUrl(url);
+    const pool = new pg.Pool({
+      connectionString: target.connectionString,
+      ...(target.options !== undefined ? { options: target.options } : {}),
+      max: POOL_SIZE,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 10_000,
+      allowExitOnIdle: true,
+    });
+    // an idle client's error (server restart) must not crash the process; the next query reconnects
+    pool.on("error", () => undefined);
+    const store = new PostgresStore(pool, target);
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, target.schema);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new FlowctlError("STORE_ERROR", `Cannot open the run store at ${target.location}: ${(err as Error).message}`, { cause: err });
+    }
+    return store;
+  }
+
+  async writeBatch(batch: WriteBatch): Promise<void> {
+    const flowRuns = latestById(batch.flowRuns);
+    const taskRuns = latestById(batch.taskRuns);
+    const states = lastByKey(batch.states, (s) => `${s.runId}\0${String(s.seq).padStart(10, "0")}`);
+    const inputs = lastByKey(batch.inputs, (i) => `${i.taskRunId}\0${i.upstreamTaskRunId}\0${i.parameter}`);
+    if (!flowRuns.length && !taskRuns.length && !states.length && !inputs.length && !batch.logs.length) return;
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query("BEGIN");
+        if (flowRuns.length) await client.query(SQL.flow, columnArrays(FLOW_RUNS, flowRuns));
+        if (taskRuns.length) await client.query(SQL.task, columnArrays(TASK_RUNS, taskRuns));
+        if (states.length) await client.query(SQL.state, columnArrays(RUN_STATES, states));
+        if (inputs.length) {
+          await client.query(SQL.input, [inputs.map((i) => i.taskRunId), inputs.map((i) => i.upstreamTaskRunId), inputs.map((i) => i.parameter)]);
+        }
+        if (batch.logs.length) await client.query(SQL.log, columnArrays(LOGS, batch.logs));
+        await client.query("COMMIT");
+        return;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        if (attempt < 5 && RETRIED_CODES.has((err as { code?: string }).code ?? "")) continue;
+        throw new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.location} failed: ${(err as Error).message}`, { cause: err });
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  /** Run a read query; a failure becomes a STORE_ERROR naming the store. */
+  async query<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+    try {
+      return (await this.pool.query<T>(text, params)).rows;
+    } catch (err) {
+      throw new FlowctlError("STORE_ERROR", `Reading the run store at ${this.location} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** @internal for store-level features that need a transaction of their own */
+  get connectionPool(): pg.Pool {
+    return this.pool;
+  }
+
+  async listFlowRuns(f: FlowRunFilter = {}): Promise<FlowRunRow[]> {
+    const q = new Where();
+    if (f.state?.length) q.stateIn(f.state);
+    if (f.flowName !== undefined) q.add("flow_name = ?", f.flowName);
+    if (f.tag !== undefined) q.add("tags::jsonb @> jsonb_build_array(?::text)", f.tag);
+    if (f.since !== undefined) q.add("created >= ?", f.since);
+    if (f.until !== undefined) q.add("created <= ?", f.until);
+    if (f.parentFlowRunId === null) q.add("parent_flow_run_id IS NULL");
+    else if (f.parentFlowRunId !== undefined) q.add("parent_flow_run_id = ?", f.parentFlowRunId);
+    const sql = `SELECT ${FLOW_COLS} FROM flow_runs ${q.sql()} ORDER BY created DESC, row_order DESC LIMIT ${q.param(f.limit ?? 100)} OFFSET ${q.param(f.offset ?? 0)}`;
+    return (await this.query(sql, q.params)).map(flowRow);
+  }
+
+  async getFlowRun(idOrName: string): Promise<FlowRunRow | undefined> {
+    const rows = await this.query(
+      `SELECT ${FLOW_COLS} FROM flow_runs WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC, created DESC, row_order DESC LIMIT 1`,
+      [idOrName],
+    );
+    return rows[0] && flowRow(rows[0]);
+  }
+
+  async listTaskRuns(f: TaskRunFilter = {}): Promise<TaskRunRow[]> {
+    const q = new Where();
+    if (f.flowRunId !== undefined) q.add("flow_run_id = ?", f.flowRunId);
+    if (f.state?.length) q.stateIn(f.state);
+    if (f.taskName !== undefined) q.add("task_name = ?", f.taskName);
+    if (f.tag !== undefined) q.add("tags::jsonb @> jsonb_build_array(?::text)", f.tag);
+    const order = f.flowRunId !== undefined ? "ORDER BY created ASC, row_order ASC" : "ORDER BY created DESC, row_order DESC";
+    const sql = `SELECT ${TASK_COLS} FROM task_runs ${q.sql()} ${order} LIMIT ${q.param(f.limit ?? 10_000)}`;
+    return (await this.query(sql, q.params)).map(taskRow);
+  }
+
+  async getTaskRun(idOrName: string): Promise<TaskRunRow | undefined> {
+    const rows = await this.query(
+      `SELECT ${TASK_COLS} FROM task_runs WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC, created DESC, row_order DESC LIMIT 1`,
+      [idOrName],
+    );
+    return rows[0] && taskRow(rows[0]);
+  }
+
+  async getStates(runId: string): Promise<StateRow[]> {
+    return (await this.query(`SELECT ${STATE_COLS} FROM run_states WHERE run_id = $1 ORDER BY seq`, [runId])).map(stateRow);
+  }
+
+  async getInputs(taskRunId: string): Promise<InputRow[]> {
+    const rows = await this.query<{ task_run_id: string; upstream_task_run_id: string; parameter: string }>(
+      "SELECT task_run_id, upstream_task_run_id, parameter FROM task_run_inputs WHERE task_run_id = $1",
+      [taskRunId],
+    );
+    return rows.map((r) => ({ taskRunId: r.task_run_id, upstreamTaskRunId: r.upstream_task_run_id, parameter: r.parameter }));
+  }
+
+  async getLogs(f: LogFilter): Promise<LogRow[]> {
+    const q = new Where();
+    if (f.flowRunId !== undefined) {
+      if (f.includeTasks) {
+        const p = q.param(f.flowRunId);
+        q.add(`(flow_run_id = ${p} OR task_run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ${p}))`);
+      } else {
+        q.add("flow_run_id = ?", f.flowRunId);
+      }
+    }
+    if (f.taskRunId !== undefined) q.add("task_run_id = ?", f.taskRunId);
+    if (f.minLevel !== undefined) q.add("level >= ?", f.minLevel);
+    if (f.afterId !== undefined) q.add("id > ?", f.afterId);
+    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${q.sql()} ORDER BY id ASC LIMIT ${q.param(f.limit ?? 100_000)}`;
+    return (await this.query(sql, q.params)).map(logRow);
+  }
+
+  async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {
+    return withTaskCounts((text, params) => this.query(text, params), await this.listFlowRuns(f));
+  }
+
+  async statsSince(since: number, opts: { bucketMs: number; slowest?: number }): Promise<RunStatsRows> {
+    return statsSince((text, params) => this.query(text, params), since, opts.bucketMs, opts.slowest ?? 10);
+  }
+
+  async pruneOlderThan(cutoff: number): Promise<PruneResult> {
+    const client = await this.pool.connect();
+    try {
+      return await pruneOlderThan(client, cutoff);
+    } catch (err) {
+      throw new FlowctlError("STORE_ERROR", `Pruning the run store at ${this.location} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
+
+/** A WHERE clause with numbered parameters: `?` in a condition becomes the next `$n`. */
+class Where {
+  readonly params: unknown[] = [];
+  private readonly conds: string[] = [];
+
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  add(cond: string, ...values: unknown[]): void {
+    let i = 0;
+    this.conds.push(cond.replace(/\?/g, () => this.param(values[i++])));
+  }
+
+  /** state filter: a state type (any case) or a state name */
+  stateIn(states: string[]): void {
+    const types = this.param(states.map((s) => s.toUpperCase()));
+    const names = this.param(states);
+    this.conds.push(`(state_type = ANY(${types}::text[]) OR state_name = ANY(${names}::text[]))`);
+  }
+
+  sql(): string {
+    return this.conds.length ? `WHERE ${this.conds.join(" AND ")}` : "";
+  }
+}

@@ -1,0 +1,464 @@
+/**
+ * One conformance suite for every run-store backend: the same cases run against SQLite (a temp
+ * file) and PostgreSQL (the real server, a fresh schema per case). A backend passes when what
+ * the engine writes comes back the same, "latest snapshot wins" holds, every filter selects the
+ * same rows in the same order, the summaries and pruning agree, and concurrent writers (two
+ * store objects, two processes) lose nothing.
+ */
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { openStore } from "../../src/store/index.ts";
+import type { FlowRunRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
+import type { StateType } from "../../src/engine/states.ts";
+import { postgresSchema } from "../fixtures/redis/services.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const DAY = 86_400_000;
+const NOW = Date.UTC(2031, 4, 1);
+
+interface Backend {
+  name: string;
+  /** a URL for a fresh, empty store (each call a new one) */
+  freshUrl(): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+function sqliteBackend(): Backend {
+  const dir = mkdtempSync(join(tmpdir(), "flowctl-conformance-"));
+  let n = 0;
+  return {
+    name: "sqlite",
+    freshUrl: async () => `sqlite://${join(dir, `store-${n++}.db`)}`,
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function postgresBackend(): Backend {
+  const schemas: ReturnType<typeof postgresSchema>[] = [];
+  return {
+    name: "postgres",
+    freshUrl: async () => {
+      const s = postgresSchema("flowctl_conf");
+      schemas.push(s);
+      return s.url;
+    },
+    cleanup: async () => {
+      for (const s of schemas) await s.drop();
+    },
+  };
+}
+
+function flowRow(id: string, at: number, over: Partial<FlowRunRow> = {}): FlowRunRow {
+  return {
+    id, name: `run-${id}`, flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
+    parameters: "{}", tags: "[]", stateType: "COMPLETED", stateName: "Completed", stateMessage: null, runCount: 1,
+    created: at, startTime: at, endTime: at + 1000, updated: at + 1000, ...over,
+  };
+}
+
+function taskRow(id: string, flowRunId: string | null, at: number, over: Partial<TaskRunRow> = {}): TaskRunRow {
+  return {
+    id, name: `${id}-0`, taskName: id.replace(/\d+$/, ""), taskKey: `${id.replace(/\d+$/, "")}-abc123`, flowRunId,
+    parentTaskRunId: null, parameters: "{}", tags: "[]", stateType: "COMPLETED", stateName: "Completed", stateMessage: null,
+    runCount: 1, cacheKey: null, created: at, startTime: at, endTime: at + 100, updated: at + 100, ...over,
+  };
+}
+
+function stateRow(runId: string, seq: number, type: StateType, at: number, over: Partial<StateRow> = {}): StateRow {
+  return {
+    runId, seq, runKind: "task", type, name: type[0] + type.slice(1).toLowerCase(), message: null, timestamp: at,
+    scheduledTime: null, error: null, ...over,
+  };
+}
+
+function logRow(message: string, at: number, over: Partial<LogRow> = {}): LogRow {
+  return { flowRunId: null, taskRunId: null, level: 20, source: "flowctl.engine", message, timestamp: at, ...over };
+}
+
+const batch = (b: Partial<WriteBatch>): WriteBatch => ({ flowRuns: [], taskRuns: [], states: [], inputs: [], logs: [], ...b });
+const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
+
+/** Run a short module in a child process (tsx, so it can import the sources). */
+function runChild(code: string, env: Record<string, string>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "flowctl-conformance-child-"));
+  const file = join(dir, "child.mts");
+  writeFileSync(file, code);
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", file], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => (status === 0 ? resolve() : reject(new Error(`child exited ${status}: ${stderr}`))));
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
+}
+
+for (const make of [sqliteBackend, postgresBackend]) {
+  const backend = make();
+  describe(`run store conformance: ${backend.name}`, () => {
+    const open: RunStore[] = [];
+    const fresh = async () => {
+      const s = await openStore(await backend.freshUrl());
+      open.push(s);
+      return s;
+    };
+    after(async () => {
+      for (const s of open) await s.close();
+      await backend.cleanup();
+    });
+
+    test("opens the right backend and names where it is", async () => {
+      const store = await fresh();
+      assert.equal(store.kind, backend.name);
+      assert.ok(store.location.length > 0);
+      assert.ok(!/:[^@/]*@/.test(store.location.replace(/^[a-z]+:\/\//, "")), "no password in the location");
+    });
+
+    test("writeBatch then read back runs, states, inputs and logs unchanged", async () => {
+      const store = await fresh();
+      const flow = flowRow("f1", NOW, {
+        flowVersion: "1.2", parameters: '{"n":3,"name":"x"}', tags: '["a","b"]', stateMessage: "All states completed.", runCount: 2,
+      });
+      const sub = flowRow("f2", NOW + 5, { parentFlowRunId: "f1", parentTaskRunId: "t1", startTime: null, endTime: null, stateType: "PENDING", stateName: "Pending" });
+      const t1 = taskRow("t1", "f1", NOW + 1, { parameters: '{"x":1}', tags: '["a"]', cacheKey: "t-abc:123", runCount: 3 });
+      const t2 = taskRow("t2", "f1", NOW + 2, { parentTaskRunId: "t1", stateType: "FAILED", stateName: "TimedOut", stateMessage: "Task run exceeded timeout of 1 second(s)" });
+      const states = [
+        stateRow("t1", 0, "PENDING", NOW + 1),
+        stateRow("t1", 1, "RUNNING", NOW + 2),
+        stateRow("t1", 2, "SCHEDULED", NOW + 3, { name: "AwaitingRetry", scheduledTime: NOW + 5000 }),
+        stateRow("t1", 3, "FAILED", NOW + 4, { message: "boom", error: JSON.stringify({ name: "Error", message: "boom" }) }),
+        stateRow("f1", 0, "RUNNING", NOW, { runKind: "flow" }),
+      ];
+      const inputs = [{ taskRunId: "t2", upstreamTaskRunId: "t1", parameter: "x" }];
+      const logs = [
+        logRow("first", NOW, { flowRunId: "f1", source: "Flow run 'run-f1'" }),
+        logRow("émoji 🌠 and 'quotes'", NOW + 1, { flowRunId: "f1", taskRunId: "t1", level: 40, source: "Task run 't1-0'" }),
+        logRow("outside", NOW + 2),
+      ];
+      await store.writeBatch(batch({ flowRuns: [flow, sub], taskRuns: [t1, t2], states, inputs, logs }));
+
+      assert.deepEqual(await store.getFlowRun("f1"), flow);
+      assert.deepEqual(await store.getFlowRun("run-f2"), sub);
+      assert.deepEqual(await store.getTaskRun("t2"), t2);
+      assert.deepEqual(await store.getTaskRun("t1-0"), t1);
+      assert.equal(await store.getFlowRun("nope"), undefined);
+      assert.equal(await store.getTaskRun("nope"), undefined);
+      assert.deepEqual(await store.listTaskRuns({ flowRunId: "f1" }), [t1, t2]);
+      assert.deepEqual(await store.getStates("t1"), states.slice(0, 4));
+      assert.deepEqual(await store.getStates("f1"), [states[4]]);
+      assert.deepEqual(await store.getInputs("t2"), inputs);
+      assert.deepEqual(await store.getInputs("t1"), []);
+      const back = await store.getLogs({});
+      assert.deepEqual(back.map(({ id: _id, ...rest }) => rest), logs);
+      assert.ok(back.every((l, i) => Number.isInteger(l.id) && (i === 0 || l.id! > back[i - 1]!.id!)), "log ids increase");
+    });
+
+    test("a run's latest snapshot wins, whatever order the batches arrive in", async () => {
+      const store = await fresh();
+      const newer = flowRow("f", NOW, { stateType: "COMPLETED", stateName: "Completed", updated: NOW + 500 });
+      const older = flowRow("f", NOW, { stateType: "RUNNING", stateName: "Running", endTime: null, updated: NOW + 100 });
+      await store.writeBatch(batch({ flowRuns: [newer] }));
+      await store.writeBatch(batch({ flowRuns: [older] }));
+      assert.equal((await store.getFlowRun("f"))!.stateName, "Completed");
+      // same `updated`: the later write wins
+      await store.writeBatch(batch({ flowRuns: [{ ...newer, stateMessage: "again" }] }));
+      assert.equal((await store.getFlowRun("f"))!.stateMessage, "again");
+      // several snapshots of one run in one batch: the newest one is kept
+      const t = (u: number, name: string) => taskRow("t", "f", NOW, { updated: u, stateName: name });
+      await store.writeBatch(batch({ taskRuns: [t(NOW + 3, "Completed"), t(NOW + 1, "Pending"), t(NOW + 2, "Running")] }));
+      assert.equal((await store.getTaskRun("t"))!.stateName, "Completed");
+      // `created` never changes on update
+      await store.writeBatch(batch({ taskRuns: [{ ...t(NOW + 9, "Failed"), created: NOW + 999 }] }));
+      const row = (await store.getTaskRun("t"))!;
+      assert.equal(row.stateName, "Failed");
+      assert.equal(row.created, NOW);
+      // a state written twice (same run and seq) is replaced; a repeated upstream link is kept once
+      await store.writeBatch(batch({
+        states: [stateRow("t", 0, "PENDING", NOW), stateRow("t", 0, "PENDING", NOW, { message: "second" })],
+        inputs: [{ taskRunId: "t", upstreamTaskRunId: "u", parameter: "x" }, { taskRunId: "t", upstreamTaskRunId: "u", parameter: "x" }],
+      }));
+      await store.writeBatch(batch({ inputs: [{ taskRunId: "t", upstreamTaskRunId: "u", parameter: "x" }] }));
+      assert.deepEqual((await store.getStates("t")).map((s) => s.message), ["second"]);
+      assert.equal((await store.getInputs("t")).length, 1);
+    });
+
+    test("flow-run filters, order (newest first, ties by write order), limit and offset", async () => {
+      const store = await fresh();
+      await store.writeBatch(batch({
+        flowRuns: [
+          flowRow("a", NOW - 3000, { tags: '["nightly","etl"]' }),
+          flowRow("b", NOW - 2000, { flowName: "report", stateType: "FAILED", stateName: "Failed" }),
+          flowRow("c", NOW - 1000, { stateType: "FAILED", stateName: "TimedOut", tags: '["nightly"]' }),
+          flowRow("d", NOW, { parentFlowRunId: "a" }),
+          flowRow("e", NOW, { name: "run-b" }),
+        ],
+      }));
+      assert.deepEqual(ids(await store.listFlowRuns()), ["e", "d", "c", "b", "a"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ state: ["FAILED"] })), ["c", "b"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ state: ["failed"] })), ["c", "b"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ state: ["TimedOut"] })), ["c"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ state: ["TimedOut", "COMPLETED"] })), ["e", "d", "c", "a"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ flowName: "report" })), ["b"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ tag: "nightly" })), ["c", "a"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ tag: "night" })), []);
+      assert.deepEqual(ids(await store.listFlowRuns({ since: NOW - 2000, until: NOW - 1000 })), ["c", "b"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ parentFlowRunId: null })), ["e", "c", "b", "a"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ parentFlowRunId: "a" })), ["d"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ limit: 2 })), ["e", "d"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ limit: 2, offset: 2 })), ["c", "b"]);
+      assert.deepEqual(ids(await store.listFlowRuns({ state: ["FAILED"], tag: "nightly", flowName: "etl" })), ["c"]);
+      // by name: the newest run of that name; an id beats a name
+      assert.equal((await store.getFlowRun("run-b"))!.id, "e");
+      await store.writeBatch(batch({ flowRuns: [flowRow("run-a", NOW + 10)] }));
+      assert.equal((await store.getFlowRun("run-a"))!.id, "run-a");
+    });
+
+    test("task-run and log filters", async () => {
+      const store = await fresh();
+      await store.writeBatch(batch({
+        flowRuns: [flowRow("f", NOW), flowRow("g", NOW)],
+        taskRuns: [
+          taskRow("load1", "f", NOW + 1, { tags: '["db"]' }),
+          taskRow("load2", "f", NOW + 1, { stateType: "FAILED", stateName: "Failed" }),
+          taskRow("save1", "f", NOW + 2, { tags: '["db","s3"]' }),
+          taskRow("save2", "g", NOW + 3),
+          taskRow("solo1", null, NOW + 4),
+        ],
+        logs: [
+          logRow("f-debug", NOW, { flowRunId: "f", level: 10 }),
+          logRow("f-info", NOW, { flowRunId: "f" }),
+          logRow("load1-error", NOW, { flowRunId: "f", taskRunId: "load1", level: 40 }),
+          logRow("load1-no-flow-id", NOW, { taskRunId: "load1" }),
+          logRow("g-info", NOW, { flowRunId: "g" }),
+          logRow("solo", NOW, { taskRunId: "solo1" }),
+        ],
+      }));
+      // within a flow run: oldest first, ties in write order
+      assert.deepEqual(ids(await store.listTaskRuns({ flowRunId: "f" })), ["load1", "load2", "save1"]);
+      assert.deepEqual(ids(await store.listTaskRuns()), ["solo1", "save2", "save1", "load2", "load1"]);
+      assert.deepEqual(ids(await store.listTaskRuns({ state: ["Failed"] })), ["load2"]);
+      assert.deepEqual(ids(await store.listTaskRuns({ taskName: "save" })), ["save2", "save1"]);
+      assert.deepEqual(ids(await store.listTaskRuns({ tag: "db" })), ["save1", "load1"]);
+      assert.deepEqual(ids(await store.listTaskRuns({ tag: "s3", flowRunId: "f" })), ["save1"]);
+      assert.deepEqual(ids(await store.listTaskRuns({ limit: 1 })), ["solo1"]);
+
+      const msgs = async (f: Parameters<RunStore["getLogs"]>[0]) => (await store.getLogs(f)).map((l) => l.message);
+      assert.deepEqual(await msgs({ flowRunId: "f" }), ["f-debug", "f-info", "load1-error"]);
+      assert.deepEqual(await msgs({ flowRunId: "f", includeTasks: true }), ["f-debug", "f-info", "load1-error", "load1-no-flow-id"]);
+      assert.deepEqual(await msgs({ taskRunId: "load1" }), ["load1-error", "load1-no-flow-id"]);
+      assert.deepEqual(await msgs({ flowRunId: "f", minLevel: 20 }), ["f-info", "load1-error"]);
+      assert.deepEqual(await msgs({ limit: 2 }), ["f-debug", "f-info"]);
+      const all = await store.getLogs({});
+      assert.deepEqual(await msgs({ afterId: all[3]!.id! }), ["g-info", "solo"]);
+    });
+
+    test("one large batch (thousands of rows) is written whole", async () => {
+      const store = await fresh();
+      const taskRuns = Array.from({ length: 3000 }, (_, i) => taskRow(`big${i}`, "f", NOW + i));
+      const states = taskRuns.flatMap((t, i) => [stateRow(t.id, 0, "PENDING", NOW + i), stateRow(t.id, 1, "COMPLETED", NOW + i)]);
+      const logs = Array.from({ length: 6000 }, (_, i) => logRow(`line ${i}`, NOW + i, { flowRunId: "f" }));
+      await store.writeBatch(batch({ flowRuns: [flowRow("f", NOW)], taskRuns, states, logs }));
+      assert.equal((await store.listTaskRuns({ flowRunId: "f" })).length, 3000);
+      assert.equal((await store.getStates("big2999")).length, 2);
+      const back = await store.getLogs({ flowRunId: "f" });
+      assert.equal(back.length, 6000);
+      assert.equal(back[5999]!.message, "line 5999");
+    });
+
+    test("task counts per flow run, dashboard figures", async () => {
+      const store = await fresh();
+      const since = NOW - 3 * DAY;
+      await store.writeBatch(batch({
+        flowRuns: [
+          flowRow("old", since - 1),
+          flowRow("a", since), flowRow("b", since + 10, { tags: '["nightly"]' }),
+          flowRow("c", since + DAY + 5, { stateType: "FAILED", stateName: "Failed" }),
+          flowRow("d", since + 2 * DAY, { stateType: "RUNNING", stateName: "Running", endTime: null }),
+        ],
+        taskRuns: [
+          taskRow("fast1", "a", since, { endTime: since + 10 }), taskRow("fast2", "a", since, { endTime: since + 30 }),
+          taskRow("slow1", "b", since, { endTime: since + 5000 }),
+          taskRow("busy1", "d", since + 2 * DAY, { stateType: "RUNNING", stateName: "Running", endTime: null }),
+          taskRow("bad1", "a", since, { stateType: "FAILED", stateName: "Failed", endTime: since + 20 }),
+          taskRow("ancient1", "old", since - 10, { endTime: since + 99_999 }),
+        ],
+      }));
+      const counted = await store.listFlowRunsWithTaskCounts();
+      assert.deepEqual(counted.map((r) => [r.id, r.taskCounts]), [
+        ["d", { RUNNING: 1 }], ["c", {}], ["b", { COMPLETED: 1 }], ["a", { COMPLETED: 2, FAILED: 1 }], ["old", { COMPLETED: 1 }],
+      ]);
+      assert.deepEqual((await store.listFlowRunsWithTaskCounts({ tag: "nightly" })).map((r) => r.name), ["run-b"]);
+      assert.deepEqual(await store.listFlowRunsWithTaskCounts({ flowName: "nope" }), []);
+
+      const s = await store.statsSince(since, { bucketMs: DAY });
+      assert.deepEqual(s.flowRuns, [
+        { bucket: since, stateType: "COMPLETED", count: 2 },
+        { bucket: since + DAY, stateType: "FAILED", count: 1 },
+        { bucket: since + 2 * DAY, stateType: "RUNNING", count: 1 },
+      ]);
+      assert.deepEqual(
+        [...s.taskRuns].sort((x, y) => x.stateType.localeCompare(y.stateType)),
+        [{ stateType: "COMPLETED", count: 3 }, { stateType: "FAILED", count: 1 }, { stateType: "RUNNING", count: 1 }],
+      );
+      assert.deepEqual(s.slowestTasks, [
+        { taskName: "slow", runs: 1, meanMs: 5000, maxMs: 5000 },
+        // equal means: by task name
+        { taskName: "bad", runs: 1, meanMs: 20, maxMs: 20 },
+        { taskName: "fast", runs: 2, meanMs: 20, maxMs: 30 },
+      ]);
+      assert.equal((await store.statsSince(since, { bucketMs: DAY, slowest: 1 })).slowestTasks.length, 1);
+    });
+
+    test("pruning removes what was idle before the cutoff, with its states, links and logs", async () => {
+      const store = await fresh();
+      const old = NOW - 10 * DAY;
+      await store.writeBatch(batch({
+        flowRuns: [
+          flowRow("old", old), flowRow("new", NOW),
+          flowRow("busy", old, { stateType: "RUNNING", stateName: "Running", endTime: null }),
+          flowRow("oldsub", old, { parentFlowRunId: "new" }),
+          flowRow("oldparent", old), flowRow("newsub", NOW, { parentFlowRunId: "oldparent" }),
+        ],
+        taskRuns: [
+          taskRow("t1", "old", old, { cacheKey: "only-old" }),
+          taskRow("t2", "old", old, { cacheKey: "shared", parentTaskRunId: "t1" }),
+          taskRow("t3", "new", NOW, { cacheKey: "shared" }),
+          taskRow("t4", "busy", NOW, { stateType: "RUNNING", stateName: "Running" }),
+          taskRow("s1", null, old, { cacheKey: "standalone" }),
+          taskRow("s2", null, NOW),
+        ],
+        states: [
+          stateRow("old", 0, "PENDING", old, { runKind: "flow" }), stateRow("old", 1, "COMPLETED", old, { runKind: "flow" }),
+          stateRow("t1", 0, "COMPLETED", old), stateRow("t2", 0, "COMPLETED", old), stateRow("s1", 0, "COMPLETED", old),
+          stateRow("oldsub", 0, "COMPLETED", old, { runKind: "flow" }),
+          stateRow("new", 0, "COMPLETED", NOW, { runKind: "flow" }), stateRow("t3", 0, "COMPLETED", NOW),
+        ],
+        inputs: [{ taskRunId: "t2", upstreamTaskRunId: "t1", parameter: "x" }, { taskRunId: "t3", upstreamTaskRunId: "t3", parameter: "y" }],
+        logs: [
+          logRow("a", old, { flowRunId: "old" }), logRow("b", old, { flowRunId: "old", taskRunId: "t1" }),
+          logRow("c", old, { taskRunId: "s1" }), logRow("d", old),
+          logRow("e", NOW, { flowRunId: "new" }), logRow("f", NOW),
+        ],
+      }));
+      const res = await store.pruneOlderThan(NOW - DAY);
+      assert.deepEqual({ ...res, cacheKeys: [...res.cacheKeys].sort() }, {
+        flowRuns: 2, taskRuns: 3, states: 6, logs: 4, cacheKeys: ["only-old", "standalone"],
+      });
+      assert.deepEqual(ids(await store.listFlowRuns()).sort(), ["busy", "new", "newsub", "oldparent"]);
+      assert.deepEqual(ids(await store.listTaskRuns()).sort(), ["s2", "t3", "t4"]);
+      assert.deepEqual(await store.getStates("old"), []);
+      assert.deepEqual(await store.getInputs("t2"), []);
+      assert.equal((await store.getInputs("t3")).length, 1);
+      assert.deepEqual((await store.getLogs({})).map((l) => l.message), ["e", "f"]);
+      assert.deepEqual(await store.pruneOlderThan(NOW - DAY), { flowRuns: 0, taskRuns: 0, states: 0, logs: 0, cacheKeys: [] });
+    });
+
+    test("two store objects writing at once lose nothing; a reopened store keeps its rows", async () => {
+      const url = await backend.freshUrl();
+      // opened at the same moment on a fresh store: migrations are applied once
+      const [one, two] = await Promise.all([openStore(url), openStore(url)]);
+      open.push(one, two);
+      const writes = (store: RunStore, who: string) =>
+        Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.writeBatch(batch({
+              flowRuns: [flowRow("shared", NOW, { updated: NOW + i * 2 + (who === "one" ? 0 : 1), stateMessage: `${who}-${i}` })],
+              taskRuns: [taskRow(`${who}${i}`, "shared", NOW + i)],
+              states: [stateRow(`${who}${i}`, 0, "COMPLETED", NOW + i)],
+              logs: [logRow(`${who} ${i}`, NOW + i, { flowRunId: "shared" })],
+            })),
+          ),
+        );
+      await Promise.all([writes(one, "one"), writes(two, "two")]);
+      const reopened = await openStore(url);
+      open.push(reopened);
+      assert.equal((await reopened.listTaskRuns({ flowRunId: "shared" })).length, 40);
+      assert.equal((await reopened.getLogs({ flowRunId: "shared" })).length, 40);
+      assert.equal((await reopened.getStates("two19")).length, 1);
+      // the highest `updated` of all 40 snapshots won
+      assert.equal((await reopened.getFlowRun("shared"))!.stateMessage, "two-19");
+    });
+
+    test("two processes writing the same store at once lose nothing", async () => {
+      const url = await backend.freshUrl();
+      const code = `
+        import { openStore } from ${JSON.stringify(pathToFileURL(join(ROOT, "src/store/index.ts")).href)};
+        const store = await openStore(process.env.STORE_URL);
+        const who = process.env.WHO;
+        const base = ${NOW};
+        for (let i = 0; i < 40; i++) {
+          await store.writeBatch({
+            flowRuns: [{ id: "shared", name: "shared", flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
+              parameters: "{}", tags: "[]", stateType: "RUNNING", stateName: "Running", stateMessage: who + "-" + i, runCount: 1,
+              created: base, startTime: base, endTime: null, updated: base + i * 2 + (who === "p1" ? 0 : 1) }],
+            taskRuns: [{ id: who + "-" + i, name: who + "-" + i, taskName: who, taskKey: who, flowRunId: "shared", parentTaskRunId: null,
+              parameters: "{}", tags: "[]", stateType: "COMPLETED", stateName: "Completed", stateMessage: null, runCount: 1, cacheKey: null,
+              created: base + i, startTime: base + i, endTime: base + i, updated: base + i }],
+            states: [{ runId: who + "-" + i, seq: 0, runKind: "task", type: "COMPLETED", name: "Completed", message: null,
+              timestamp: base + i, scheduledTime: null, error: null }],
+            inputs: [],
+            logs: [{ flowRunId: "shared", taskRunId: who + "-" + i, level: 20, source: who, message: who + " " + i, timestamp: base + i }],
+          });
+        }
+        await store.close();
+      `;
+      await Promise.all([runChild(code, { STORE_URL: url, WHO: "p1" }), runChild(code, { STORE_URL: url, WHO: "p2" })]);
+      const store = await openStore(url);
+      open.push(store);
+      const tasks = await store.listTaskRuns({ flowRunId: "shared" });
+      assert.equal(tasks.length, 80);
+      assert.equal((await store.getLogs({ flowRunId: "shared" })).length, 80);
+      assert.equal((await store.getStates("p1-39")).length, 1);
+      assert.equal((await store.getFlowRun("shared"))!.stateMessage, "p2-39");
+    });
+  });
+}
+
+describe("run store URLs", () => {
+  let urlBackend: Backend;
+  before(() => {
+    urlBackend = postgresBackend();
+  });
+  after(async () => urlBackend.cleanup());
+
+  test("a PostgreSQL URL with a schema keeps its tables in that schema, and the password out of messages", async () => {
+    const url = await urlBackend.freshUrl();
+    const store = await openStore(url);
+    try {
+      assert.match(store.location, /schema=flowctl_conf_/);
+      await store.writeBatch(batch({ flowRuns: [flowRow("x", NOW)] }));
+      // another schema of the same database sees none of it
+      const other = await openStore(await urlBackend.freshUrl());
+      try {
+        assert.deepEqual(await other.listFlowRuns(), []);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("bad PostgreSQL URLs fail with one clear line", async () => {
+    await assert.rejects(openStore("postgresql://u:secret@127.0.0.1:5432/test?schema=bad-name"), (err: Error & { code?: string }) => {
+      assert.equal(err.code, "CONFIG_ERROR");
+      assert.match(err.message, /Invalid schema 'bad-name'/);
+      return true;
+    });
+    // nothing listens on port 1
+    await assert.rejects(openStore("postgresql://u:secret@127.0.0.1:1/test"), (err: Error & { code?: string }) => {
+      assert.equal(err.code, "STORE_ERROR");
+      assert.match(err.message, /^Cannot open the run store at postgresql:\/\/u@127\.0\.0\.1:1\/test: .*ECONNREFUSED/);
+      assert.doesNotMatch(err.message, /secret/);
+      return true;
+    });
+  });
+});
