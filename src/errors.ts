@@ -20,7 +20,9 @@ export type ErrorCode =
   | "CANCELLED"
   | "CRASHED"
   | "NOT_SERIALIZABLE"
-  | "CONCURRENCY_LIMIT";
+  | "CONCURRENCY_LIMIT"
+  | "TASK_NOT_FOUND"
+  | "NOT_SUPPORTED";
 
 export class FlowctlError extends Error {
   readonly code: ErrorCode;

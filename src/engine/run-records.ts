@@ -4,8 +4,8 @@
  * writer. `TaskRun` and `FlowRun` are the read-only views users see (hooks, futures,
  * `retryConditionFn`).
  */
-import { randomUUID } from "node:crypto";
 import { errorToData } from "../errors.ts";
+import { newId } from "./ids.ts";
 import { Logger } from "../logging/logger.ts";
 import { storeWriter } from "../store/writer.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
@@ -93,7 +93,7 @@ function toJsonSafe(v: unknown, ancestors: object[]): unknown {
 }
 
 abstract class RunRecordBase {
-  readonly id: string = randomUUID();
+  readonly id: string = newId();
   name: string;
   parameters: Record<string, unknown>;
   tags: readonly string[];

@@ -68,18 +68,18 @@ function decorate(method: (...a: any[]) => any, context: ClassMethodDecoratorCon
   return unbound;
 }
 
-export function flow<A extends FlowArgs, R>(fn: (...args: A) => R): Flow<A, R>;
-export function flow<A extends FlowArgs, R>(options: FlowOptions, fn: (...args: A) => R): Flow<A, R>;
 export function flow<This, A extends FlowArgs, R>(
   method: (this: This, ...args: A) => R,
   context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
 ): (this: This, ...args: A) => R;
+export function flow<A extends FlowArgs, R>(fn: (...args: A) => R): Flow<A, R>;
+export function flow<A extends FlowArgs, R>(options: FlowOptions, fn: (...args: A) => R): Flow<A, R>;
 export function flow(options: FlowOptions): {
-  <A extends FlowArgs, R>(fn: (...args: A) => R): Flow<A, R>;
   <This, A extends FlowArgs, R>(
     method: (this: This, ...args: A) => R,
     context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
   ): (this: This, ...args: A) => R;
+  <A extends FlowArgs, R>(fn: (...args: A) => R): Flow<A, R>;
 };
 export function flow(a: unknown, b?: unknown): unknown {
   if (typeof a === "function") {

@@ -20,8 +20,9 @@ export type TaskArgs<A extends unknown[]> = { [K in keyof A]: FutureOr<A[K]> };
 export type MapArgs<A extends unknown[]> = { [K in keyof A]: A[K] | Iterable<FutureOr<A[K]>> | unknown };
 
 export type TaskReturn<R> =
-  R extends Generator<infer Y, any, any> ? AsyncGenerator<Y, void, undefined>
-  : R extends AsyncGenerator<infer Y, any, any> ? AsyncGenerator<Y, void, undefined>
+  [R] extends [never] ? Promise<never>
+  : [R] extends [Generator<infer Y, any, any>] ? AsyncGenerator<Y, void, undefined>
+  : [R] extends [AsyncGenerator<infer Y, any, any>] ? AsyncGenerator<Y, void, undefined>
   : Promise<Awaited<R>>;
 
 export interface TaskCallOptions {
@@ -197,18 +198,20 @@ function defineBoundAccessor(cls: object, name: string | symbol, def: TaskDefini
   });
 }
 
-export function task<A extends unknown[], R>(fn: (...args: A) => R): Task<A, R>;
-export function task<A extends unknown[], R>(options: TaskOptions, fn: (...args: A) => R): Task<A, R>;
+// The decorator forms come first: TypeScript resolves `@task` / `@task(options)` against the
+// first signature that fits, and a method keeps its declared type.
 export function task<This, A extends unknown[], R>(
   method: (this: This, ...args: A) => R,
   context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
 ): (this: This, ...args: A) => R;
+export function task<A extends unknown[], R>(fn: (...args: A) => R): Task<A, R>;
+export function task<A extends unknown[], R>(options: TaskOptions, fn: (...args: A) => R): Task<A, R>;
 export function task(options: TaskOptions): {
-  <A extends unknown[], R>(fn: (...args: A) => R): Task<A, R>;
   <This, A extends unknown[], R>(
     method: (this: This, ...args: A) => R,
     context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
   ): (this: This, ...args: A) => R;
+  <A extends unknown[], R>(fn: (...args: A) => R): Task<A, R>;
 };
 export function task(a: unknown, b?: unknown): unknown {
   if (typeof a === "function") {

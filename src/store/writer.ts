@@ -21,7 +21,7 @@ export interface Persistable<R> {
 }
 
 const FLUSH_INTERVAL_MS = 200;
-const FLUSH_THRESHOLD = 5_000;
+const FLUSH_THRESHOLD = 2000;
 
 export class StoreWriter {
   private flowRuns = new Map<string, Persistable<FlowRunRow>>();

@@ -161,7 +161,7 @@ for (const [signal, code, state] of [["SIGINT", 130, "Cancelled"], ["SIGTERM", 1
         });
       });
       child.kill(signal);
-      const [exitCode] = (await new Promise((r) => child.on("close", (...a) => r(a)))) as [number];
+      const exitCode = await new Promise<number | null>((r) => child.on("close", (code) => r(code)));
       assert.equal(exitCode, code, stderr);
       const db = new Database(join(w.home, "flowctl.db"));
       const flowRun = db.prepare("SELECT id, state_name, state_message FROM flow_runs").get() as { id: string; state_name: string; state_message: string };

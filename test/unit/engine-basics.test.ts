@@ -18,7 +18,7 @@ test("a flow runs its tasks and logs the seed's lines in order", async () => {
     await getRepoInfo();
     const lines = home.lines();
     const flowRunName = /Created flow run '([^']+)' for flow 'get-repo-info'/.exec(lines[0]!)?.[1];
-    assert.ok(flowRunName, lines[0]);
+    assert.ok(flowRunName, lines[0] ?? "no lines");
     assert.match(flowRunName, /^[a-z]+-[a-z]+$/);
     assert.deepEqual(lines, [
       `flowctl.engine - Created flow run '${flowRunName}' for flow 'get-repo-info'`,
@@ -48,7 +48,7 @@ test("the store holds the flow run, task runs, full state histories, parameters,
     const parent = flow({ name: "parent" }, async function ({ n = 1 }: { n?: number } = {}) {
       const a = await tags("nightly", () => outer(n));
       const b = await child({ n: 10 });
-      return a + b;
+      return a + (b as number);
     });
     assert.equal(await parent({ n: 2 }), (2 + 1) * 2 + (10 + 1) * 2);
     const store = await flushedStore();
@@ -135,7 +135,7 @@ test("tasks outside a flow, run names, runtime and getRunLogger", async () => {
     const seen: unknown[] = [];
     const standalone = task({ name: "solo" }, function (a: number, b = 2) {
       seen.push({ flow: runtime.flowRun.id, task: runtime.taskRun.name, params: runtime.taskRun.parameters, count: runtime.taskRun.runCount });
-      return a + b;
+      return a + (b as number);
     });
     assert.equal(await standalone(1), 3);
     assert.deepEqual(seen, [{ flow: undefined, task: "solo", params: { a: 1, b: 2 }, count: 1 }]);

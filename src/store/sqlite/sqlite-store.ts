@@ -8,6 +8,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { FlowctlError } from "../../errors.ts";
 import { loadMigrations } from "../migrations.ts";
+import { createBatchWriter } from "./batch-writer.ts";
+import { WriteThread } from "./write-thread.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
@@ -31,8 +33,8 @@ export class SqliteStore implements RunStore {
   readonly kind = "sqlite" as const;
   readonly location: string;
   private readonly db: Db;
-  private readonly stmts: Record<"flow" | "task" | "state" | "input" | "log", Stmt>;
-  private readonly writeTx: Database.Transaction<(batch: WriteBatch) => void>;
+  private writeThread: WriteThread | undefined;
+  private writeInThread: ((batch: WriteBatch) => void) | undefined;
 
   constructor(path: string) {
     this.location = path;
@@ -46,23 +48,10 @@ export class SqliteStore implements RunStore {
       throw new FlowctlError("STORE_ERROR", `Cannot open the run store at ${path}: ${(err as Error).message}`, { cause: err });
     }
     this.migrate();
-    this.stmts = {
-      flow: this.db.prepare(upsertSql("flow_runs", FLOW_COLS)),
-      task: this.db.prepare(upsertSql("task_runs", TASK_COLS)),
-      state: this.db.prepare(
-        "INSERT OR REPLACE INTO run_states (run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      ),
-      input: this.db.prepare("INSERT OR IGNORE INTO task_run_inputs (task_run_id, upstream_task_run_id, parameter) VALUES (?, ?, ?)"),
-      log: this.db.prepare("INSERT INTO logs (flow_run_id, task_run_id, level, source, message, timestamp) VALUES (?, ?, ?, ?, ?, ?)"),
-    };
-    const { flow, task, state, input, log } = this.stmts;
-    this.writeTx = this.db.transaction((b: WriteBatch) => {
-      for (const r of b.flowRuns) flow.run(flowParams(r));
-      for (const r of b.taskRuns) task.run(taskParams(r));
-      for (const s of b.states) state.run(s.runId, s.seq, s.runKind, s.type, s.name, s.message, s.timestamp, s.scheduledTime, s.error);
-      for (const i of b.inputs) input.run(i.taskRunId, i.upstreamTaskRunId, i.parameter);
-      for (const l of b.logs) log.run(l.flowRunId, l.taskRunId, l.level, l.source, l.message, l.timestamp);
-    });
+    // writes go to a thread of their own (the engine never waits on the disk), except for an
+    // in-memory database, which only this connection can see
+    if (path === ":memory:") this.writeInThread = createBatchWriter(this.db);
+    else this.writeThread = new WriteThread(path);
   }
 
   private migrate(): void {
@@ -79,11 +68,13 @@ export class SqliteStore implements RunStore {
   }
 
   writeBatchSync(batch: WriteBatch): void {
-    this.writeTx.immediate(batch);
+    if (this.writeThread) this.writeThread.writeSync(batch);
+    else this.writeInThread!(batch);
   }
 
   async writeBatch(batch: WriteBatch): Promise<void> {
-    this.writeBatchSync(batch);
+    if (this.writeThread) return this.writeThread.write(batch);
+    this.writeInThread!(batch);
   }
 
   async listFlowRuns(f: FlowRunFilter = {}): Promise<FlowRunRow[]> {
@@ -204,6 +195,9 @@ export class SqliteStore implements RunStore {
   }
 
   async close(): Promise<void> {
+    const thread = this.writeThread;
+    this.writeThread = undefined;
+    await thread?.close();
     if (this.db.open) this.db.close();
   }
 }

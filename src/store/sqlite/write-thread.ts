@@ -1,0 +1,75 @@
+/**
+ * The main-thread side of the SQLite write thread. Batches are posted and applied in order on
+ * the other core, so the engine never waits on the disk; `writeSync` blocks (Atomics.wait)
+ * until the thread has applied everything posted before it too — for the process's last
+ * moments (exit, signals). The thread is referenced only while batches are in flight, so it
+ * never holds a finished process open.
+ */
+import { Worker } from "node:worker_threads";
+import { FlowctlError } from "../../errors.ts";
+import type { WriteBatch } from "../types.ts";
+
+const WORKER_URL = new URL("./write-worker.mjs", import.meta.url);
+const SYNC_TIMEOUT_MS = 60_000;
+
+export class WriteThread {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private dead: Error | undefined;
+
+  constructor(readonly path: string) {
+    this.worker = new Worker(WORKER_URL, { workerData: { path }, stdout: false, stderr: false });
+    this.worker.unref();
+    this.worker.on("message", (msg: { id?: number; error?: { message: string } | null }) => {
+      if (msg.id === undefined) return;
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (msg.error) p.reject(new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} failed: ${msg.error.message}`));
+      else p.resolve();
+    });
+    this.worker.on("error", (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
+    this.worker.on("exit", (code) => this.fail(new Error(`the store's write thread exited (code ${code})`)));
+  }
+
+  private fail(err: Error): void {
+    this.dead ??= new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} failed: ${err.message}`, { cause: err });
+    for (const p of this.pending.values()) p.reject(this.dead);
+    this.pending.clear();
+  }
+
+  write(batch: WriteBatch): Promise<void> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.pending.size === 1) this.worker.ref();
+      this.worker.postMessage({ id, batch });
+    });
+  }
+
+  /** Apply the batch (after everything posted before it) before returning. */
+  writeSync(batch: WriteBatch): void {
+    if (this.dead) throw this.dead;
+    const id = this.nextId++;
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    this.pending.set(id, { resolve: () => undefined, reject: () => undefined });
+    this.worker.postMessage({ id, batch, flag });
+    const result = Atomics.wait(flag, 0, 0, SYNC_TIMEOUT_MS);
+    if (result === "timed-out") throw new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} timed out`);
+    if (Atomics.load(flag, 0) === 2) throw new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} failed`);
+  }
+
+  /** Wait for batches in flight, then stop the thread. */
+  async close(): Promise<void> {
+    const inflight = Array.from(this.pending.values(), (p) => new Promise<void>((r) => {
+      const { resolve, reject } = p;
+      p.resolve = () => (resolve(), r());
+      p.reject = (e) => (reject(e), r());
+    }));
+    await Promise.all(inflight);
+    await this.worker.terminate();
+  }
+}
