@@ -5,6 +5,7 @@
  */
 import { DEFAULT, taskInputHash, taskInputHashResult } from "../results/cache-policies.ts";
 import { getResultStorage } from "../results/storage.ts";
+import type { Task } from "../sdk/task.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
 
@@ -30,7 +31,7 @@ export function planCache(
       if (res.key === undefined && "warning" in res && res.warning) run.logger.warning(res.warning);
       key = res.key;
     } else if (cfg.cacheKeyFn) {
-      key = cfg.cacheKeyFn({ task: def.publicTask, taskRun: run, flowRun }, run.parameters);
+      key = cfg.cacheKeyFn({ task: def.publicTask as Task, taskRun: run, flowRun }, run.parameters);
       if (key !== null && key !== undefined && typeof key !== "string") {
         run.logger.warning(`cacheKeyFn returned ${typeof key}, not a string; the run is not cached.`);
         return undefined;
@@ -42,7 +43,8 @@ export function planCache(
         taskKey: def.taskKey,
         taskSource: Function.prototype.toString.call(def.fn),
         parameters: run.parameters,
-        thisArg,
+        // a static method's `this` is its class: code, not state (TASK_SOURCE covers code)
+        thisArg: typeof thisArg === "function" ? undefined : thisArg,
         flowRunId: flowRun?.id,
         taskRunId: run.id,
         flowParameters: flowRun?.parameters,

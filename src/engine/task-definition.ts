@@ -11,6 +11,7 @@ import { definingFile, moduleId } from "./definition-site.ts";
 import { parseParams, type ParamSpec } from "./parameters.ts";
 import type { AnyHook } from "./hooks.ts";
 import { registerTask } from "./task-registry.ts";
+import { engineLogger } from "../logging/logger.ts";
 
 export interface ResolvedTask {
   retries: number;
@@ -69,6 +70,7 @@ export class TaskDefinition {
     this.modulePath = site?.file ?? definingFile();
     this.qualname = site?.qualname ?? (fn.name || name);
     registerTask(this);
+    warnIgnoredCacheOptions(name, options, this.isGenerator);
   }
 
   /** A short stable hash of name, module, qualified function name and sorted tags. */
@@ -114,5 +116,21 @@ export class TaskDefinition {
     this.resolvedFor = settings;
     this.resolvedCache = r;
     return r;
+  }
+}
+
+/** Definition-time warnings (once per definition) for cache options that will be ignored. */
+function warnIgnoredCacheOptions(name: string, o: TaskOptions, isGenerator: boolean): void {
+  const policy = o.cachePolicy !== undefined && !o.cachePolicy.isNone ? String(o.cachePolicy) : undefined;
+  if (isGenerator) {
+    const given = [policy !== undefined && "cachePolicy", o.cacheKeyFn !== undefined && "cacheKeyFn", o.persistResult && "persistResult"].filter(Boolean);
+    if (given.length > 0) engineLogger.warning(`Task '${name}' is a generator task, which is never cached; its ${given.join(" and ")} ${given.length > 1 ? "are" : "is"} ignored.`);
+  } else if (o.persistResult === false) {
+    const ignored = [policy !== undefined && `cachePolicy (${policy})`, o.cacheKeyFn !== undefined && "cacheKeyFn"].filter(Boolean);
+    if (ignored.length > 0) {
+      engineLogger.warning(`Task '${name}': persistResult is false, so its ${ignored.join(" and ")} ${ignored.length > 1 ? "are" : "is"} ignored and its results are not cached.`);
+    }
+  } else if (o.cacheKeyFn !== undefined && o.cachePolicy !== undefined) {
+    engineLogger.warning(`Task '${name}': both cacheKeyFn and cachePolicy (${String(o.cachePolicy)}) are set; cacheKeyFn is used and the cache policy is ignored.`);
   }
 }

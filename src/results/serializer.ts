@@ -102,7 +102,25 @@ export function serializeValue(value: unknown): Buffer {
   }
 }
 
+/**
+ * v8's default deserializer restores typed arrays, Buffers and DataViews as views into the bytes
+ * being read (or into Node's shared allocation pool), so a cached `Uint8Array`'s `.buffer` would
+ * be the whole cache file. Each view gets its own ArrayBuffer instead.
+ */
+class OwnBuffersDeserializer extends v8.DefaultDeserializer {
+  _readHostObject(): unknown {
+    const parent = (v8.DefaultDeserializer.prototype as unknown as { _readHostObject(this: v8.Deserializer): unknown })._readHostObject;
+    const view = parent.call(this) as ArrayBufferView;
+    const own = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+    if (view instanceof DataView) return new DataView(own);
+    if (Buffer.isBuffer(view)) return Buffer.from(own);
+    return new (view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView)(own);
+  }
+}
+
 /** The value `serializeValue` wrote. Throws on bytes it did not write; callers treat that as a miss. */
 export function deserializeValue(buf: Buffer): unknown {
-  return v8.deserialize(buf);
+  const des = new OwnBuffersDeserializer(buf);
+  des.readHeader();
+  return des.readValue();
 }

@@ -8,6 +8,7 @@ import type { State } from "../engine/states.ts";
 import type { TaskRun, FlowRun } from "../engine/run-records.ts";
 import type { CachePolicy } from "../results/cache-policies.ts";
 import type { TaskRunner } from "../runners/types.ts";
+import type { Task } from "./task.ts";
 
 export type RetryDelay = number | number[] | ((retries: number) => number[]);
 
@@ -15,7 +16,8 @@ export type TaskHook<T = any> = (task: T, taskRun: TaskRun, state: State) => voi
 export type FlowHook<F = any> = (flow: F, flowRun: FlowRun, state: State) => void | Promise<void>;
 
 export interface CacheKeyContext {
-  task: unknown;
+  /** The Task being run (`name`, `taskKey`, …), so `taskInputHash` fits as a `cacheKeyFn`. */
+  task: Task;
   taskRun: TaskRun;
   flowRun: FlowRun | undefined;
 }
