@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import { cliState, EXIT, printError } from "./util.ts";
 import { registerRunCommand } from "./run.ts";
 import { registerConfigCommand } from "./config.ts";
+import { registerCacheCommand } from "./cache.ts";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     });
   registerRunCommand(program);
   registerConfigCommand(program);
+  registerCacheCommand(program);
   return program;
 }
 
