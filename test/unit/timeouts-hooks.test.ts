@@ -208,3 +208,23 @@ test("runtime.taskRun.signal lets cooperative code stop (fetch-style AbortSignal
     await home.cleanup();
   }
 });
+
+test("an error inside the engine itself ends the run Crashed, not Failed", async () => {
+  const home = await useTempHome();
+  try {
+    // a delay function that returns nonsense breaks the engine's retry step, not the user's body
+    const t = task({ retries: 1, retryDelaySeconds: (() => "soon") as unknown as () => number[] }, function brokenDelays() {
+      throw new Error("first attempt fails");
+    });
+    const f = flow(async function crashFlow() {
+      await t();
+    });
+    await assert.rejects(f());
+    const store = await flushedStore();
+    const run = await store.getTaskRun("brokenDelays-0");
+    assert.equal(run!.stateType, "CRASHED");
+    assert.match(run!.stateMessage!, /^Execution was interrupted by an unexpected exception: FlowctlError: retryDelaySeconds function must return an array of numbers/);
+  } finally {
+    await home.cleanup();
+  }
+});
