@@ -79,7 +79,22 @@ export class StoreWriter {
     return this.pending > 0;
   }
 
+  private exitHooked = false;
+
+  /** Whatever the process does last, what was recorded is written: asynchronously when the
+   * event loop empties, synchronously (where the store allows) at exit. */
+  private hookExit(): void {
+    this.exitHooked = true;
+    process.on("beforeExit", () => {
+      if (this.pending > 0) void this.flush().catch(() => undefined);
+    });
+    process.on("exit", () => {
+      if (this.pending > 0) this.flushSync();
+    });
+  }
+
   private bump(): void {
+    if (!this.exitHooked) this.hookExit();
     this.pending++;
     if (this.pending >= FLUSH_THRESHOLD) {
       if (!this.writing) void this.flush().catch(() => undefined);
