@@ -8,6 +8,7 @@ import { cliState, EXIT, printError } from "./util.ts";
 import { registerRunCommand } from "./run.ts";
 import { registerConfigCommand } from "./config.ts";
 import { registerCacheCommand } from "./cache.ts";
+import { registerConcurrencyLimitCommand } from "./concurrency-limit.ts";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerConfigCommand(program);
   registerCacheCommand(program);
+  registerConcurrencyLimitCommand(program);
   return program;
 }
 

@@ -18,6 +18,7 @@ import {
 } from "./task-engine.ts";
 import type { TaskDefinition } from "./task-definition.ts";
 import { containsFutures, substituteFutures } from "./upstream.ts";
+import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
 
 type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
 
@@ -45,6 +46,7 @@ async function* generatorRun(def: TaskDefinition, thisArg: unknown, args: readon
   }
   let final: State | undefined;
   let iter: AnyIterator | undefined;
+  let release: ReleaseSlots | undefined;
   try {
     let callArgs = args;
     if (opts.waitFor !== undefined || containsFutures(args)) {
@@ -55,6 +57,15 @@ async function* generatorRun(def: TaskDefinition, thisArg: unknown, args: readon
       }
       callArgs = substituteFutures(args) as unknown[];
       run.parameters = bindArgs(def.params, callArgs);
+    }
+    if (run.tags.length > 0) {
+      // tag concurrency slots are held from the first pull until the run ends
+      const slots = await acquireConcurrencySlots(run, flowRun);
+      if (slots.kind !== "acquired") {
+        final = slots.kind === "interrupted" ? interruptedState(slots.reason) : Failed({ message: slots.error.message, error: slots.error });
+        return;
+      }
+      release = slots.release;
     }
     const deadline = cfg.timeoutMs === undefined ? undefined : clock().now() + cfg.timeoutMs;
     const taskCtx: RunContext = { flowRun, taskRun: run, tags: p.ctxTags, printLogger: p.logPrints ? run.logger : undefined };
@@ -113,6 +124,7 @@ async function* generatorRun(def: TaskDefinition, thisArg: unknown, args: readon
       }
     }
     const s = await finish(p, final, run.logger);
+    release?.();
     settleDone(s);
     if (s.type !== "COMPLETED" && !(s.name === "Completed")) {
       // surface the failure to the consumer

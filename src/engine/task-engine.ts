@@ -30,7 +30,7 @@ import {
 import { planCache, readCached, writeCached, type CachePlan } from "./task-cache.ts";
 import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
-import { acquireConcurrencySlots } from "./concurrency.ts";
+import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
 
 export interface CallOptions {
   mode: "call" | "submit";
@@ -169,7 +169,16 @@ async function executeTaskRun(p: Prepared): Promise<State> {
       if (hit) return await finish(p, Cached(hit.value), run.logger);
     }
 
-    const release = run.tags.length > 0 ? await acquireConcurrencySlots(run) : undefined;
+    let release: ReleaseSlots | undefined;
+    if (run.tags.length > 0) {
+      // the run stays Pending while it waits for tag concurrency slots
+      const slots = await acquireConcurrencySlots(run, p.flowRun);
+      if (slots.kind === "interrupted") return await finish(p, interruptedState(slots.reason), run.logger);
+      if (slots.kind === "refused") {
+        return await finish(p, Failed({ message: slots.error.message, error: slots.error }), run.logger);
+      }
+      release = slots.release;
+    }
     try {
       const final = await attemptLoop(p, args);
       if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data);

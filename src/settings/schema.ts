@@ -113,6 +113,20 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: () => 0,
   },
   {
+    key: "PREFECT_TASK_RUN_TAG_CONCURRENCY_SLOT_WAIT_SECONDS",
+    type: "number",
+    minimum: 0.01,
+    description: "Longest pause, in seconds, between attempts to take a tag concurrency slot while a limit is full (the pause grows to it from 0.05).",
+    default: () => 1,
+  },
+  {
+    key: "PREFECT_TASK_RUN_TAG_CONCURRENCY_LEASE_SECONDS",
+    type: "number",
+    minimum: 0.1,
+    description: "Seconds a tag concurrency slot stays held without renewal; a live process renews it, so only the slots of a process that died expire.",
+    default: () => 30,
+  },
+  {
     key: "PREFECT_API_AUTH_STRING",
     type: "string",
     secret: true,
@@ -157,6 +171,8 @@ export interface Settings {
   PREFECT_RESULTS_PERSIST_BY_DEFAULT: boolean;
   PREFECT_TASKS_REFRESH_CACHE: boolean;
   PREFECT_TASK_RUNNER_MAX_CONCURRENCY: number;
+  PREFECT_TASK_RUN_TAG_CONCURRENCY_SLOT_WAIT_SECONDS: number;
+  PREFECT_TASK_RUN_TAG_CONCURRENCY_LEASE_SECONDS: number;
   PREFECT_API_AUTH_STRING: string;
   PREFECT_SERVER_API_HOST: string;
   PREFECT_SERVER_API_PORT: number;

@@ -138,6 +138,48 @@ export interface RunStatsRows {
   slowestTasks: { taskName: string; runs: number; meanMs: number; maxMs: number }[];
 }
 
+/** A tag concurrency limit (`flowctl concurrency-limit`). */
+export interface ConcurrencyLimitRow {
+  tag: string;
+  /** most task runs carrying the tag that run at once, across processes; 0 = none may run */
+  limit: number;
+  created: number;
+  updated: number;
+  /** slots held now (leases not expired) */
+  active: number;
+}
+
+/** One slot taken under a tag's limit. */
+export interface ConcurrencySlotRow {
+  tag: string;
+  /** the task run holding the slot */
+  holderId: string;
+  /** the process holding it for the run (it renews the lease while it lives) */
+  owner: string;
+  /** ms epoch; past it the slot counts as free and the next acquirer deletes it */
+  leaseExpires: number;
+  acquired: number;
+}
+
+export interface SlotRequest {
+  /** the run's tags; those without a limit are ignored */
+  tags: readonly string[];
+  holderId: string;
+  owner: string;
+  leaseMs: number;
+}
+
+/** What `tryAcquireSlots` did: all the slots were taken, or none was. */
+export interface SlotAcquisition {
+  acquired: boolean;
+  /** the run's tags that have a limit (the slots taken, when acquired) */
+  tags: string[];
+  /** not acquired: the first tag whose limit is full (in tag order) */
+  full?: { tag: string; limit: number; active: number };
+  /** not acquired: a tag whose limit is 0, so the run can never take it */
+  limit0?: string;
+}
+
 export interface RunStore {
   readonly kind: "sqlite" | "postgres";
   /** a printable location (file path or URL without password) */
@@ -171,6 +213,32 @@ export interface RunStore {
    * caller deletes the entries of the returned `cacheKeys`.
    */
   pruneOlderThan(cutoff: number): Promise<PruneResult>;
+
+  /*
+   * Tag concurrency limits, shared by every process using the store. Each method is atomic
+   * (one transaction); slots whose lease expired count as free everywhere.
+   */
+  /** Create the tag's limit, or change it when it exists (slots held stay held). */
+  createConcurrencyLimit(tag: string, limit: number): Promise<{ created: boolean }>;
+  /** Every limit, ordered by tag, with the slots held now. */
+  listConcurrencyLimits(): Promise<ConcurrencyLimitRow[]>;
+  /** One limit and the slots held now (oldest first), or undefined when the tag has none. */
+  getConcurrencyLimit(tag: string): Promise<(ConcurrencyLimitRow & { slots: ConcurrencySlotRow[] }) | undefined>;
+  /** Delete the tag's limit and its slots; false when it had none. */
+  deleteConcurrencyLimit(tag: string): Promise<boolean>;
+  /** Free every slot of the tag, keeping the limit: how many were held (expired ones too), or undefined when it has no limit. */
+  resetConcurrencyLimit(tag: string): Promise<number | undefined>;
+  /**
+   * Take one slot of every limited tag in `tags` for `holderId`, all or nothing: fails when a
+   * tag's limit is 0 (`limit0`); deletes the expired slots of those tags, then fails on the first
+   * full tag in tag order (`full`); else inserts one slot per limited tag, leased until now +
+   * leaseMs. A slot the holder already has is kept (its lease renewed), not taken twice.
+   */
+  tryAcquireSlots(req: SlotRequest): Promise<SlotAcquisition>;
+  /** Push the lease of every slot `owner` holds to now + leaseMs; how many it holds. */
+  renewLeases(owner: string, leaseMs: number): Promise<number>;
+  /** Free every slot the task run holds (none is fine). */
+  releaseSlots(holderId: string): Promise<void>;
 
   close(): Promise<void>;
 }

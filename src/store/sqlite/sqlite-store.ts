@@ -16,6 +16,8 @@ import type {
 import type { FlowRunWithTaskCounts, PruneResult, RunStatsRows } from "../types.ts";
 import { statsSince, withTaskCounts } from "./run-summaries.ts";
 import { pruneOlderThan } from "./prune.ts";
+import * as concurrency from "./concurrency.ts";
+import type { ConcurrencyLimitRow, ConcurrencySlotRow, SlotAcquisition, SlotRequest } from "../types.ts";
 
 type Db = Database.Database;
 type Stmt = Database.Statement;
@@ -187,6 +189,38 @@ export class SqliteStore implements RunStore {
 
   async pruneOlderThan(cutoff: number): Promise<PruneResult> {
     return pruneOlderThan(this.db, cutoff);
+  }
+
+  async createConcurrencyLimit(tag: string, limit: number): Promise<{ created: boolean }> {
+    return concurrency.createConcurrencyLimit(this.db, tag, limit);
+  }
+
+  async listConcurrencyLimits(): Promise<ConcurrencyLimitRow[]> {
+    return concurrency.listConcurrencyLimits(this.db);
+  }
+
+  async getConcurrencyLimit(tag: string): Promise<(ConcurrencyLimitRow & { slots: ConcurrencySlotRow[] }) | undefined> {
+    return concurrency.getConcurrencyLimit(this.db, tag);
+  }
+
+  async deleteConcurrencyLimit(tag: string): Promise<boolean> {
+    return concurrency.deleteConcurrencyLimit(this.db, tag);
+  }
+
+  async resetConcurrencyLimit(tag: string): Promise<number | undefined> {
+    return concurrency.resetConcurrencyLimit(this.db, tag);
+  }
+
+  async tryAcquireSlots(req: SlotRequest): Promise<SlotAcquisition> {
+    return concurrency.tryAcquireSlots(this.db, req);
+  }
+
+  async renewLeases(owner: string, leaseMs: number): Promise<number> {
+    return concurrency.renewLeases(this.db, owner, leaseMs);
+  }
+
+  async releaseSlots(holderId: string): Promise<void> {
+    concurrency.releaseSlots(this.db, holderId);
   }
 
   /** @internal for store-level features (prune, concurrency limits) that need raw access */
