@@ -7,6 +7,9 @@ import { createRequire } from "node:module";
 import { cliState, EXIT, printError } from "./util.ts";
 import { registerRunCommand } from "./run.ts";
 import { registerConfigCommand } from "./config.ts";
+import { registerRunsCommand } from "./runs.ts";
+import { registerTasksCommand } from "./tasks.ts";
+import { registerServerCommand } from "./server.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerConcurrencyLimitCommand } from "./concurrency-limit.ts";
 
@@ -31,6 +34,9 @@ export function buildProgram(): Command {
     });
   registerRunCommand(program);
   registerConfigCommand(program);
+  registerRunsCommand(program);
+  registerTasksCommand(program);
+  registerServerCommand(program);
   registerCacheCommand(program);
   registerConcurrencyLimitCommand(program);
   return program;

@@ -1,0 +1,406 @@
+/**
+ * `flowctl runs ls | inspect RUN | logs RUN | prune --older-than DURATION`: the run history in
+ * the store, for people (tables, colored states) and for scripts (`--json`).
+ *
+ * RUN is a flow run's id or name (the newest run of that name), or else a task run's.
+ */
+import type { Command } from "commander";
+import Table from "cli-table3";
+import { promises as fsp } from "node:fs";
+import type { ChalkInstance } from "chalk";
+import { UsageError } from "../errors.ts";
+import { formatColored, formatPlain, makeChalk } from "../logging/format.ts";
+import { getResultStorage } from "../results/storage.ts";
+import { getStore } from "../store/index.ts";
+import type { LogRow, RunStore } from "../store/types.ts";
+import { BadRequest, parseLevel, parseStates } from "../server/api.ts";
+import {
+  flowRunDetail, listFlowRunViews, logView, taskRunDetail, FINAL_TYPES,
+  type FlowRunView, type StateHistoryEntry, type StateView, type TaskRunView, type UpstreamLink,
+} from "../server/run-views.ts";
+import { action, EXIT, parseIntOption } from "./util.ts";
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+// ---------------------------------------------------------------- shared formatting
+
+export function colorsFor(stream: NodeJS.WriteStream, flag: boolean): ChalkInstance {
+  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "";
+  const force = process.env.FORCE_COLOR;
+  const forced = force !== undefined && force !== "" && force !== "0" && force !== "false";
+  return makeChalk(flag && !noColor && (forced || stream.isTTY === true));
+}
+
+const STATE_COLOR: Record<string, (c: ChalkInstance) => ChalkInstance> = {
+  COMPLETED: (c) => c.green, FAILED: (c) => c.red, CRASHED: (c) => c.hex("#ff8700"), CANCELLED: (c) => c.gray,
+  CANCELLING: (c) => c.gray, RUNNING: (c) => c.blue, PENDING: (c) => c.yellow, SCHEDULED: (c) => c.yellow, PAUSED: (c) => c.gray,
+};
+
+export function stateText(s: StateView, chalk: ChalkInstance, withMessage = false): string {
+  const color = STATE_COLOR[s.type]?.(chalk) ?? chalk;
+  const name = color(s.name);
+  if (!withMessage) return name;
+  const parts: string[] = [];
+  if (s.message) parts.push(`'${s.message}'`);
+  if (s.name.toUpperCase() !== s.type) parts.push(`type=${s.type}`);
+  return `${name}(${parts.join(", ")})`;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+
+/** `2026-01-31 14:05:09` in local time; `-` for none. */
+export function formatStart(ms: number | null): string {
+  if (ms === null) return "-";
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** `HH:MM:SS.mmm` local time. */
+export function formatClock(ms: number): string {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** `850ms`, `1.25s`, `3m 04s`, `2h 05m`, `1d 02h`; `-` for none. */
+export function formatDuration(ms: number | null): string {
+  if (ms === null) return "-";
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86_400)}d ${pad(Math.floor((s % 86_400) / 3600))}h`;
+}
+
+function runDuration(r: { durationMs: number | null; state: StateView }): string {
+  const d = formatDuration(r.durationMs);
+  return r.durationMs !== null && !FINAL_TYPES.has(r.state.type) ? `${d}…` : d;
+}
+
+export function table(head: string[]): Table.Table {
+  return new Table({
+    head, style: { head: [], border: [] },
+    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
+  });
+}
+
+/** The `--state` option: comma-separated state types or names. */
+export function stateOption(raw: string | undefined): string[] | undefined {
+  try {
+    return parseStates(raw, "--state");
+  } catch (err) {
+    throw err instanceof BadRequest ? new UsageError(err.message) : err;
+  }
+}
+
+export async function openStore(): Promise<RunStore> {
+  try {
+    return await getStore();
+  } catch (err) {
+    throw new UsageError((err as Error).message, "CONFIG_ERROR");
+  }
+}
+
+function taskCountsText(counts: FlowRunView["taskCounts"], chalk: ChalkInstance): string {
+  const entries = Object.entries(counts ?? {}).filter(([, n]) => n && n > 0);
+  if (entries.length === 0) return "0";
+  const total = entries.reduce((n, [, c]) => n + (c ?? 0), 0);
+  const parts = entries.map(([type, n]) => (STATE_COLOR[type]?.(chalk) ?? chalk)(`${n} ${type.toLowerCase()}`));
+  return `${total} (${parts.join(", ")})`;
+}
+
+// ---------------------------------------------------------------- commands
+
+interface LsOpts { state?: string; flow?: string; tag?: string; limit: number; json?: boolean; color: boolean }
+interface InspectOpts { json?: boolean; color: boolean }
+interface LogsOpts { follow?: boolean; level?: string; json?: boolean; color: boolean }
+interface PruneOpts { olderThan: string; json?: boolean }
+
+export function registerRunsCommand(program: Command): void {
+  const runs = program.command("runs").description("List, inspect, read the logs of and prune recorded flow runs");
+
+  runs
+    .command("ls")
+    .description("List flow runs, newest first")
+    .option("--state <states>", "only runs in these states (types or names, comma-separated: Failed,CRASHED)")
+    .option("--flow <name>", "only runs of this flow")
+    .option("--tag <tag>", "only runs with this tag")
+    .option("--limit <n>", "most runs listed", parseIntOption("--limit", 1), 20)
+    .option("--json", "print a JSON array on stdout")
+    .option("--no-color", "no colors")
+    .action(action((opts: LsOpts) => listRuns(opts)));
+
+  runs
+    .command("inspect")
+    .description("Show a run: parameters, tags, state history and its task runs (with their states, durations, upstream runs)")
+    .argument("<run>", "a flow run's id or name, or a task run's")
+    .option("--json", "print a JSON object on stdout")
+    .option("--no-color", "no colors")
+    .action(action((run: string, opts: InspectOpts) => inspectRun(run, opts)));
+
+  runs
+    .command("logs")
+    .description("Print a run's logs (a flow run's include its task runs')")
+    .argument("<run>", "a flow run's id or name, or a task run's")
+    .option("-f, --follow", "keep printing new lines until the run has finished")
+    .option("--level <level>", "lowest level shown (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+    .option("--json", "print one JSON object per line on stdout")
+    .option("--no-color", "no colors")
+    .action(action((run: string, opts: LogsOpts) => runLogs(run, opts)));
+
+  runs
+    .command("prune")
+    .description("Delete runs last active before a time, with their states, logs and stored results")
+    .requiredOption("--older-than <duration>", "age such as 30d, 12h, 90m, 1w or 1d12h")
+    .option("--json", "print what was deleted as JSON on stdout")
+    .addHelpText("after", "\nRuns that are still active (a task run or subflow run changed since the cutoff) are kept.\nA stored result is deleted only when no remaining task run uses its cache key.")
+    .action(action((opts: PruneOpts) => pruneRuns(opts)));
+}
+
+async function listRuns(opts: LsOpts): Promise<number> {
+  const state = stateOption(opts.state);
+  const store = await openStore();
+  const runs = await listFlowRunViews(store, { state, flowName: opts.flow, tag: opts.tag, limit: opts.limit });
+  if (opts.json) {
+    out(JSON.stringify(runs, null, 2));
+    return EXIT.OK;
+  }
+  if (runs.length === 0) {
+    out("No flow runs found.");
+    return EXIT.OK;
+  }
+  const chalk = colorsFor(process.stdout, opts.color);
+  const t = table(["Name", "Flow", "State", "Start", "Duration", "Task runs", "Tags"]);
+  for (const r of runs) {
+    t.push([r.name, r.flowName, stateText(r.state, chalk), formatStart(r.startTime ?? r.created), runDuration(r), taskCountsText(r.taskCounts, chalk), r.tags.join(", ")]);
+  }
+  out(t.toString());
+  return EXIT.OK;
+}
+
+function unknownRun(run: string): UsageError {
+  return new UsageError(`No flow run or task run with id or name '${run}'. List runs with 'flowctl runs ls'.`);
+}
+
+function historyLines(states: StateHistoryEntry[], chalk: ChalkInstance, indent = "  "): string[] {
+  return states.map((s) => {
+    const due = s.scheduledTime !== null ? ` (due ${formatClock(s.scheduledTime)})` : "";
+    return `${indent}${formatStart(s.timestamp)}.${pad(new Date(s.timestamp).getMilliseconds(), 3)}  ${stateText(s, chalk, true)}${due}`;
+  });
+}
+
+function field(label: string, value: string): string {
+  return `  ${(label + ":").padEnd(12)} ${value}`;
+}
+
+function upstreamText(links: UpstreamLink[] | undefined): string {
+  if (!links?.length) return "";
+  return links.map((l) => `${l.parameter} ← ${l.taskRun?.name ?? l.taskRunId}`).join(", ");
+}
+
+function errorSummary(states: StateHistoryEntry[] | undefined): string | undefined {
+  const last = states?.[states.length - 1];
+  const e = last?.error as { name?: string; message?: string } | null | undefined;
+  if (!e || typeof e !== "object") return undefined;
+  return e.name ? `${e.name}: ${e.message ?? ""}` : e.message;
+}
+
+async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
+  const store = await openStore();
+  const chalk = colorsFor(process.stdout, opts.color);
+  const flow = await flowRunDetail(store, run, { withTaskHistory: true });
+  if (flow) {
+    if (opts.json) {
+      out(JSON.stringify({ kind: "flow-run", ...flow }, null, 2));
+      return EXIT.OK;
+    }
+    const f = flow.flowRun;
+    out(`Flow run '${f.name}'`);
+    out(field("ID", f.id));
+    out(field("Flow", f.flowName + (f.flowVersion ? ` (version ${f.flowVersion})` : "")));
+    out(field("State", stateText(f.state, chalk, true)));
+    out(field("Start", formatStart(f.startTime)));
+    out(field("End", formatStart(f.endTime)));
+    out(field("Duration", runDuration(f)));
+    out(field("Run count", String(f.runCount)));
+    out(field("Tags", f.tags.join(", ") || "-"));
+    out(field("Parameters", JSON.stringify(f.parameters)));
+    if (flow.parentFlowRun) out(field("Parent", `flow run '${flow.parentFlowRun.name}' (${flow.parentFlowRun.id})`));
+    out("");
+    out("State history:");
+    for (const line of historyLines(flow.states, chalk)) out(line);
+    out("");
+    printTaskRuns(flow.taskRuns, chalk);
+    if (flow.subflowRuns.length) {
+      out("");
+      out(`Subflow runs (${flow.subflowRuns.length}):`);
+      const t = table(["Name", "Flow", "State", "Start", "Duration", "ID"]);
+      for (const s of flow.subflowRuns) t.push([s.name, s.flowName, stateText(s.state, chalk), formatStart(s.startTime), runDuration(s), s.id]);
+      out(t.toString());
+    }
+    return EXIT.OK;
+  }
+  const task = await taskRunDetail(store, run);
+  if (!task) throw unknownRun(run);
+  if (opts.json) {
+    out(JSON.stringify({ kind: "task-run", ...task }, null, 2));
+    return EXIT.OK;
+  }
+  const t = task.taskRun;
+  out(`Task run '${t.name}'`);
+  out(field("ID", t.id));
+  out(field("Task", `${t.taskName} (key ${t.taskKey})`));
+  out(field("Flow run", task.flowRun ? `'${task.flowRun.name}' (${task.flowRun.id})` : "- (standalone)"));
+  if (task.parentTaskRun) out(field("Parent", `task run '${task.parentTaskRun.name}' (${task.parentTaskRun.id})`));
+  out(field("State", stateText(t.state, chalk, true)));
+  out(field("Start", formatStart(t.startTime)));
+  out(field("End", formatStart(t.endTime)));
+  out(field("Duration", runDuration(t)));
+  out(field("Run count", String(t.runCount)));
+  out(field("Tags", t.tags.join(", ") || "-"));
+  out(field("Cache key", t.cacheKey ?? "-"));
+  out(field("Parameters", JSON.stringify(t.parameters)));
+  out(field("Upstream", upstreamText(task.upstream) || "-"));
+  const err = errorSummary(task.states);
+  if (err) out(field("Error", err.split("\n")[0]!));
+  out("");
+  out("State history:");
+  for (const line of historyLines(task.states, chalk)) out(line);
+  return EXIT.OK;
+}
+
+function printTaskRuns(runs: (TaskRunView & { states?: StateHistoryEntry[]; upstream?: UpstreamLink[] })[], chalk: ChalkInstance): void {
+  out(`Task runs (${runs.length}):`);
+  if (runs.length === 0) return;
+  const t = table(["Name", "Task", "State", "Start", "Duration", "Runs", "Upstream", "ID"]);
+  for (const r of runs) {
+    t.push([r.name, r.taskName, stateText(r.state, chalk), formatStart(r.startTime), runDuration(r), String(r.runCount), upstreamText(r.upstream), r.id]);
+  }
+  out(t.toString());
+  const failed = runs.filter((r) => !["COMPLETED", "RUNNING", "PENDING", "SCHEDULED"].includes(r.state.type) || r.state.name === "NotReady");
+  if (failed.length === 0) return;
+  out("");
+  out("Not completed:");
+  for (const r of failed) {
+    out(`  ${r.name}: ${stateText(r.state, chalk, true)}`);
+    const err = errorSummary(r.states);
+    if (err) out(`    error: ${err.split("\n")[0]}`);
+    if (r.states && r.states.length > 0) out(`    states: ${r.states.map((s) => s.name).join(" → ")}`);
+  }
+}
+
+// ---------------------------------------------------------------- logs
+
+const FOLLOW_INTERVAL_MS = 300;
+/** After the run is final, how long to wait for its last lines (the writer batches every 200 ms). */
+const FOLLOW_GRACE_MS = 2000;
+
+async function runLogs(run: string, opts: LogsOpts): Promise<number> {
+  let minLevel: number | undefined;
+  try {
+    minLevel = parseLevel(opts.level, "--level");
+  } catch (err) {
+    throw err instanceof BadRequest ? new UsageError(err.message) : err;
+  }
+  const store = await openStore();
+  const flow = await store.getFlowRun(run);
+  const task = flow ? undefined : await store.getTaskRun(run);
+  if (!flow && !task) throw unknownRun(run);
+  const where = flow ? { flowRunId: flow.id, includeTasks: true } : { taskRunId: task!.id };
+  const runId = flow ? flow.id : task!.id;
+  // a run's own "Finished in state" line is its last
+  const isLastLine = (l: LogRow) =>
+    l.message.startsWith("Finished in state") && (flow ? l.flowRunId === runId && l.taskRunId === null : l.taskRunId === runId);
+  const chalk = colorsFor(process.stdout, opts.color);
+  let afterId: number | undefined;
+  let sawLast = false;
+  const printNew = async () => {
+    const rows = await store.getLogs({ ...where, minLevel, afterId });
+    for (const l of rows) {
+      if (opts.json) out(JSON.stringify(logView(l)));
+      else {
+        const rec = { level: l.level, source: l.source, message: l.message, timestamp: l.timestamp };
+        out(chalk.level > 0 ? formatColored(rec, chalk) : formatPlain(rec));
+      }
+      if (isLastLine(l)) sawLast = true;
+    }
+    if (rows.length) afterId = rows[rows.length - 1]!.id;
+  };
+  await printNew();
+  if (!opts.follow) return EXIT.OK;
+
+  const isFinal = async () => {
+    const row = flow ? await store.getFlowRun(runId) : await store.getTaskRun(runId);
+    return row !== undefined && FINAL_TYPES.has(row.stateType);
+  };
+  let stopped = false;
+  const stop = () => { stopped = true; };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  try {
+    let finalSince: number | undefined;
+    while (!stopped) {
+      if (finalSince === undefined && (await isFinal())) finalSince = Date.now();
+      await printNew();
+      // the last line may come in a later batch than the final state: wait for it, for a while
+      if (finalSince !== undefined && (sawLast || Date.now() - finalSince >= FOLLOW_GRACE_MS)) break;
+      await new Promise((r) => setTimeout(r, FOLLOW_INTERVAL_MS));
+    }
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+  return EXIT.OK;
+}
+
+// ---------------------------------------------------------------- prune
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** `30d`, `12h`, `90m`, `45s`, `1w`, `1d12h` → milliseconds. */
+export function parseDuration(text: string): number {
+  const s = text.trim().toLowerCase();
+  const re = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)/gy;
+  let total = 0;
+  let end = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s)) !== null) {
+    total += Number(m[1]) * UNITS[m[2]!]!;
+    end = re.lastIndex;
+  }
+  if (s === "" || end !== s.length) {
+    throw new UsageError(`--older-than expects a duration like 30d, 12h, 90m, 45s, 1w or 1d12h (units ms, s, m, h, d, w), got '${text}'`);
+  }
+  return total;
+}
+
+async function pruneRuns(opts: PruneOpts): Promise<number> {
+  const age = parseDuration(opts.olderThan);
+  const store = await openStore();
+  const cutoff = Date.now() - age;
+  const res = await store.pruneOlderThan(cutoff);
+  const storage = getResultStorage();
+  let results = 0;
+  for (const key of res.cacheKeys) {
+    const file = storage.fileFor(key);
+    try {
+      await fsp.unlink(file);
+      results++;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "ENOENT") {
+        process.stderr.write(`flowctl: warning: could not delete the stored result ${file}: ${(err as Error).message}\n`);
+      }
+    }
+  }
+  const summary = { cutoff, flowRuns: res.flowRuns, taskRuns: res.taskRuns, states: res.states, logs: res.logs, results };
+  if (opts.json) {
+    out(JSON.stringify(summary, null, 2));
+    return EXIT.OK;
+  }
+  const n = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+  out(
+    `Pruned ${n(res.flowRuns, "flow run")}, ${n(res.taskRuns, "task run")}, ${n(res.states, "state")}, ` +
+      `${n(res.logs, "log line")} and ${n(results, "stored result")} last active before ${formatStart(cutoff)}.`,
+  );
+  return EXIT.OK;
+}

@@ -1,0 +1,143 @@
+/**
+ * The JSON API under `/api`, read-only (GET and HEAD; there are no actions). Every answer is
+ * JSON; errors are `{ "error": "…" }` with 400 (bad query), 404 (no such run or route) or 500.
+ *
+ *   GET /api/health                      { ok, version, store }
+ *   GET /api/flow-runs                   { flowRuns: FlowRunView[] (newest first, with taskCounts), limit, offset }
+ *        ?state=Failed,COMPLETED  (state types or names)  &flow=NAME &tag=T
+ *        &since=MS &until=MS (creation time)  &limit=1..1000 (50) &offset=N
+ *   GET /api/flow-runs/:idOrName         FlowRunDetail { flowRun, states, taskRuns, subflowRuns, parentFlowRun }
+ *   GET /api/flow-runs/:idOrName/logs    { logs: LogView[] } of the run and its task runs, oldest first
+ *        ?level=INFO|20 (lowest shown) &after=LOG_ID (only newer lines, for following) &limit=1..10000 (1000)
+ *   GET /api/task-runs                   { taskRuns: TaskRunView[] } ?flowRun=ID &state= &task=NAME &tag= &limit=
+ *   GET /api/task-runs/:idOrName         TaskRunDetail { taskRun, states, upstream, flowRun, parentTaskRun }
+ *   GET /api/task-runs/:idOrName/logs    { logs } (same query as flow-run logs)
+ *   GET /api/dashboard                   DashboardView ?since=MS (24 h ago) &bucket=MS (about 24 buckets)
+ */
+import { createRequire } from "node:module";
+import type { RunStore } from "../store/types.ts";
+import { LEVELS, type LogLevelName } from "../logging/levels.ts";
+import {
+  dashboardView, flowRunDetail, listFlowRunViews, logView, taskRunDetail, taskRunView,
+} from "./run-views.ts";
+
+const require = createRequire(import.meta.url);
+const VERSION = (require("../../package.json") as { version: string }).version;
+
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+}
+
+export class BadRequest extends Error {}
+
+const ok = (body: unknown): ApiResponse => ({ status: 200, body });
+const notFound = (what: string): ApiResponse => ({ status: 404, body: { error: what } });
+
+function intParam(q: URLSearchParams, name: string, def: number, min: number, max: number): number {
+  const raw = q.get(name);
+  if (raw === null || raw === "") return def;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new BadRequest(`'${name}' must be a whole number from ${min} to ${max}, got '${raw}'`);
+  }
+  return n;
+}
+
+function optionalInt(q: URLSearchParams, name: string): number | undefined {
+  return q.get(name) ? intParam(q, name, 0, 0, Number.MAX_SAFE_INTEGER) : undefined;
+}
+
+/** `Failed,COMPLETED` → ["Failed", "COMPLETED"]; each a state type or name (letters only). */
+export function parseStates(raw: string | null | undefined, what = "'state'"): string[] | undefined {
+  if (!raw) return undefined;
+  const list = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = list.find((s) => !/^[A-Za-z]+$/.test(s));
+  if (bad !== undefined) throw new BadRequest(`${what} takes state types or names like Failed or COMPLETED, got '${bad}'`);
+  return list.length ? list : undefined;
+}
+
+/** `INFO`, `warning`, `WARN` or a number → the lowest level number shown. */
+export function parseLevel(raw: string | null | undefined, what = "'level'"): number | undefined {
+  if (!raw) return undefined;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const name = raw.toUpperCase() === "WARN" ? "WARNING" : raw.toUpperCase();
+  const level = LEVELS[name as LogLevelName];
+  if (level === undefined) throw new BadRequest(`${what} must be one of ${Object.keys(LEVELS).join(", ")} or a number, got '${raw}'`);
+  return level;
+}
+
+function text(q: URLSearchParams, name: string): string | undefined {
+  const v = q.get(name);
+  return v === null || v === "" ? undefined : v;
+}
+
+export async function handleApi(store: RunStore, path: string, q: URLSearchParams): Promise<ApiResponse> {
+  const parts = path.split("/").filter(Boolean).slice(1).map(decodeURIComponent);
+  const [kind, id, sub, ...rest] = parts;
+  if (rest.length) return notFound(`No API route ${path}`);
+
+  if (kind === "health" && id === undefined) return ok({ ok: true, version: VERSION, store: store.kind });
+
+  if (kind === "flow-runs") {
+    if (id === undefined) {
+      const limit = intParam(q, "limit", 50, 1, 1000);
+      const offset = intParam(q, "offset", 0, 0, Number.MAX_SAFE_INTEGER);
+      const flowRuns = await listFlowRunViews(store, {
+        state: parseStates(q.get("state")), flowName: text(q, "flow"), tag: text(q, "tag"),
+        since: optionalInt(q, "since"), until: optionalInt(q, "until"), limit, offset,
+      });
+      return ok({ flowRuns, limit, offset });
+    }
+    if (sub === undefined) {
+      const detail = await flowRunDetail(store, id);
+      return detail ? ok(detail) : notFound(`No flow run with id or name '${id}'`);
+    }
+    if (sub === "logs") {
+      const run = await store.getFlowRun(id);
+      if (!run) return notFound(`No flow run with id or name '${id}'`);
+      return ok({ logs: await logsOf(store, q, { flowRunId: run.id, includeTasks: true }) });
+    }
+  }
+
+  if (kind === "task-runs") {
+    if (id === undefined) {
+      const rows = await store.listTaskRuns({
+        flowRunId: text(q, "flowRun"), state: parseStates(q.get("state")), taskName: text(q, "task"), tag: text(q, "tag"),
+        limit: intParam(q, "limit", 100, 1, 10_000),
+      });
+      const now = Date.now();
+      return ok({ taskRuns: rows.map((r) => taskRunView(r, now)) });
+    }
+    if (sub === undefined) {
+      const detail = await taskRunDetail(store, id);
+      return detail ? ok(detail) : notFound(`No task run with id or name '${id}'`);
+    }
+    if (sub === "logs") {
+      const run = await store.getTaskRun(id);
+      if (!run) return notFound(`No task run with id or name '${id}'`);
+      return ok({ logs: await logsOf(store, q, { taskRunId: run.id }) });
+    }
+  }
+
+  if (kind === "dashboard" && id === undefined) {
+    const now = Date.now();
+    const since = intParam(q, "since", now - 86_400_000, 0, now);
+    const span = Math.max(1, now - since);
+    const bucket = intParam(q, "bucket", Math.max(60_000, Math.ceil(span / 24 / 60_000) * 60_000), 1000, Number.MAX_SAFE_INTEGER);
+    if (span / bucket > 500) throw new BadRequest(`'bucket' of ${bucket} ms makes more than 500 buckets since ${since}`);
+    return ok(await dashboardView(store, since, bucket, now));
+  }
+
+  return notFound(`No API route ${path}`);
+}
+
+async function logsOf(store: RunStore, q: URLSearchParams, where: { flowRunId?: string; taskRunId?: string; includeTasks?: boolean }) {
+  const rows = await store.getLogs({
+    ...where,
+    minLevel: parseLevel(q.get("level")),
+    afterId: optionalInt(q, "after"),
+    limit: intParam(q, "limit", 1000, 1, 10_000),
+  });
+  return rows.map(logView);
+}

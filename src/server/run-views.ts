@@ -1,0 +1,267 @@
+/**
+ * Views of stored runs for people: the shapes the web UI's JSON API returns and `flowctl runs`
+ * prints. Rows from the store hold JSON as text; views hold it parsed, and add what a reader
+ * wants at a glance (duration, task-run counts, links between runs).
+ */
+import type { StateType } from "../engine/states.ts";
+import type {
+  FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, LogRow, RunStore, StateRow, TaskRunRow,
+} from "../store/types.ts";
+import { levelName } from "../logging/levels.ts";
+
+export const FINAL_TYPES: ReadonlySet<string> = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
+export const STATE_TYPES: readonly StateType[] = [
+  "SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING",
+];
+
+export interface StateView {
+  type: StateType;
+  name: string;
+  message: string | null;
+}
+
+export interface FlowRunView {
+  id: string;
+  name: string;
+  flowName: string;
+  flowVersion: string | null;
+  state: StateView;
+  parameters: unknown;
+  tags: string[];
+  runCount: number;
+  created: number;
+  startTime: number | null;
+  endTime: number | null;
+  /** end − start; for a run still going, now − start; null before it starts */
+  durationMs: number | null;
+  parentFlowRunId: string | null;
+  parentTaskRunId: string | null;
+  /** task runs by state type (only in lists) */
+  taskCounts?: Partial<Record<StateType, number>>;
+}
+
+export interface TaskRunView {
+  id: string;
+  name: string;
+  taskName: string;
+  taskKey: string;
+  flowRunId: string | null;
+  parentTaskRunId: string | null;
+  state: StateView;
+  parameters: unknown;
+  tags: string[];
+  runCount: number;
+  cacheKey: string | null;
+  created: number;
+  startTime: number | null;
+  endTime: number | null;
+  durationMs: number | null;
+}
+
+export interface StateHistoryEntry extends StateView {
+  timestamp: number;
+  scheduledTime: number | null;
+  /** the stored error of a failure: `{ name, message, stack, cause }` */
+  error: unknown;
+}
+
+export interface UpstreamLink {
+  parameter: string;
+  taskRunId: string;
+  /** the upstream run, when it is still in the store */
+  taskRun: TaskRunView | null;
+}
+
+export interface FlowRunDetail {
+  flowRun: FlowRunView;
+  states: StateHistoryEntry[];
+  taskRuns: (TaskRunView & { states?: StateHistoryEntry[]; upstream?: UpstreamLink[] })[];
+  subflowRuns: FlowRunView[];
+  parentFlowRun: FlowRunView | null;
+}
+
+export interface TaskRunDetail {
+  taskRun: TaskRunView;
+  states: StateHistoryEntry[];
+  upstream: UpstreamLink[];
+  flowRun: FlowRunView | null;
+  parentTaskRun: TaskRunView | null;
+}
+
+export interface LogView {
+  id: number;
+  flowRunId: string | null;
+  taskRunId: string | null;
+  level: number;
+  levelName: string;
+  source: string;
+  message: string;
+  timestamp: number;
+}
+
+export interface DashboardView {
+  since: number;
+  until: number;
+  bucketMs: number;
+  /** one entry per bucket, empty ones included, oldest first */
+  buckets: { start: number; counts: Partial<Record<StateType, number>> }[];
+  flowRuns: { total: number; byState: Partial<Record<StateType, number>>; finished: number; failed: number };
+  /** failed or crashed among finished flow runs, 0..1; null when none finished */
+  failureRate: number | null;
+  taskRuns: { total: number; byState: Partial<Record<StateType, number>> };
+  slowestTasks: { taskName: string; runs: number; meanMs: number; maxMs: number }[];
+}
+
+export function parseJsonText(text: string | null, fallback: unknown): unknown {
+  if (text === null) return fallback;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function tagsOf(text: string): string[] {
+  const t = parseJsonText(text, []);
+  return Array.isArray(t) ? t.map(String) : [];
+}
+
+export function durationOf(r: { startTime: number | null; endTime: number | null; stateType: string }, now: number): number | null {
+  if (r.startTime === null) return null;
+  if (r.endTime !== null) return Math.max(0, r.endTime - r.startTime);
+  return FINAL_TYPES.has(r.stateType) ? null : Math.max(0, now - r.startTime);
+}
+
+export function flowRunView(r: FlowRunRow | FlowRunWithTaskCounts, now = Date.now()): FlowRunView {
+  const v: FlowRunView = {
+    id: r.id, name: r.name, flowName: r.flowName, flowVersion: r.flowVersion,
+    state: { type: r.stateType, name: r.stateName, message: r.stateMessage },
+    parameters: parseJsonText(r.parameters, {}), tags: tagsOf(r.tags), runCount: r.runCount,
+    created: r.created, startTime: r.startTime, endTime: r.endTime, durationMs: durationOf(r, now),
+    parentFlowRunId: r.parentFlowRunId, parentTaskRunId: r.parentTaskRunId,
+  };
+  if ("taskCounts" in r) v.taskCounts = r.taskCounts;
+  return v;
+}
+
+export function taskRunView(r: TaskRunRow, now = Date.now()): TaskRunView {
+  return {
+    id: r.id, name: r.name, taskName: r.taskName, taskKey: r.taskKey, flowRunId: r.flowRunId,
+    parentTaskRunId: r.parentTaskRunId, state: { type: r.stateType, name: r.stateName, message: r.stateMessage },
+    parameters: parseJsonText(r.parameters, {}), tags: tagsOf(r.tags), runCount: r.runCount, cacheKey: r.cacheKey,
+    created: r.created, startTime: r.startTime, endTime: r.endTime, durationMs: durationOf(r, now),
+  };
+}
+
+export function stateHistoryView(rows: StateRow[]): StateHistoryEntry[] {
+  return rows.map((s) => ({
+    type: s.type, name: s.name, message: s.message, timestamp: s.timestamp, scheduledTime: s.scheduledTime,
+    error: parseJsonText(s.error, null),
+  }));
+}
+
+export function logView(l: LogRow): LogView {
+  return {
+    id: l.id ?? 0, flowRunId: l.flowRunId, taskRunId: l.taskRunId, level: l.level, levelName: levelName(l.level),
+    source: l.source, message: l.message, timestamp: l.timestamp,
+  };
+}
+
+export async function listFlowRunViews(store: RunStore, filter: FlowRunFilter): Promise<FlowRunView[]> {
+  const now = Date.now();
+  return (await store.listFlowRunsWithTaskCounts(filter)).map((r) => flowRunView(r, now));
+}
+
+async function upstreamOf(store: RunStore, taskRunId: string, now: number): Promise<UpstreamLink[]> {
+  const links: UpstreamLink[] = [];
+  for (const i of await store.getInputs(taskRunId)) {
+    const up = await store.getTaskRun(i.upstreamTaskRunId);
+    links.push({ parameter: i.parameter, taskRunId: i.upstreamTaskRunId, taskRun: up && up.id === i.upstreamTaskRunId ? taskRunView(up, now) : null });
+  }
+  return links;
+}
+
+/**
+ * A flow run by id or name with its state history, task runs (oldest first) and subflow runs.
+ * `withTaskHistory` adds each task run's states and upstream links (one query each).
+ */
+export async function flowRunDetail(
+  store: RunStore, idOrName: string, opts: { withTaskHistory?: boolean } = {},
+): Promise<FlowRunDetail | undefined> {
+  const row = await store.getFlowRun(idOrName);
+  if (!row) return undefined;
+  const now = Date.now();
+  const [states, tasks, subflows, parent] = await Promise.all([
+    store.getStates(row.id),
+    store.listTaskRuns({ flowRunId: row.id }),
+    store.listFlowRunsWithTaskCounts({ parentFlowRunId: row.id, limit: 10_000 }),
+    row.parentFlowRunId ? store.getFlowRun(row.parentFlowRunId) : Promise.resolve(undefined),
+  ]);
+  const taskRuns: FlowRunDetail["taskRuns"] = [];
+  for (const t of tasks) {
+    const v: FlowRunDetail["taskRuns"][number] = taskRunView(t, now);
+    if (opts.withTaskHistory) {
+      v.states = stateHistoryView(await store.getStates(t.id));
+      v.upstream = await upstreamOf(store, t.id, now);
+    }
+    taskRuns.push(v);
+  }
+  return {
+    flowRun: flowRunView(row, now),
+    states: stateHistoryView(states),
+    taskRuns,
+    subflowRuns: subflows.reverse().map((s) => flowRunView(s, now)),
+    parentFlowRun: parent && parent.id === row.parentFlowRunId ? flowRunView(parent, now) : null,
+  };
+}
+
+/** A task run by id or name (the newest of that name) with its history, upstream runs and flow run. */
+export async function taskRunDetail(store: RunStore, idOrName: string): Promise<TaskRunDetail | undefined> {
+  const row = await store.getTaskRun(idOrName);
+  if (!row) return undefined;
+  const now = Date.now();
+  const [states, upstream, flow, parent] = await Promise.all([
+    store.getStates(row.id),
+    upstreamOf(store, row.id, now),
+    row.flowRunId ? store.getFlowRun(row.flowRunId) : Promise.resolve(undefined),
+    row.parentTaskRunId ? store.getTaskRun(row.parentTaskRunId) : Promise.resolve(undefined),
+  ]);
+  return {
+    taskRun: taskRunView(row, now),
+    states: stateHistoryView(states),
+    upstream,
+    flowRun: flow && flow.id === row.flowRunId ? flowRunView(flow, now) : null,
+    parentTaskRun: parent && parent.id === row.parentTaskRunId ? taskRunView(parent, now) : null,
+  };
+}
+
+export async function dashboardView(store: RunStore, since: number, bucketMs: number, now = Date.now()): Promise<DashboardView> {
+  const rows = await store.statsSince(since, { bucketMs, slowest: 10 });
+  const buckets: DashboardView["buckets"] = [];
+  for (let start = since; start <= now; start += bucketMs) buckets.push({ start, counts: {} });
+  const flowByState: Partial<Record<StateType, number>> = {};
+  let total = 0;
+  for (const r of rows.flowRuns) {
+    const i = Math.floor((r.bucket - since) / bucketMs);
+    while (buckets.length <= i) buckets.push({ start: since + buckets.length * bucketMs, counts: {} });
+    const b = buckets[i]!;
+    b.counts[r.stateType] = (b.counts[r.stateType] ?? 0) + r.count;
+    flowByState[r.stateType] = (flowByState[r.stateType] ?? 0) + r.count;
+    total += r.count;
+  }
+  const finished = [...FINAL_TYPES].reduce((n, t) => n + (flowByState[t as StateType] ?? 0), 0);
+  const failed = (flowByState.FAILED ?? 0) + (flowByState.CRASHED ?? 0);
+  const taskByState: Partial<Record<StateType, number>> = {};
+  let taskTotal = 0;
+  for (const r of rows.taskRuns) {
+    taskByState[r.stateType] = (taskByState[r.stateType] ?? 0) + r.count;
+    taskTotal += r.count;
+  }
+  return {
+    since, until: now, bucketMs, buckets,
+    flowRuns: { total, byState: flowByState, finished, failed },
+    failureRate: finished > 0 ? failed / finished : null,
+    taskRuns: { total: taskTotal, byState: taskByState },
+    slowestTasks: rows.slowestTasks,
+  };
+}

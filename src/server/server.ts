@@ -1,0 +1,154 @@
+/**
+ * `flowctl server start`: the web UI and its JSON API over the run store, on node:http.
+ *
+ * Routes: `/api/…` (api.ts); `/assets/NAME` (static-assets.ts); the UI's pages `/`, `/runs`,
+ * `/runs/ID`, `/task-runs/ID`, `/dashboard` (all index.html; the page script routes). Anything
+ * else is 404. Only GET and HEAD are served. Every answer carries a strict Content-Security-Policy
+ * (scripts and styles from this server only), so even a value that slipped past escaping could
+ * not run.
+ *
+ * The store is read on each request: SQLite in WAL mode (or PostgreSQL) lets flows running in
+ * other processes write while the server reads, and the UI polls to stay current.
+ */
+import { createHash } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { RunStore } from "../store/types.ts";
+import { authorized, hostAllowed, isLoopbackHost } from "./access.ts";
+import { BadRequest, handleApi } from "./api.ts";
+import { loadAssets, type Asset } from "./static-assets.ts";
+
+export interface ServerOptions {
+  store: RunStore;
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** 0 picks a free port. @default 4200 */
+  port?: number;
+  /** PREFECT_API_AUTH_STRING: required on every request when not empty */
+  authString?: string;
+  /** called with each request that ended in a 5xx, for the console */
+  onError?: (err: unknown, req: IncomingMessage) => void;
+}
+
+export interface RunningServer {
+  /** `http://HOST:PORT` */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Stop listening and drop open connections (keep-alive ones included). */
+  close(): Promise<void>;
+}
+
+const PAGE_RE = /^\/(?:runs(?:\/[^/]+)?|task-runs\/[^/]+|dashboard)?\/?$/;
+
+const SECURITY_HEADERS: Record<string, string> = {
+  "Content-Security-Policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+  "X-Frame-Options": "DENY",
+  "Cross-Origin-Resource-Policy": "same-origin",
+};
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const host = opts.host ?? "127.0.0.1";
+  const authString = opts.authString ?? "";
+  const loopback = isLoopbackHost(host);
+  const assets = loadAssets();
+  const index = assets.get("index.html");
+  if (!index) throw new Error("The web UI's assets are missing (src/server/assets/index.html)");
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      opts.onError?.(err, req);
+      if (!res.headersSent) send(req, res, 500, { error: err instanceof Error ? err.message : String(err) });
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    if (!hostAllowed(req, loopback)) {
+      return sendText(req, res, 403, "This server answers only requests addressed to 127.0.0.1 or localhost.\n");
+    }
+    if (!authorized(req, authString)) {
+      res.setHeader("WWW-Authenticate", 'Basic realm="flowctl", charset="UTF-8"');
+      return sendText(req, res, 401, "Authentication required (PREFECT_API_AUTH_STRING).\n");
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("Allow", "GET, HEAD");
+      return send(req, res, 405, { error: `Method ${req.method} not allowed: the API is read-only` });
+    }
+    const rawUrl = req.url ?? "/";
+    const qi = rawUrl.indexOf("?");
+    const path = qi >= 0 ? rawUrl.slice(0, qi) : rawUrl;
+    const query = new URLSearchParams(qi >= 0 ? rawUrl.slice(qi + 1) : "");
+
+    if (path === "/api" || path.startsWith("/api/")) {
+      res.setHeader("Cache-Control", "no-store");
+      try {
+        const r = await handleApi(opts.store, path, query);
+        return send(req, res, r.status, r.body);
+      } catch (err) {
+        if (err instanceof BadRequest || err instanceof URIError) return send(req, res, 400, { error: err.message });
+        throw err;
+      }
+    }
+    if (path.startsWith("/assets/")) {
+      const asset = assets.get(path.slice("/assets/".length));
+      return asset ? sendAsset(req, res, asset) : sendText(req, res, 404, "Not found\n");
+    }
+    if (PAGE_RE.test(path)) return sendAsset(req, res, index!);
+    return sendText(req, res, 404, "Not found\n");
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 4200, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${addr.port}`,
+    host: addr.address,
+    port: addr.port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  const buf = Buffer.from(JSON.stringify(body));
+  const etag = `"${createHash("sha1").update(buf).digest("base64url")}"`;
+  if (status === 200 && req.headers["if-none-match"] === etag) {
+    res.writeHead(304, { ETag: etag }).end();
+    return;
+  }
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": buf.length, ETag: etag });
+  res.end(req.method === "HEAD" ? undefined : buf);
+}
+
+function sendText(req: IncomingMessage, res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(req.method === "HEAD" ? undefined : text);
+}
+
+function sendAsset(req: IncomingMessage, res: ServerResponse, asset: Asset): void {
+  res.setHeader("Cache-Control", "no-cache");
+  if (req.headers["if-none-match"] === asset.etag) {
+    res.writeHead(304, { ETag: asset.etag }).end();
+    return;
+  }
+  res.writeHead(200, { "Content-Type": asset.type, "Content-Length": asset.body.length, ETag: asset.etag });
+  res.end(req.method === "HEAD" ? undefined : asset.body);
+}
