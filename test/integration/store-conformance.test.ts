@@ -361,6 +361,70 @@ for (const make of [sqliteBackend, postgresBackend]) {
       assert.deepEqual(await store.pruneOlderThan(NOW - DAY), { flowRuns: 0, taskRuns: 0, states: 0, logs: 0, cacheKeys: [] });
     });
 
+    test("concurrency limits: create, change, list, inspect, reset, delete", async () => {
+      const store = await fresh();
+      assert.deepEqual(await store.createConcurrencyLimit("db", 2), { created: true });
+      assert.deepEqual(await store.createConcurrencyLimit("api", 0), { created: true });
+      assert.deepEqual(await store.createConcurrencyLimit("db", 3), { created: false });
+      const listed = await store.listConcurrencyLimits();
+      assert.deepEqual(listed.map((l) => [l.tag, l.limit, l.active]), [["api", 0, 0], ["db", 3, 0]]);
+      assert.ok(listed[1]!.updated >= listed[1]!.created);
+      const lease = { owner: "proc-1", leaseMs: 60_000 };
+      assert.equal((await store.tryAcquireSlots({ tags: ["db"], holderId: "r1", ...lease })).acquired, true);
+      assert.equal((await store.tryAcquireSlots({ tags: ["db"], holderId: "r2", ...lease })).acquired, true);
+      const got = (await store.getConcurrencyLimit("db"))!;
+      assert.equal(got.active, 2);
+      assert.deepEqual(got.slots.map((x) => [x.tag, x.holderId, x.owner]), [["db", "r1", "proc-1"], ["db", "r2", "proc-1"]]);
+      assert.ok(got.slots[0]!.leaseExpires > Date.now());
+      assert.equal(await store.getConcurrencyLimit("none"), undefined);
+      assert.equal(await store.resetConcurrencyLimit("db"), 2);
+      assert.equal((await store.getConcurrencyLimit("db"))!.active, 0);
+      assert.equal(await store.resetConcurrencyLimit("none"), undefined);
+      assert.equal(await store.deleteConcurrencyLimit("db"), true);
+      assert.equal(await store.deleteConcurrencyLimit("db"), false);
+      assert.deepEqual((await store.listConcurrencyLimits()).map((l) => l.tag), ["api"]);
+    });
+
+    test("concurrency slots: all or nothing, limit 0, full, renewal, release, expired leases", async () => {
+      const store = await fresh();
+      await store.createConcurrencyLimit("a", 1);
+      await store.createConcurrencyLimit("b", 2);
+      await store.createConcurrencyLimit("zero", 0);
+      const req = (holderId: string, tags: string[], leaseMs = 60_000, owner = "p1") => ({ tags, holderId, owner, leaseMs });
+      // unlimited tags are ignored; limited ones come back sorted
+      assert.deepEqual(await store.tryAcquireSlots(req("r1", ["free", "b", "a"])), { acquired: true, tags: ["a", "b"] });
+      // taking a slot the holder has is a renewal, not a second slot
+      assert.equal((await store.tryAcquireSlots(req("r1", ["a"]))).acquired, true);
+      assert.equal((await store.getConcurrencyLimit("a"))!.active, 1);
+      // `a` is full: nothing is taken, not even `b`'s free slot
+      const full = await store.tryAcquireSlots(req("r2", ["b", "a"]));
+      assert.deepEqual(full, { acquired: false, tags: ["a", "b"], full: { tag: "a", limit: 1, active: 1 } });
+      assert.equal((await store.getConcurrencyLimit("b"))!.active, 1);
+      assert.deepEqual(await store.tryAcquireSlots(req("r3", ["zero", "b"])), { acquired: false, tags: ["b", "zero"], limit0: "zero" });
+      // leases: renewal counts the owner's slots; an expired slot is free for the next acquirer
+      assert.equal(await store.renewLeases("p1", 60_000), 2);
+      assert.equal(await store.renewLeases("nobody", 60_000), 0);
+      await store.releaseSlots("r1");
+      await store.releaseSlots("r1");
+      assert.equal((await store.getConcurrencyLimit("a"))!.active, 0);
+      assert.equal((await store.tryAcquireSlots(req("dead", ["a"], -1, "p-dead"))).acquired, true);
+      assert.equal((await store.getConcurrencyLimit("a"))!.active, 0, "an expired lease is not active");
+      assert.equal((await store.tryAcquireSlots(req("r4", ["a"]))).acquired, true);
+      assert.deepEqual((await store.getConcurrencyLimit("a"))!.slots.map((x) => x.holderId), ["r4"]);
+    });
+
+    test("concurrency slots: many acquirers at once through two store objects never exceed the limit", async () => {
+      const url = await backend.freshUrl();
+      const [one, two] = await Promise.all([openStore(url), openStore(url)]);
+      open.push(one, two);
+      await one.createConcurrencyLimit("gpu", 3);
+      const results = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => (i % 2 ? one : two).tryAcquireSlots({ tags: ["gpu"], holderId: `h${i}`, owner: `o${i % 2}`, leaseMs: 60_000 })),
+      );
+      assert.equal(results.filter((r) => r.acquired).length, 3);
+      assert.equal((await two.getConcurrencyLimit("gpu"))!.active, 3);
+    });
+
     test("two store objects writing at once lose nothing; a reopened store keeps its rows", async () => {
       const url = await backend.freshUrl();
       // opened at the same moment on a fresh store: migrations are applied once

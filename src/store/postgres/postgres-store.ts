@@ -9,12 +9,14 @@
 import pg from "pg";
 import { FlowctlError } from "../../errors.ts";
 import type {
+  ConcurrencyLimitRow, ConcurrencySlotRow, SlotAcquisition, SlotRequest,
   FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult, RunStatsRows, RunStore, StateRow,
   TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
 import { parsePgUrl, type PgTarget } from "./connection.ts";
 import { migrate } from "./migrate.ts";
 import { pruneOlderThan, statsSince, withTaskCounts } from "./run-summaries.ts";
+import * as concurrency from "./concurrency.ts";
 import {
   FLOW_COLS, FLOW_RUNS, LOGS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
   type ColumnSet,
@@ -232,6 +234,50 @@ export class PostgresStore implements RunStore {
     } finally {
       client.release();
     }
+  }
+
+  /** One transaction for a store-level operation; a failure becomes a STORE_ERROR naming it. */
+  private async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await concurrency.inTransaction(this.pool, fn);
+      } catch (err) {
+        if (attempt < 5 && RETRIED_CODES.has((err as { code?: string }).code ?? "")) continue;
+        throw new FlowctlError("STORE_ERROR", `${what} in the run store at ${this.location} failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+
+  createConcurrencyLimit(tag: string, limit: number): Promise<{ created: boolean }> {
+    return this.tx("Creating a concurrency limit", (c) => concurrency.createConcurrencyLimit(c, tag, limit));
+  }
+
+  listConcurrencyLimits(): Promise<ConcurrencyLimitRow[]> {
+    return this.tx("Listing concurrency limits", (c) => concurrency.listConcurrencyLimits(c));
+  }
+
+  getConcurrencyLimit(tag: string): Promise<(ConcurrencyLimitRow & { slots: ConcurrencySlotRow[] }) | undefined> {
+    return this.tx("Reading a concurrency limit", (c) => concurrency.getConcurrencyLimit(c, tag));
+  }
+
+  deleteConcurrencyLimit(tag: string): Promise<boolean> {
+    return this.tx("Deleting a concurrency limit", (c) => concurrency.deleteConcurrencyLimit(c, tag));
+  }
+
+  resetConcurrencyLimit(tag: string): Promise<number | undefined> {
+    return this.tx("Resetting a concurrency limit", (c) => concurrency.resetConcurrencyLimit(c, tag));
+  }
+
+  tryAcquireSlots(req: SlotRequest): Promise<SlotAcquisition> {
+    return this.tx("Taking concurrency slots", (c) => concurrency.tryAcquireSlots(c, req));
+  }
+
+  renewLeases(owner: string, leaseMs: number): Promise<number> {
+    return this.tx("Renewing concurrency slot leases", (c) => concurrency.renewLeases(c, owner, leaseMs));
+  }
+
+  releaseSlots(holderId: string): Promise<void> {
+    return this.tx("Releasing concurrency slots", (c) => concurrency.releaseSlots(c, holderId));
   }
 
   async close(): Promise<void> {
