@@ -272,9 +272,12 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
 function printTaskRuns(runs: (TaskRunView & { states?: StateHistoryEntry[]; upstream?: UpstreamLink[] })[], chalk: ChalkInstance): void {
   out(`Task runs (${runs.length}):`);
   if (runs.length === 0) return;
-  const t = table(["Name", "Task", "State", "Start", "Duration", "Runs", "Upstream", "ID"]);
+  // the upstream column only when some run took another's result
+  const links = runs.some((r) => r.upstream?.length);
+  const t = table(["Name", "Task", "State", "Start", "Duration", "Runs", ...(links ? ["Upstream"] : []), "ID"]);
   for (const r of runs) {
-    t.push([r.name, r.taskName, stateText(r.state, chalk), formatStart(r.startTime), runDuration(r), String(r.runCount), upstreamText(r.upstream), r.id]);
+    const cells = [r.name, r.taskName, stateText(r.state, chalk), formatStart(r.startTime), runDuration(r), String(r.runCount)];
+    t.push([...cells, ...(links ? [upstreamText(r.upstream)] : []), r.id]);
   }
   out(t.toString());
   const failed = runs.filter((r) => !["COMPLETED", "RUNNING", "PENDING", "SCHEDULED"].includes(r.state.type) || r.state.name === "NotReady");

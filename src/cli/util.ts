@@ -2,6 +2,7 @@
  * Shared CLI plumbing: how a command reports errors and exit codes. Commands return an exit
  * code (or nothing for 0); only `main.ts` calls process.exit.
  */
+import { InvalidArgumentError } from "commander";
 import { isFlowctlError } from "../errors.ts";
 import { SettingValueError } from "../settings/schema.ts";
 
@@ -49,9 +50,8 @@ export function parseIntOption(name: string, min = 0) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
-      throw new (class extends Error { override name = "InvalidArgumentError"; })(
-        `${name} expects a whole number ≥ ${min}, got '${value}'`,
-      );
+      // commander's own class, so commander reports it as a usage error (exit 2)
+      throw new InvalidArgumentError(`${name} expects a whole number ≥ ${min}, got '${value}'`);
     }
     return n;
   };
