@@ -51,7 +51,7 @@ describe("concurrency examples", { concurrency: 3 }, () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = strip(r.stderr);
     const name = /flow run '([a-z]+-[a-z]+)'/.exec(lines[0]!)?.[1];
-    assert.ok(name, lines[0]);
+    assert.ok(name, lines[0] ?? "no output");
     assert.equal(lines[0], `INFO    | flowctl.engine - Created flow run '${name}' for flow 'get-repo-info'`);
     assert.ok(lines.includes(`INFO    | Flow run '${name}' - Executing 'getUrl-0' immediately...`));
     const submitted = lines.filter((l) => / - Submitted task run 'getUrl-\d' for execution\.$/.test(l));
