@@ -11,9 +11,11 @@ import { fileURLToPath } from "node:url";
 import { ROOT, runCli } from "../support/cli.ts";
 import { SETTINGS } from "../../src/settings/schema.ts";
 import { ResultStorage } from "../../src/results/storage.ts";
+import { startStubGithub } from "../../workflows/lib/stub-github.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/caching/", import.meta.url));
 const EXAMPLE = join(ROOT, "workflows", "cache_policies.ts");
+const REPO_ISSUES = join(ROOT, "workflows", "repo_issues.ts");
 
 // every setting but PREFECT_HOME (which runCli points at the sandbox) is cleared
 const CLEAN_ENV = Object.fromEntries(
@@ -97,6 +99,34 @@ describe("caching across flowctl runs", { concurrency: 2 }, () => {
       n: 1,
       size: 256 * 1024,
     });
+  });
+
+  test("workflows/repo_issues.ts twice on one PREFECT_HOME: every getUrl run of the second is Cached and the API sees no request", async () => {
+    const s = sandbox();
+    // the example's own offline stand-in listens on a new port each run, which is part of every
+    // URL and so of every taskInputHash key; one stand-in for both runs keeps the URLs equal
+    const stub = await startStubGithub({ delayMs: 20 });
+    try {
+      const args = ["run", REPO_ISSUES, "--param", `apiUrl=${stub.url}`];
+      const a = await s.run(args);
+      assert.equal(a.code, 0, a.stderr);
+      const firstRequests = stub.requests.length;
+      assert.equal(firstRequests, 7, "the repository, then six pages of issues");
+      assert.equal(finished(a.stderr).filter((l) => l.endsWith("Completed()")).length, 7);
+
+      const b = await s.run(args);
+      assert.equal(b.code, 0, b.stderr);
+      assert.equal(stub.requests.length, firstRequests, "the second run sent no request");
+      const runs = finished(b.stderr);
+      assert.equal(runs.length, 7);
+      for (const line of runs) assert.match(line, /^getUrl-\d+ Cached\(type=COMPLETED\)$/);
+
+      const printed = (stderr: string) => [...stderr.matchAll(/ - ((?:Stars|Forks|Average open issues per user)[^\n]*)/g)].map((m) => m[1]);
+      assert.deepEqual(printed(a.stderr), ["Stars 🌠 : 12157", "Forks 🍴 : 1251", "Average open issues per user 💌 : 2.27"]);
+      assert.deepEqual(printed(b.stderr), printed(a.stderr));
+    } finally {
+      await stub.close();
+    }
   });
 
   test("workflows/cache_policies.ts: a hit on the repeated call, a miss on a new input; all hits the second time", async () => {
