@@ -16,4 +16,6 @@ export type { TaskRun, FlowRun } from "./engine/run-records.ts";
 export { INPUTS, TASK_SOURCE, RUN_ID, FLOW_PARAMETERS, NONE, DEFAULT, taskInputHash, type CachePolicy } from "./results/index.ts";
 export { FlowctlError, TimeoutError, type ErrorCode } from "./errors.ts";
 export { ConcurrentTaskRunner } from "./runners/concurrent.ts";
+export { ThreadPoolTaskRunner, type ThreadPoolTaskRunnerOptions } from "./runners/thread-pool.ts";
+export { ProcessPoolTaskRunner, type ProcessPoolTaskRunnerOptions } from "./runners/process-pool.ts";
 export type { TaskRunner } from "./runners/types.ts";

@@ -13,6 +13,7 @@ import { engineLogger } from "../logging/logger.ts";
 import { getSettings } from "../settings/index.ts";
 import { storeWriter } from "../store/writer.ts";
 import { defaultTaskRunner } from "../runners/concurrent.ts";
+import type { TaskRunner } from "../runners/types.ts";
 import { clock } from "./clock.ts";
 import { currentContext, runContext, type RunContext } from "./context.ts";
 import type { FlowDefinition, ResolvedFlow } from "./flow-definition.ts";
@@ -101,9 +102,16 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
     state = await done;
   } finally {
     activeFlowRuns.delete(run);
+    // the last flow run in progress that uses a runner releases its workers and connections
+    if (!runnerInUse(run.taskRunner)) await run.taskRunner.shutdown?.().catch(() => undefined);
     if (!parent) await storeWriter.flush().catch(() => undefined);
   }
   return { run, state };
+}
+
+function runnerInUse(runner: TaskRunner): boolean {
+  for (const other of activeFlowRuns.keys()) if (other.taskRunner === runner) return true;
+  return false;
 }
 
 async function executeFlowRun(

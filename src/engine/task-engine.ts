@@ -10,7 +10,7 @@
  * The run keeps one record and one id through every attempt; each state is appended to its
  * history and handed to the store writer. The body runs on the flow's task runner.
  */
-import { FlowctlError, TimeoutError, coerceError, describeError } from "../errors.ts";
+import { FlowctlError, TimeoutError, coerceError, describeError, isFlowctlError } from "../errors.ts";
 import { engineLogger, type Logger } from "../logging/logger.ts";
 import { getSettings } from "../settings/index.ts";
 import { storeWriter } from "../store/writer.ts";
@@ -258,6 +258,8 @@ async function attemptLoop(p: Prepared, args: readonly unknown[]): Promise<State
       failure = v;
     } else {
       const error = coerceError(outcome.error);
+      // the runner lost the body (its worker died): Crashed, and not retried, as in Prefect
+      if (!outcome.timedOut && isFlowctlError(error, "CRASHED")) return Crashed({ message: error.message, error });
       failure = outcome.timedOut
         ? TimedOut(error.message, error)
         : Failed({ message: `Task run encountered an exception ${describeError(error)}`, error });
@@ -337,6 +339,8 @@ function runAttempt(p: Prepared, args: readonly unknown[]): Promise<Outcome> {
     const attempt: TaskAttempt = {
       task: def,
       taskRun: run,
+      flowRun,
+      logPrints: p.logPrints,
       args,
       thisArg: p.thisArg,
       mode: p.opts.mode,

@@ -3,7 +3,7 @@
  * machine (states, retries, caching, hooks) in the flow's process and asks the runner to
  * execute one attempt of the body.
  */
-import type { TaskRunRecord } from "../engine/run-records.ts";
+import type { FlowRunRecord, TaskRunRecord } from "../engine/run-records.ts";
 
 export interface TaskAttempt<T = unknown> {
   /** the task definition (exposes `fn`, `name`, `taskKey`, module path) */
@@ -14,6 +14,10 @@ export interface TaskAttempt<T = unknown> {
     readonly modulePath: string | undefined;
   };
   readonly taskRun: TaskRunRecord;
+  /** the flow run the task run belongs to (undefined for a standalone run) */
+  readonly flowRun?: FlowRunRecord | undefined;
+  /** whether the body's console output goes to the run's log (logPrints, as resolved by the engine) */
+  readonly logPrints?: boolean;
   /** resolved arguments */
   readonly args: readonly unknown[];
   readonly thisArg: unknown;

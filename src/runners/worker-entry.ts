@@ -1,0 +1,189 @@
+/**
+ * The worker side of ThreadPoolTaskRunner and ProcessPoolTaskRunner. A worker runs one task
+ * attempt at a time: it imports the task's module (once), finds the task by its key, runs
+ * the body inside a run context that mirrors the flow process's run records, and answers
+ * with the result, a returned State, or what the body threw. Log lines of the run (and
+ * console output when logPrints is on) go back to the flow process as records, which emits
+ * them to its console and store.
+ *
+ * Inside the worker `runtime.taskRun`/`runtime.flowRun` and `getRunLogger()` work as on the
+ * main thread. Task and flow calls do not: the engine that records runs lives in the flow's
+ * process, so a body that calls a task here fails at once with a clear error (the context's
+ * flow run carries it as `closedError`, which the engine checks before creating any run).
+ */
+import { parentPort } from "node:worker_threads";
+import { pathToFileURL } from "node:url";
+import { FlowctlError, describeError } from "../errors.ts";
+import { runContext, type RunContext } from "../engine/context.ts";
+import { bindArgs } from "../engine/parameters.ts";
+import type { FlowRunRecord, TaskRunRecord } from "../engine/run-records.ts";
+import { isState } from "../engine/states.ts";
+import { findTask } from "../engine/task-registry.ts";
+import type { TaskDefinition } from "../engine/task-definition.ts";
+import { Logger, logHub, type LogSink } from "../logging/logger.ts";
+import { installPrintCapture } from "../logging/prints.ts";
+import { checkTransferable, encodeError, notTransferable, type RunMessage, type WorkerMessage } from "./pool-protocol.ts";
+
+interface Channel {
+  send(m: WorkerMessage, then?: () => void): void;
+  onMessage(fn: (m: RunMessage) => void): void;
+}
+
+function openChannel(): Channel {
+  const port = parentPort;
+  if (port) {
+    return {
+      send: (m, then) => {
+        port.postMessage(m);
+        then?.();
+      },
+      onMessage: (fn) => port.on("message", fn),
+    };
+  }
+  const send = process.send?.bind(process);
+  if (send) {
+    // the flow's process decides what an interrupt means; when it goes away, so do we
+    process.on("SIGINT", () => undefined);
+    process.on("disconnect", () => process.exit(0));
+    return {
+      send: (m, then) => send(m, undefined, {}, () => then?.()),
+      onMessage: (fn) => process.on("message", fn as (m: unknown) => void),
+    };
+  }
+  throw new Error("flowctl worker-entry: start it as a worker thread or a forked child process");
+}
+
+const channel = openChannel();
+
+// Every record goes to the flow's process; records outside a run (warnings from re-importing
+// a workflow module, say) were already shown there once.
+const forward: LogSink = {
+  write: (rec) => {
+    if (rec.taskRunId !== undefined || rec.flowRunId !== undefined) channel.send({ type: "log", rec });
+  },
+};
+logHub.consoleSink = forward as never;
+logHub.storeSink = undefined;
+installPrintCapture();
+
+if (!parentPort) {
+  // a child process: report what killed it before going (a thread's parent gets it as 'error')
+  process.on("uncaughtException", (err) => {
+    channel.send({ type: "fatal", error: encodeError(err) }, () => process.exit(1));
+    setTimeout(() => process.exit(1), 1000).unref();
+  });
+}
+
+const imports = new Map<string, Promise<unknown>>();
+/** the flow run's signal here: a cancelled flow run stops its workers instead */
+const neverAborted = new AbortController().signal;
+let lastFlowRun: { id: string; parameters: Record<string, unknown> } | undefined;
+
+async function locate(m: RunMessage): Promise<TaskDefinition> {
+  let loading = imports.get(m.modulePath);
+  if (!loading) {
+    loading = import(pathToFileURL(m.modulePath).href);
+    imports.set(m.modulePath, loading);
+  }
+  try {
+    await loading;
+  } catch (err) {
+    throw new FlowctlError(
+      "LOAD_ERROR",
+      `A ${m.runner} worker could not import ${m.modulePath} to run task '${m.taskName}': ${describeError(err)}`,
+      { cause: err },
+    );
+  }
+  const def = findTask(m.taskKey);
+  if (!def) {
+    throw new FlowctlError(
+      "TASK_NOT_FOUND",
+      `Task '${m.taskName}' was not found in ${m.modulePath} by a ${m.runner} worker, which imports the task's module ` +
+        "and looks the task up by its key: define it at the top level of a module (not inside a function, a flow or a loop).",
+    );
+  }
+  return def;
+}
+
+function contextFor(m: RunMessage, def: TaskDefinition): RunContext {
+  const logger = new Logger(`Task run '${m.taskRun.name}'`, m.taskRun.flowRunId, m.taskRun.id);
+  const taskRun = { ...m.taskRun, parameters: bindArgs(def.params, m.args), signal: new AbortController().signal, logger };
+  const f = m.flowRun;
+  if (f?.parameters !== undefined) lastFlowRun = { id: f.id, parameters: f.parameters };
+  const flowRun = {
+    id: f?.id,
+    name: f?.name,
+    flowName: f?.flowName,
+    parameters: f !== undefined && lastFlowRun?.id === f.id ? lastFlowRun.parameters : {},
+    tags: f?.tags ?? [],
+    runCount: f?.runCount,
+    parentFlowRunId: f?.parentFlowRunId,
+    signal: neverAborted,
+    logger: f ? new Logger(`Flow run '${f.name}'`, f.id, undefined) : undefined,
+    // read by the engine before it creates a task or flow run: made only when someone tries
+    get closedError() {
+      return new FlowctlError(
+        "NOT_SUPPORTED",
+        `Task run '${m.taskRun.name}' runs in a ${m.runner} worker, where tasks and flows cannot be called ` +
+          `(their runs are recorded by the flow's process): call them from the flow, or run '${m.taskName}' on the default task runner.`,
+      );
+    },
+  };
+  return {
+    flowRun: flowRun as unknown as FlowRunRecord,
+    taskRun: taskRun as unknown as TaskRunRecord,
+    tags: m.taskRun.tags,
+    printLogger: m.logPrints ? logger : undefined,
+  };
+}
+
+/** A body that returns a generator has it consumed, as on the main thread. */
+async function consumeIfGenerator(v: unknown): Promise<unknown> {
+  if (typeof v !== "object" || v === null) return v;
+  const tag = Object.prototype.toString.call(v);
+  if (tag === "[object Generator]") return Array.from(v as Iterable<unknown>);
+  if (tag === "[object AsyncGenerator]") {
+    const out: unknown[] = [];
+    for await (const x of v as AsyncIterable<unknown>) out.push(x);
+    return out;
+  }
+  return v;
+}
+
+async function runJob(m: RunMessage): Promise<WorkerMessage> {
+  logHub.threshold = m.threshold;
+  const def = await locate(m);
+  const ctx = contextFor(m, def);
+  const value = await runContext.run(ctx, async () => consumeIfGenerator(await def.fn.apply(undefined, m.args)));
+  const lead = `Task run '${m.taskRun.name}' on ${m.runner} returned a value that cannot be sent back`;
+  if (isState(value)) {
+    const bad = checkTransferable(value.data, "result.data");
+    if (bad) throw notTransferable(lead, bad);
+    const state = {
+      type: value.type,
+      name: value.name,
+      message: value.message,
+      data: value.data,
+      error: value.error === undefined ? undefined : encodeError(value.error),
+    };
+    return { type: "state", job: m.job, state };
+  }
+  const bad = checkTransferable(value, "result");
+  if (bad) throw notTransferable(lead, bad);
+  return { type: "result", job: m.job, value };
+}
+
+channel.onMessage((m) => {
+  if (m?.type !== "run") return;
+  runJob(m).then(
+    (reply) => {
+      try {
+        channel.send(reply);
+      } catch (err) {
+        channel.send({ type: "error", job: m.job, error: encodeError(err) });
+      }
+    },
+    (err) => channel.send({ type: "error", job: m.job, error: encodeError(err) }),
+  );
+});
+channel.send({ type: "ready" });
