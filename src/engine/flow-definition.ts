@@ -37,8 +37,8 @@ export class FlowDefinition {
     this.options = options;
     this.description = options.description;
     this.version = options.version;
-    this.params = parseParams(fn);
     this.modulePath = site?.file ?? definingFile();
+    this.params = parseParams(fn, this.modulePath);
   }
 
   /** Parameter names the flow declares, when it declares them (a destructured object without `...rest`). */

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 /**
  * A run's `parameters`: the function's declared parameter names mapped to the call's values,
  * literal defaults included. Names are read once, at definition, from the function's source
@@ -19,8 +20,60 @@ export interface ParamSpec {
 
 const NO_VALUE = Symbol("no literal");
 
-/** Read the parameter list of a function from its source. Never throws. */
-export function parseParams(fn: Function): ParamSpec {
+/**
+ * Read the parameter list of a function from its source. Never throws.
+ *
+ * The source is what tsx (esbuild) produced, and esbuild renames a nested name that shadows a
+ * top-level one (`name` → `name2`). Given the original file, a name that never occurs in it
+ * is taken back to the name it was made from.
+ */
+export function parseParams(fn: Function, originalFile?: string): ParamSpec {
+  const spec = parseGeneratedParams(fn);
+  if (originalFile === undefined) return spec;
+  const original = readOriginal(originalFile);
+  if (original === undefined) return spec;
+  // esbuild appends the first free number (2, 3, …) to the original name: `limit` → `limit3`
+  // when `limit2` is taken, `limit2` → `limit22`. Prefer the longest original that fits.
+  const restore = (n: string): string => {
+    if (original.has(n)) return n;
+    for (let k = n.length - 1; k > 0; k--) {
+      const suffix = n.slice(k);
+      if (!/^\d+$/.test(suffix) || suffix.startsWith("0") || Number(suffix) < 2) continue;
+      const base = n.slice(0, k);
+      if (original.has(base)) return base;
+    }
+    return n;
+  };
+  spec.names = spec.names.map(restore);
+  if (spec.rest !== undefined) spec.rest = restore(spec.rest);
+  const defaults = new Map<string, unknown>();
+  for (const [k, v] of spec.defaults) defaults.set(spec.objectKeys ? k : restore(k), v);
+  spec.defaults = defaults;
+  return spec;
+}
+
+const originals = new Map<string, Set<string> | undefined>();
+
+/** The identifiers of the original source file (outside strings and comments). */
+function readOriginal(file: string): Set<string> | undefined {
+  if (!originals.has(file)) {
+    let words: Set<string> | undefined;
+    try {
+      const code = readFileSync(file, "utf8")
+        .replace(/\/\*[\s\S]*?\*\//g, " ")
+        .replace(/\/\/[^\n]*/g, " ")
+        .replace(/(["'])(?:\\.|(?!\1)[^\\\n])*\1/g, " ")
+        .replace(/`(?:\\.|[^\\`])*`/g, (t) => t.replace(/^`|`$/g, " ").replace(/[^$]\{|}/g, " ").replace(/\$\{/g, " "));
+      words = new Set(code.match(/[A-Za-z_$][\w$]*/g) ?? []);
+    } catch {
+      words = undefined;
+    }
+    originals.set(file, words);
+  }
+  return originals.get(file);
+}
+
+function parseGeneratedParams(fn: Function): ParamSpec {
   const spec: ParamSpec = { names: [], defaults: new Map() };
   let src: string;
   try {

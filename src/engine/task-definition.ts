@@ -65,9 +65,9 @@ export class TaskDefinition {
     this.description = options.description;
     this.version = options.version;
     this.tags = options.tags ? [...options.tags] : [];
-    this.params = parseParams(fn);
     this.isGenerator = fn instanceof GeneratorFunction || fn instanceof AsyncGeneratorFunction;
     this.modulePath = site?.file ?? definingFile();
+    this.params = parseParams(fn, this.modulePath);
     this.qualname = site?.qualname ?? (fn.name || name);
     registerTask(this);
     warnIgnoredCacheOptions(name, options, this.isGenerator);

@@ -20,7 +20,7 @@ test("repo_info: the seed's first example, offline, line for line", async () => 
     assert.equal(r.code, 0, r.stderr);
     const lines = strip(r.stderr);
     const name = /flow run '([a-z]+-[a-z]+)'/.exec(lines[0]!)?.[1];
-    assert.ok(name, lines[0]);
+    assert.ok(name, lines[0] ?? "no output");
     assert.deepEqual(lines, [
       `INFO    | flowctl.engine - Created flow run '${name}' for flow 'get-repo-info'`,
       `INFO    | Flow run '${name}' - Created task run 'getUrl-0' for task 'getUrl'`,

@@ -44,3 +44,19 @@ test("flow names are kebab case; run names are adjective-animal", () => {
   assert.equal(kebabCase("hello"), "hello");
   for (let i = 0; i < 20; i++) assert.match(randomRunName(), /^[a-z]+-[a-z]+$/);
 });
+
+test("parameters renamed by the TypeScript transform get their own names back", async () => {
+  const mod = await import("../fixtures/params/shadowing.ts");
+  const { useTempHome, flushedStore } = await import("../support/home.ts");
+  const def = (mod.greet as unknown as { definition: { params: { names: string[] } } }).definition;
+  assert.deepEqual(def.params.names, ["name", "limit", "limit2"]);
+  const home = await useTempHome();
+  try {
+    assert.equal(await mod.shadowFlow({ name: "x" }), "x:100:1");
+    const store = await flushedStore();
+    const run = await store.getTaskRun("greet-0");
+    assert.deepEqual(JSON.parse(run!.parameters), { name: "x", limit: 100, limit2: 1 });
+  } finally {
+    await home.cleanup();
+  }
+});
