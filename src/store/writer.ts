@@ -31,7 +31,8 @@ export class StoreWriter {
   private logs: LogRow[] = [];
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
+  private readonly inflight = new Set<Promise<void>>();
+  private opening = false;
   private store: RunStore | undefined;
   private reportedError = false;
   /** Where the writer sends rows; replaced in tests. */
@@ -97,7 +98,10 @@ export class StoreWriter {
     if (!this.exitHooked) this.hookExit();
     this.pending++;
     if (this.pending >= FLUSH_THRESHOLD) {
-      if (!this.writing) void this.flush().catch(() => undefined);
+      // Dispatched at once, without waiting for earlier batches: a flow that runs on
+      // microtasks alone never lets a timer or an acknowledgement through until it ends.
+      if (this.store) this.dispatch();
+      else if (!this.opening) void this.flush().catch(() => undefined);
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -139,38 +143,54 @@ export class StoreWriter {
     this.pending += batch.flowRuns.length + batch.taskRuns.length + batch.states.length + batch.inputs.length + batch.logs.length;
   }
 
-  /** Write everything recorded so far. Rejects if the store cannot be written (the rows are kept). */
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing.catch(() => undefined);
+  /** Hand what is pending to the store now (the store is open); the write goes on in the background. */
+  private dispatch(): void {
     const batch = this.takeBatch();
     if (!batch) return;
-    const write = (async () => {
-      try {
-        this.store ??= await this.storeProvider();
-        await this.store.writeBatch(batch);
+    const write = this.store!.writeBatch(batch).then(
+      () => {
         this.reportedError = false;
-      } catch (err) {
+      },
+      (err: unknown) => {
         this.restore(batch);
         if (!this.reportedError) {
           this.reportedError = true;
           process.stderr.write(`flowctl: error: cannot write to the run store: ${(err as Error).message}\n`);
         }
         throw err;
+      },
+    );
+    this.inflight.add(write);
+    write.then(
+      () => this.inflight.delete(write),
+      () => this.inflight.delete(write),
+    );
+  }
+
+  /** Write everything recorded so far. Rejects if the store cannot be written (the rows are kept). */
+  async flush(): Promise<void> {
+    if (!this.store) {
+      this.opening = true;
+      try {
+        await this.open();
+      } finally {
+        this.opening = false;
       }
-    })();
-    this.writing = write;
-    try {
-      await write;
-    } finally {
-      this.writing = undefined;
     }
-    if (this.pending > 0) await this.flush();
+    this.dispatch();
+    let failure: unknown;
+    while (this.inflight.size > 0) {
+      const results = await Promise.allSettled(Array.from(this.inflight));
+      for (const r of results) if (r.status === "rejected") failure ??= r.reason;
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /** Synchronous last-chance flush (process exit). Returns false when it could not write. */
   flushSync(): boolean {
     if (this.pending === 0) return true;
     if (!this.store?.writeBatchSync) return false;
+    // (batches already posted are applied first: the write thread takes them in order)
     const batch = this.takeBatch()!;
     try {
       this.store.writeBatchSync(batch);
