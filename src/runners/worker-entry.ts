@@ -107,7 +107,16 @@ async function locate(m: RunMessage): Promise<TaskDefinition> {
 
 function contextFor(m: RunMessage, def: TaskDefinition): RunContext {
   const logger = new Logger(`Task run '${m.taskRun.name}'`, m.taskRun.flowRunId, m.taskRun.id);
-  const taskRun = { ...m.taskRun, parameters: bindArgs(def.params, m.args), signal: new AbortController().signal, logger };
+  let signal: AbortSignal | undefined;
+  const taskRun = {
+    ...m.taskRun,
+    parameters: bindArgs(def.params, m.args),
+    logger,
+    // never aborted here: a timed-out or cancelled run's worker is stopped instead
+    get signal() {
+      return (signal ??= new AbortController().signal);
+    },
+  };
   const f = m.flowRun;
   if (f?.parameters !== undefined) lastFlowRun = { id: f.id, parameters: f.parameters };
   const flowRun = {
