@@ -67,9 +67,9 @@ async function start(opts: StartOpts): Promise<number> {
     if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new UsageError(`Cannot bind ${host}: no such local address.`, "CONFIG_ERROR");
     throw err;
   }
-  process.stdout.write(`flowctl UI: ${running.url}\n`);
-  process.stderr.write(`Reading runs from the ${store.kind} store at ${store.location}. Press Ctrl-C to stop.\n`);
   if (authString !== "") process.stderr.write("Every request must carry PREFECT_API_AUTH_STRING as HTTP Basic credentials.\n");
+  process.stderr.write(`Reading runs from the ${store.kind} store at ${store.location}. Press Ctrl-C to stop.\n`);
+  process.stdout.write(`flowctl UI: ${running.url}\n`);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));
