@@ -28,7 +28,7 @@ after(() => {
 
 /** Start the server; resolves with its URL once it has printed it and its notes on stderr. */
 async function start(dir: string, args: string[], env: Record<string, string> = {}) {
-  const child = spawnCli(["server", "start", "--port", "0", ...args], { home: dir, env: { ...CLEAN, ...env } as Record<string, string> });
+  const child = spawnCli(["server", "start", "--port", "0", ...args], { home: dir, env: { ...CLEAN, ...env } as unknown as Record<string, string> });
   running.add(child);
   const closed = once(child, "close") as Promise<[number | null, NodeJS.Signals | null]>;
   void closed.then(() => running.delete(child));
