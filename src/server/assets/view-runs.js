@@ -90,7 +90,10 @@ export function runsView(main) {
     replace(results,
       table(
         [
-          ["Name", (r) => link(runHref(r.id), r.name, { class: "run-link" })],
+          ["Name", (r) => [
+            link(runHref(r.id), r.name, { class: "run-link" }),
+            r.parentFlowRunId ? [" ", link(runHref(r.parentFlowRunId), "subflow", { class: "sub-chip", title: "a subflow run: open its parent" })] : null,
+          ]],
           ["Flow", (r) => r.flowName],
           ["State", (r) => stateBadge(r.state)],
           ["Tags", (r) => tagChips(r.tags), "hide-narrow"],
