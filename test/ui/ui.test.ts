@@ -132,7 +132,7 @@ describe("web UI in Chromium", { skip: SKIP }, () => {
     // the level filter keeps only warnings and worse
     await page.selectOption(".logs-panel select[name=level]", "WARNING");
     await page.locator(".logs .log-msg", { hasText: "Total is 120" }).waitFor();
-    await page.waitForFunction(() => [...document.querySelectorAll(".logs .log-level")].every((e) => e.textContent !== "INFO"));
+    await page.waitForFunction(() => Array.from(document.querySelectorAll(".logs .log-level")).every((e) => e.textContent !== "INFO"));
   });
 
   test("a task run page: each retry in its history, upstream run, logs", async () => {
