@@ -18,4 +18,5 @@ export { FlowctlError, TimeoutError, type ErrorCode } from "./errors.ts";
 export { ConcurrentTaskRunner } from "./runners/concurrent.ts";
 export { ThreadPoolTaskRunner, type ThreadPoolTaskRunnerOptions } from "./runners/thread-pool.ts";
 export { ProcessPoolTaskRunner, type ProcessPoolTaskRunnerOptions } from "./runners/process-pool.ts";
+export { RedisTaskRunner, type RedisTaskRunnerOptions } from "./runners/redis.ts";
 export type { TaskRunner } from "./runners/types.ts";

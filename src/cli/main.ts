@@ -12,6 +12,7 @@ import { registerTasksCommand } from "./tasks.ts";
 import { registerServerCommand } from "./server.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerConcurrencyLimitCommand } from "./concurrency-limit.ts";
+import { registerWorkerCommand } from "./worker.ts";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerServerCommand(program);
   registerCacheCommand(program);
   registerConcurrencyLimitCommand(program);
+  registerWorkerCommand(program);
   return program;
 }
 
