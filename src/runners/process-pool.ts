@@ -22,8 +22,6 @@ export interface ProcessPoolTaskRunnerOptions extends PoolTaskRunnerOptions {
 
 const BOOTSTRAP = fileURLToPath(new URL("./worker-bootstrap.mjs", import.meta.url));
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-
 const SIGNAL_HINTS: Record<string, string> = {
   SIGABRT: " (a native crash, or it ran out of memory)",
   SIGSEGV: " (a native crash)",
@@ -75,19 +73,27 @@ export class ProcessPoolTaskRunner extends PoolTaskRunner {
       process.stderr.write(chunk);
       tail = (tail + chunk.toString("utf8")).slice(-8192);
     });
-    const stderrDone = new Promise<void>((resolve) => {
-      if (!child.stderr) resolve();
-      child.stderr?.once("close", resolve);
-    });
+    let stderrClosed = !child.stderr;
+    child.stderr?.once("close", () => (stderrClosed = true));
     let exited: Promise<void> | undefined;
     const exit = new Promise<void>((resolve) => {
       child.on("exit", (code, signal) => {
-        // the rest of stderr, unless a grandchild holds it open
-        void Promise.race([stderrDone, delay(250)]).then(() => {
+        let reported = false;
+        const report = () => {
+          if (reported) return;
+          reported = true;
           const fatal = /^FATAL ERROR: (.+)$/m.exec(tail)?.[1]?.trim();
           const how = signal ? `was killed by ${signal}${fatal ? "" : SIGNAL_HINTS[signal] ?? ""}` : `exited with code ${code}`;
           events.exit(fatal ? `${how}: ${fatal}` : how);
           resolve();
+        };
+        if (stderrClosed) return report();
+        // the rest of stderr first, unless a grandchild holds it open (a ref'd timer: the
+        // stream may be unref'd, and the report must still come)
+        const timer = setTimeout(report, 250);
+        child.stderr?.once("close", () => {
+          clearTimeout(timer);
+          report();
         });
       });
     });

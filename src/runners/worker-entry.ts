@@ -11,7 +11,7 @@
  * process, so a body that calls a task here fails at once with a clear error (the context's
  * flow run carries it as `closedError`, which the engine checks before creating any run).
  */
-import { parentPort } from "node:worker_threads";
+import { Worker, parentPort } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
 import { FlowctlError, describeError } from "../errors.ts";
 import { runContext, type RunContext } from "../engine/context.ts";
@@ -67,6 +67,11 @@ logHub.storeSink = undefined;
 installPrintCapture();
 
 if (!parentPort) {
+  // A child process whose flow process died without a word (SIGKILL) would spin on in a busy
+  // body, which never sees 'disconnect': a watchdog thread ends it when it is orphaned.
+  const watchdog = `const { workerData: w } = require("node:worker_threads");
+    setInterval(() => { if (process.ppid !== w.ppid) process.kill(w.pid, "SIGKILL"); }, 500);`;
+  new Worker(watchdog, { eval: true, workerData: { ppid: process.ppid, pid: process.pid } }).unref();
   // a child process: report what killed it before going (a thread's parent gets it as 'error')
   process.on("uncaughtException", (err) => {
     channel.send({ type: "fatal", error: encodeError(err) }, () => process.exit(1));

@@ -3,13 +3,14 @@
 // `isMain` block, and `flowctl run` exits as soon as the flow run is over.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runCli } from "../support/cli.ts";
+import { runCli, spawnCli } from "../support/cli.ts";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/runners/outside-workflow.ts", import.meta.url));
+const ORPHAN = fileURLToPath(new URL("../fixtures/runners/orphan-workflow.ts", import.meta.url));
 
 for (const runner of ["thread", "process"] as const) {
   test(`flowctl run with the ${runner} pool: a workflow outside the package runs its tasks in workers`, { timeout: 60_000 }, async () => {
@@ -28,4 +29,42 @@ for (const runner of ["thread", "process"] as const) {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+}
+
+test("a worker process busy in a loop ends when its flow process is killed with SIGKILL", { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "flowctl-runners-orphan-"));
+  try {
+    const cli = spawnCli(["run", ORPHAN], { home: dir });
+    let out = "";
+    const workerPid = await new Promise<number>((resolve, reject) => {
+      cli.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = /worker-pid (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      cli.on("exit", (code) => reject(new Error(`flowctl exited (${code}) before the task started: ${out}`)));
+    });
+    // the worker writes to the same stdout pipe: it closes once the worker is gone too
+    const closed = new Promise<void>((resolve) => cli.stdout!.on("close", () => resolve()));
+    cli.kill("SIGKILL");
+    await closed;
+    assert.ok(!isRunning(workerPid), `worker ${workerPid} still runs`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Alive and not a zombie (an orphan's exit is reaped by init, which may take a while). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
 }
