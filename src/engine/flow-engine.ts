@@ -9,7 +9,7 @@
  * aggregate of the task runs and subflow runs the body started directly in its last attempt.
  */
 import { FlowctlError, TimeoutError, coerceError, describeError } from "../errors.ts";
-import { engineLogger } from "../logging/logger.ts";
+import { engineLogger, Logger } from "../logging/logger.ts";
 import { getSettings } from "../settings/index.ts";
 import { storeWriter } from "../store/writer.ts";
 import { defaultTaskRunner } from "../runners/concurrent.ts";
@@ -82,7 +82,8 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
   if (!parent) await storeWriter.open();
   run.setState(Pending());
   if (parent) parent.logger.info(`Created subflow run '${run.name}' for flow '${def.name}'`);
-  else engineLogger.info(`Created flow run '${run.name}' for flow '${def.name}'`);
+  // on the engine's logger, but stored with the run it announces
+  else new Logger(engineLogger.source, run.id).info(`Created flow run '${run.name}' for flow '${def.name}'`);
 
   let done: Promise<State>;
   if (nameError !== undefined) {

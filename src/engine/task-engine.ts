@@ -11,7 +11,7 @@
  * history and handed to the store writer. The body runs on the flow's task runner.
  */
 import { FlowctlError, TimeoutError, coerceError, describeError, isFlowctlError } from "../errors.ts";
-import { engineLogger, type Logger } from "../logging/logger.ts";
+import { engineLogger, Logger } from "../logging/logger.ts";
 import { getSettings } from "../settings/index.ts";
 import { storeWriter } from "../store/writer.ts";
 import { defaultTaskRunner } from "../runners/concurrent.ts";
@@ -89,7 +89,7 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
     parameters: bindArgs(def.params, args),
     tags: mergeTags(def.tags, ctxTags),
   });
-  const logger = flowRun ? flowRun.logger : engineLogger;
+  const logger = flowRun ? flowRun.logger : new Logger(engineLogger.source, undefined, run.id);
   let nameError: unknown;
   if (def.options.taskRunName !== undefined) {
     try {

@@ -237,3 +237,20 @@ test("task keys differ by name, tags and function identity; objects expose their
   assert.equal(renamed.name, "renamed");
   assert.notEqual(renamed.taskKey, a.taskKey);
 });
+
+test("the engine's 'Created flow run' line is stored with its flow run", async () => {
+  const home = await useTempHome();
+  try {
+    const f = flow(async function announced() {
+      return 1;
+    });
+    await f();
+    const store = await flushedStore();
+    const [run] = await store.listFlowRuns({ flowName: "announced" });
+    const logs = await store.getLogs({ flowRunId: run!.id });
+    assert.equal(logs[0]!.source, "flowctl.engine");
+    assert.equal(logs[0]!.message, `Created flow run '${run!.name}' for flow 'announced'`);
+  } finally {
+    await home.cleanup();
+  }
+});
