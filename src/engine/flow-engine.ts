@@ -26,6 +26,7 @@ import { renderRunName } from "./run-name-template.ts";
 import { FlowRunRecord } from "./run-records.ts";
 import { AwaitingRetry, Cancelled, Completed, Crashed, Failed, Pending, Retrying, Running, State, TimedOut, isState } from "./states.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
+import { closeSuspendedGenerators } from "./generator-task.ts";
 
 /** Flow runs in progress in this process, subflows included (interrupted together on SIGINT/SIGTERM). */
 export const activeFlowRuns = new Map<FlowRunRecord, Promise<State>>();
@@ -128,6 +129,11 @@ async function executeFlowRun(
       if (cfg.hooks.onRunning.length) await runHooks(cfg.hooks.onRunning, def.publicFlow, run, run.state, run.logger);
       const outcome = await runFlowAttempt(def, cfg, run, thisArg, given, ctx);
       await settleInflight(run);
+      if (run.activeGenerators.size > 0) {
+        // generator task runs left suspended at a yield: nobody can pull them any more
+        await closeSuspendedGenerators(run);
+        await settleInflight(run);
+      }
       final = await finalState(run, outcome);
       if (final.type !== "FAILED" || run.runCount > cfg.retries) break;
       const delay = baseDelaySeconds(cfg.retryDelay, cfg.retries, run.runCount);

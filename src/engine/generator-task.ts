@@ -2,7 +2,9 @@
  * Generator tasks (`function*`, `async function*`): a call returns an async iterable. The run
  * is created at the first pull, is Running while it yields and ends Completed when exhausted
  * (Failed when the body throws, after retries — a retried generator starts again from the
- * beginning). A consumer that stops early completes the run. While the generator is suspended
+ * beginning). A consumer that stops early completes the run. A flow run waits for a generator run only
+ * while it is being pulled; one left suspended at a yield when the flow's body and other task
+ * runs are done is closed like a consumer that stopped early. While the generator is suspended
  * at a yield, a task called with the value it yielded records the generator run as its parent.
  * A timeout counts from the first pull to exhaustion.
  */
@@ -17,6 +19,7 @@ import {
   type CallOptions, type Prepared,
 } from "./task-engine.ts";
 import type { TaskDefinition } from "./task-definition.ts";
+import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import { containsFutures, substituteFutures } from "./upstream.ts";
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
 
@@ -25,23 +28,51 @@ type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
 export function callGeneratorTask(
   def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions, ctx: RunContext | undefined,
 ): AsyncGenerator<unknown, void, undefined> {
+  const self: { gen?: AsyncGenerator<unknown, void, undefined> } = {};
   // the run belongs to the context of the call, whoever pulls first
-  const gen = ctx ? runContext.run(ctx, () => generatorRun(def, thisArg, args, opts)) : generatorRun(def, thisArg, args, opts);
-  return gen;
+  self.gen = ctx ? runContext.run(ctx, () => generatorRun(def, thisArg, args, opts, self)) : generatorRun(def, thisArg, args, opts, self);
+  return self.gen;
 }
 
-async function* generatorRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): AsyncGenerator<unknown, void, undefined> {
+/** How to end a generator run suspended at a yield (its consumer stopped early). */
+const closers = new WeakMap<TaskRunRecord, () => Promise<unknown>>();
+
+/**
+ * End the flow run's generator task runs that are suspended at a yield. The flow engine calls
+ * this once its body and every other task run are done: nobody is left to pull them, and a
+ * flow must not wait forever for a generator its body abandoned.
+ */
+export async function closeSuspendedGenerators(flowRun: FlowRunRecord): Promise<void> {
+  const pending = Array.from(flowRun.activeGenerators.keys(), (run) => closers.get(run)?.());
+  await Promise.all(pending.map((p) => p?.catch(() => undefined)));
+}
+
+async function* generatorRun(
+  def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions, self: { gen?: AsyncGenerator<unknown, void, undefined> },
+): AsyncGenerator<unknown, void, undefined> {
   const p = prepareTaskRun(def, thisArg, args, opts);
   const { run, flowRun, cfg } = p;
-  let settleDone!: (s: State) => void;
-  const done = new Promise<State>((r) => (settleDone = r));
-  if (flowRun) {
-    flowRun.inflight.add(done);
-    done.then(() => flowRun.inflight.delete(done));
-  }
+  // The flow run waits for this run only while it is being pulled: suspended at a yield, it is
+  // idle (and closed by the flow engine if nobody pulls it again).
+  let busy: { promise: Promise<void>; resolve: () => void } | undefined;
+  const markBusy = () => {
+    if (!flowRun || busy) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    busy = { promise, resolve };
+    flowRun.inflight.add(promise);
+  };
+  const markIdle = () => {
+    if (!flowRun || !busy) return;
+    flowRun.inflight.delete(busy.promise);
+    busy.resolve();
+    busy = undefined;
+  };
+  markBusy();
+  closers.set(run, () => self.gen!.return(undefined));
   if (p.nameError !== undefined) {
     const s = await finishBeforeStart(p, p.nameError);
-    settleDone(s);
+    markIdle();
     throw s.error;
   }
   let final: State | undefined;
@@ -84,10 +115,12 @@ async function* generatorRun(def: TaskDefinition, thisArg: unknown, args: readon
           }
           const suspended = flowRun?.activeGenerators ?? standaloneGenerators;
           suspended.set(run, step.value);
+          markIdle();
           try {
             yield step.value;
           } finally {
             suspended.delete(run);
+            markBusy();
           }
         }
       } catch (err) {
@@ -125,7 +158,7 @@ async function* generatorRun(def: TaskDefinition, thisArg: unknown, args: readon
     }
     const s = await finish(p, final, run.logger);
     release?.();
-    settleDone(s);
+    markIdle();
     if (s.type !== "COMPLETED" && !(s.name === "Completed")) {
       // surface the failure to the consumer
       // eslint-disable-next-line no-unsafe-finally

@@ -155,6 +155,27 @@ describe("generator tasks", () => {
     assert.equal(row?.stateMessage, "The consumer stopped early.");
   });
 
+  test("a flow does not wait forever for a generator its body abandoned: the run is closed and completes", { timeout: 20_000 }, async () => {
+    let cleanedUp = false;
+    const endless = task(async function* endless() {
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        cleanedUp = true;
+      }
+    });
+    const f = flow(async function abandons() {
+      const it = endless();
+      const first = await it.next();
+      return first.value;
+    });
+    assert.equal(await f(), 0);
+    assert.ok(cleanedUp, "the generator body's cleanup ran");
+    const [row] = await (await flushedStore()).listTaskRuns({ taskName: "endless" });
+    assert.equal(row?.stateName, "Completed");
+    assert.equal(row?.stateMessage, "The consumer stopped early.");
+  });
+
   test("a generator that throws ends Failed and the consumer sees the error; a retry starts again from the beginning", async () => {
     let attempts = 0;
     const flaky = task({ retries: 1, retryDelaySeconds: 0 }, async function* flaky() {
