@@ -7,6 +7,8 @@
  *   try to take the slots ─▶ taken ─▶ run, holding them; this process renews their lease
  *                                     on a timer until they are released
  *                          ─▶ a tag's limit is 0 ─▶ the run fails at once, saying so
+ *                          ─▶ a tag is full and the run's own ancestors hold its slots ─▶ fail
+ *                             at once (it would wait forever)
  *                          ─▶ a tag is full ─▶ wait (the run stays Pending; logged once per
  *                             tag), then try again ─▶ …
  *                          ─▶ the flow run is cancelled or times out while waiting ─▶ stop
@@ -75,7 +77,7 @@ export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun?: Flow
       const res = await store.tryAcquireSlots({ tags: run.tags, holderId: run.id, owner: SLOT_OWNER, leaseMs });
       if (res.acquired) {
         if (res.tags.length === 0) return { kind: "acquired", release: undefined };
-        hold(store, run.id, res.tags, leaseMs);
+        hold(store, run, res.tags, leaseMs);
         return { kind: "acquired", release: () => release(store, run.id, res.tags) };
       }
       if (res.limit0 !== undefined) {
@@ -86,6 +88,14 @@ export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun?: Flow
         return { kind: "refused", error: new FlowctlError("CONCURRENCY_LIMIT", message) };
       }
       const full = res.full!;
+      const byAncestors = slotsHeldByAncestors(run, full.tag);
+      if (byAncestors >= full.limit) {
+        const message =
+          `Task run '${run.name}' cannot start: tag '${full.tag}' has a concurrency limit of ${full.limit} and ` +
+          `${byAncestors === 1 ? "its parent task run holds that slot" : `its parent task runs hold ${byAncestors} slots`}, ` +
+          `so it would wait forever. Raise the limit, or keep the tag off the nested task.`;
+        return { kind: "refused", error: new FlowctlError("CONCURRENCY_LIMIT", message) };
+      }
       if (!logged.has(full.tag)) {
         logged.add(full.tag);
         run.logger.info(`Waiting for a concurrency slot for tag '${full.tag}' (limit ${full.limit})`);
@@ -160,16 +170,31 @@ const jitter = (ms: number) => Math.round(ms * (0.8 + Math.random() * 0.4));
 
 /* ── slots held by this process, and their leases ─────────────────────────────────────────── */
 
-const held = new Map<string, { tags: readonly string[]; leaseMs: number }>();
+const held = new Map<string, { tags: readonly string[]; leaseMs: number; parentId: string | undefined }>();
 let renewTimer: NodeJS.Timeout | undefined;
 let reportedLostLease = false;
 
-function hold(store: RunStore, holderId: string, tags: readonly string[], leaseMs: number): void {
-  held.set(holderId, { tags, leaseMs });
+function hold(store: RunStore, run: TaskRunRecord, tags: readonly string[], leaseMs: number): void {
+  held.set(run.id, { tags, leaseMs, parentId: run.parentTaskRunId });
   if (renewTimer) return;
   // renew well before expiry; an unref'd timer never keeps the process alive
   renewTimer = setInterval(() => void renew(store), Math.max(50, Math.floor(leaseMs / 3)));
   renewTimer.unref();
+}
+
+/**
+ * Slots of `tag` held by the run's parent, its parent, … (as far as the chain of slot holders
+ * goes): a nested run cannot get a slot its own ancestors hold until it has finished.
+ */
+function slotsHeldByAncestors(run: TaskRunRecord, tag: string): number {
+  let n = 0;
+  for (let id = run.parentTaskRunId; id !== undefined; ) {
+    const h = held.get(id);
+    if (!h) break;
+    if (h.tags.includes(tag)) n++;
+    id = h.parentId;
+  }
+  return n;
 }
 
 async function renew(store: RunStore): Promise<void> {

@@ -189,6 +189,32 @@ describe("engine: tag concurrency limits", () => {
     await assert.rejects(never(), /concurrency limit of 0/);
   });
 
+  test("a nested task that needs the slot its parent holds fails at once instead of waiting forever", async () => {
+    await limit("nest", 1);
+    const inner = task(async function inner() {
+      return "inner ran";
+    });
+    const outer = task(async function outer() {
+      const st = await inner.with({ returnState: true })();
+      return [st.type, st.message];
+    });
+    const f = flow(async function nested() {
+      return tags("nest", () => outer());
+    });
+    const [type, message] = (await f()) as [string, string];
+    assert.equal(type, "FAILED");
+    assert.equal(
+      message,
+      "Task run 'inner-0' cannot start: tag 'nest' has a concurrency limit of 1 and its parent task run holds that slot, so it would wait forever. Raise the limit, or keep the tag off the nested task.",
+    );
+    // with room for both, the nested run takes its own slot
+    await limit("nest", 2);
+    const f2 = flow(async function nestedRoom() {
+      return tags("nest", () => outer());
+    });
+    assert.deepEqual(await f2(), ["COMPLETED", undefined]);
+  });
+
   test("a run waiting for a slot stops waiting when its flow run times out", async () => {
     await limit("held", 1);
     // a slot held by "another process" for the whole test
