@@ -6,10 +6,14 @@
  * included), then one `result`, `state` or `error` for the attempt; a child process about to
  * die of an uncaught exception sends `fatal` first.
  *
- * Values cross by structured serialisation. It silently turns class instances into plain
- * objects (a URL becomes `{}`), so we refuse those up front, like the result serializer does:
- * a value reaches the other side as it left, or the run fails with the value's path.
+ * Arguments and results cross by Node's v8 serialisation (IPC in `advanced` mode for child
+ * processes; packed with `v8.serialize` for threads, whose structured clone would turn a
+ * Buffer into a plain Uint8Array), so both pools accept the same values. It silently turns
+ * class instances into plain objects (a URL becomes `{}`), so we refuse those up front, like
+ * the result serializer does: a value reaches the other side as it left, or the run fails
+ * with the value's path.
  */
+import v8 from "node:v8";
 import { FlowctlError, coerceError } from "../errors.ts";
 import type { LogRecord } from "../logging/record.ts";
 import type { StateType } from "../engine/states.ts";
@@ -83,7 +87,7 @@ export type WorkerMessage =
 
 const TYPED_ARRAY_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object;
 
-/** Prototypes structured serialisation restores faithfully (typed arrays and errors apart). */
+/** Prototypes v8 serialisation restores faithfully (typed arrays and errors apart). */
 const KEPT_PROTOTYPES = new Set<object | null>([
   null,
   Object.prototype,
@@ -98,6 +102,7 @@ const KEPT_PROTOTYPES = new Set<object | null>([
   String.prototype,
   Boolean.prototype,
   BigInt.prototype,
+  Buffer.prototype,
 ]);
 
 const ERROR_PROTOTYPES = new Set<object>(
@@ -207,4 +212,13 @@ export function notTransferable(lead: string, what: string): FlowctlError {
     `${lead}: ${what}. Arguments and results of off-thread task runs must be plain data ` +
       "(objects, arrays, strings, numbers, Date, Map, Set, BigInt, RegExp, typed arrays, Error).",
   );
+}
+
+/** A thread message's payload packed with v8 (see the header), and back. */
+export function pack(value: unknown): Uint8Array {
+  return v8.serialize(value);
+}
+
+export function unpack(bytes: Uint8Array): unknown {
+  return v8.deserialize(bytes);
 }

@@ -7,7 +7,7 @@ import { Worker, type ResourceLimits } from "node:worker_threads";
 import { FlowctlError, describeError } from "../errors.ts";
 import type { SpawnWorker } from "./pool.ts";
 import { PoolTaskRunner, type PoolTaskRunnerOptions } from "./pool-runner.ts";
-import type { WorkerMessage } from "./pool-protocol.ts";
+import { pack, unpack, type WorkerMessage } from "./pool-protocol.ts";
 
 export interface ThreadPoolTaskRunnerOptions extends PoolTaskRunnerOptions {
   /**
@@ -36,16 +36,23 @@ export class ThreadPoolTaskRunner extends PoolTaskRunner {
   protected spawnWorker: SpawnWorker = (events) => {
     const worker = new Worker(BOOTSTRAP, { execArgv: [], argv: [], resourceLimits: this.resourceLimits });
     let error: Error | undefined;
-    worker.on("message", (m: WorkerMessage) => events.message(m));
+    worker.on("message", (m: WorkerMessage) => events.message(unpackReply(m)));
     worker.on("error", (err: Error) => (error = err));
     worker.on("exit", (code) => events.exit(error ? `died: ${describeError(error)}` : `exited with code ${code}`));
     return {
       label: `worker thread ${worker.threadId}`,
-      send: (m) => worker.postMessage(m),
+      send: (m) => worker.postMessage({ ...m, args: pack(m.args) }),
       kill: async () => {
         await worker.terminate();
       },
       setRef: (on) => (on ? worker.ref() : worker.unref()),
     };
   };
+}
+
+/** Results and returned states' data come packed from a worker thread (see pool-protocol.ts). */
+function unpackReply(m: WorkerMessage): WorkerMessage {
+  if (m.type === "result") return { ...m, value: unpack(m.value as Uint8Array) };
+  if (m.type === "state") return { ...m, state: { ...m.state, data: unpack(m.state.data as Uint8Array) } };
+  return m;
 }

@@ -22,7 +22,7 @@ import { findTask } from "../engine/task-registry.ts";
 import type { TaskDefinition } from "../engine/task-definition.ts";
 import { Logger, logHub, type LogSink } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
-import { checkTransferable, encodeError, notTransferable, type RunMessage, type WorkerMessage } from "./pool-protocol.ts";
+import { checkTransferable, encodeError, notTransferable, pack, unpack, type RunMessage, type WorkerMessage } from "./pool-protocol.ts";
 
 interface Channel {
   send(m: WorkerMessage, then?: () => void): void;
@@ -32,12 +32,15 @@ interface Channel {
 function openChannel(): Channel {
   const port = parentPort;
   if (port) {
+    // arguments and results are packed with v8 on threads (see pool-protocol.ts)
     return {
       send: (m, then) => {
+        if (m.type === "result") m = { ...m, value: pack(m.value) };
+        else if (m.type === "state") m = { ...m, state: { ...m.state, data: pack(m.state.data) } };
         port.postMessage(m);
         then?.();
       },
-      onMessage: (fn) => port.on("message", fn),
+      onMessage: (fn) => port.on("message", (m: RunMessage) => fn(m?.type === "run" ? { ...m, args: unpack(m.args as unknown as Uint8Array) as unknown[] } : m)),
     };
   }
   const send = process.send?.bind(process);
