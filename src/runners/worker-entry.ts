@@ -90,7 +90,10 @@ let lastFlowRun: { id: string; parameters: Record<string, unknown> } | undefined
 async function locate(m: RunMessage): Promise<TaskDefinition> {
   let loading = imports.get(m.modulePath);
   if (!loading) {
-    loading = import(pathToFileURL(m.modulePath).href);
+    // A module that calls its flow at the top level, unguarded by `isMain(import.meta)`, would
+    // start a flow run (and its own pool, and so on) in every worker: run calls fail instead.
+    const url = pathToFileURL(m.modulePath).href;
+    loading = runContext.run(refusingContext(`a ${m.runner} worker imported ${m.modulePath} to run task '${m.taskName}'`), () => import(url));
     imports.set(m.modulePath, loading);
   }
   try {
@@ -111,6 +114,28 @@ async function locate(m: RunMessage): Promise<TaskDefinition> {
     );
   }
   return def;
+}
+
+/** Outside any run (while importing a module): no run, and task or flow calls are refused. */
+function refusingContext(doing: string): RunContext {
+  const flowRun = {
+    id: undefined,
+    name: undefined,
+    flowName: undefined,
+    parameters: {},
+    tags: [],
+    runCount: undefined,
+    parentFlowRunId: undefined,
+    signal: undefined,
+    get closedError() {
+      return new FlowctlError(
+        "NOT_SUPPORTED",
+        `A task or flow was called while ${doing}; call flows at the bottom of a workflow file only ` +
+          "behind `if (isMain(import.meta)) { ... }`, so that importing the file does not run them.",
+      );
+    },
+  };
+  return { flowRun: flowRun as unknown as FlowRunRecord, taskRun: undefined, tags: [] };
 }
 
 function contextFor(m: RunMessage, def: TaskDefinition): RunContext {

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { runCli, spawnCli } from "../support/cli.ts";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/runners/outside-workflow.ts", import.meta.url));
+const UNGUARDED = fileURLToPath(new URL("../fixtures/runners/unguarded-workflow.ts", import.meta.url));
 const ORPHAN = fileURLToPath(new URL("../fixtures/runners/orphan-workflow.ts", import.meta.url));
 
 for (const runner of ["thread", "process"] as const) {
@@ -25,6 +26,25 @@ for (const runner of ["thread", "process"] as const) {
       assert.doesNotMatch(r.stdout + r.stderr, /\[1,4,9,16\]/, "the isMain block ran in a worker");
       const out = JSON.parse(r.stdout) as { result?: unknown };
       assert.deepEqual(out.result, { values: [1, 4, 9], spin: "TimedOut" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+for (const runner of ["thread", "process"] as const) {
+  test(`a workflow file that runs its flow on import does not run it again in ${runner} pool workers`, { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "flowctl-runners-unguarded-"));
+    try {
+      copyFileSync(UNGUARDED, join(dir, "unguarded.ts"));
+      const r = await runCli(["run", "unguarded.ts"], { home: join(dir, "home"), cwd: dir, env: { RUNNER: runner } });
+      assert.equal(r.code, 0, r.stderr);
+      // the file's own import-time run and `flowctl run`'s run, both in the flow's process
+      assert.equal(r.stderr.match(/Created flow run/g)?.length, 2, r.stderr);
+      assert.equal(r.stderr.match(/Task run 'hello-0' - Finished in state Completed\(\)/g)?.length, 2, r.stderr);
+      const refused = `top-level run failed: A task or flow was called while a ${runner === "thread" ? "ThreadPoolTaskRunner" : "ProcessPoolTaskRunner"} worker imported`;
+      assert.ok(r.stdout.includes(refused), r.stdout);
+      assert.match(r.stdout, /behind `if \(isMain\(import\.meta\)\) \{ \.\.\. \}`/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -48,6 +68,9 @@ test("a worker process busy in a loop ends when its flow process is killed with 
     const closed = new Promise<void>((resolve) => cli.stdout!.on("close", () => resolve()));
     cli.kill("SIGKILL");
     await closed;
+    // its pipe closes as it exits, a moment before the kernel marks it dead: no event tells a
+    // non-child's end, so look a few times
+    for (let i = 0; i < 100 && isRunning(workerPid); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(!isRunning(workerPid), `worker ${workerPid} still runs`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
