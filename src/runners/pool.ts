@@ -76,6 +76,11 @@ export class WorkerPool {
    */
   async execute(msg: Omit<RunMessage, "job">, flowParameters: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Reply> {
     const slot = await this.acquire(signal);
+    if (signal.aborted) {
+      // aborted between the hand-over and now: the worker never saw the attempt
+      this.release(slot);
+      throw signal.reason;
+    }
     const job = this.nextJob++;
     let flowRun: FlowRunSnapshot | undefined = msg.flowRun;
     if (flowRun && slot.flowRunId !== flowRun.id) {
@@ -107,8 +112,12 @@ export class WorkerPool {
       try {
         slot.handle.send({ ...msg, job, flowRun });
       } catch (err) {
-        // the worker cannot take it (its channel closed): it is dying; its exit reports the crash
-        engineLogger.debug(`${this.runnerName}: could not send to ${slot.handle.label}: ${describeError(err)}`);
+        // the attempt could not be serialised (or the channel is closing: then its exit follows)
+        done();
+        slot.job = undefined;
+        slot.flowRunId = undefined;
+        this.release(slot);
+        reject(new FlowctlError("NOT_SERIALIZABLE", `Task run '${msg.taskRun.name}' could not be sent to a ${this.runnerName} worker: ${describeError(err)}`, { cause: err }));
       }
     });
   }
