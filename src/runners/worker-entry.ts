@@ -40,7 +40,18 @@ function openChannel(): Channel {
         port.postMessage(m);
         then?.();
       },
-      onMessage: (fn) => port.on("message", (m: RunMessage) => fn(m?.type === "run" ? { ...m, args: unpack(m.args as unknown as Uint8Array) as unknown[] } : m)),
+      onMessage: (fn) =>
+        port.on("message", (m: RunMessage) => {
+          if (m?.type !== "run") return;
+          let args: unknown[];
+          try {
+            args = unpack(m.args as unknown as Uint8Array) as unknown[];
+          } catch (err) {
+            port.postMessage({ type: "error", job: m.job, error: encodeError(err) } satisfies WorkerMessage);
+            return;
+          }
+          fn({ ...m, args });
+        }),
     };
   }
   const send = process.send?.bind(process);
