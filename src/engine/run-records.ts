@@ -100,8 +100,9 @@ abstract class RunRecordBase {
   runCount = 0;
   readonly states: State[] = [];
   readonly created = Date.now();
-  startTime: Date | undefined;
-  endTime: Date | undefined;
+  /** ms since the epoch of the first Running state and of the final state */
+  startMs: number | undefined;
+  endMs: number | undefined;
   private controller: AbortController | undefined;
   private abortReason: unknown;
   aborted = false;
@@ -110,6 +111,14 @@ abstract class RunRecordBase {
     this.name = name;
     this.parameters = parameters;
     this.tags = tags;
+  }
+
+  get startTime(): Date | undefined {
+    return this.startMs === undefined ? undefined : new Date(this.startMs);
+  }
+
+  get endTime(): Date | undefined {
+    return this.endMs === undefined ? undefined : new Date(this.endMs);
   }
 
   get state(): State {
@@ -150,9 +159,9 @@ abstract class RunRecordBase {
     const t = state.type;
     if (t === "RUNNING") {
       this.runCount++;
-      if (this.startTime === undefined) this.startTime = state.timestamp;
+      if (this.startMs === undefined) this.startMs = state.ts;
     } else if (t === "COMPLETED" || t === "FAILED" || t === "CANCELLED" || t === "CRASHED") {
-      this.endTime = state.timestamp;
+      this.endMs = state.ts;
     }
     storeWriter.addState({
       runId: this.id,
@@ -161,7 +170,7 @@ abstract class RunRecordBase {
       type: t,
       name: state.name,
       message: state.message ?? null,
-      timestamp: state.timestamp.getTime(),
+      timestamp: state.ts,
       scheduledTime: state.scheduledTime ? state.scheduledTime.getTime() : null,
       error: state.error && (t === "FAILED" || t === "CRASHED" || t === "CANCELLED" || state.name === "NotReady")
         ? JSON.stringify(errorToData(state.error))
@@ -181,7 +190,7 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   readonly inputs: { parameter: string; taskRunId: string }[] = [];
   /** set by the engine: ends the current attempt at once with the given state */
   interrupt: ((state: State) => void) | undefined;
-  logger: Logger;
+  private runLogger: Logger | undefined;
 
   constructor(init: {
     name: string;
@@ -197,12 +206,16 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
     this.taskKey = init.taskKey;
     this.flowRunId = init.flowRunId;
     this.parentTaskRunId = init.parentTaskRunId;
-    this.logger = new Logger(`Task run '${init.name}'`, init.flowRunId, this.id);
+  }
+
+  /** The run's logger (made on first use: most runs of a quiet flow never log). */
+  get logger(): Logger {
+    return (this.runLogger ??= new Logger(`Task run '${this.name}'`, this.flowRunId, this.id));
   }
 
   rename(name: string): void {
     this.name = name;
-    this.logger = new Logger(`Task run '${name}'`, this.flowRunId, this.id);
+    this.runLogger = undefined;
   }
 
   addInput(parameter: string, upstreamId: string): void {
@@ -232,9 +245,9 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
       runCount: this.runCount,
       cacheKey: this.cacheKey ?? null,
       created: this.created,
-      startTime: this.startTime ? this.startTime.getTime() : null,
-      endTime: this.endTime ? this.endTime.getTime() : null,
-      updated: s.timestamp.getTime(),
+      startTime: this.startMs ?? null,
+      endTime: this.endMs ?? null,
+      updated: s.ts,
     };
   }
 
@@ -315,9 +328,9 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
       stateMessage: s.message ?? null,
       runCount: this.runCount,
       created: this.created,
-      startTime: this.startTime ? this.startTime.getTime() : null,
-      endTime: this.endTime ? this.endTime.getTime() : null,
-      updated: s.timestamp.getTime(),
+      startTime: this.startMs ?? null,
+      endTime: this.endMs ?? null,
+      updated: s.ts,
     };
   }
 

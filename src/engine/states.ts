@@ -37,7 +37,9 @@ export class State<T = unknown> {
   readonly type: StateType;
   readonly name: string;
   readonly message: string | undefined;
-  readonly timestamp: Date;
+  /** when the run entered this state, ms since the epoch */
+  readonly ts: number;
+  private date: Date | undefined;
   readonly scheduledTime: Date | undefined;
   /** @internal the value of a Completed state */
   readonly data: T | undefined;
@@ -48,10 +50,19 @@ export class State<T = unknown> {
     this.type = type;
     this.name = init.name ?? defaultName(type);
     this.message = init.message;
-    this.timestamp = init.timestamp ?? new Date(clock().now());
+    if (init.timestamp) {
+      this.ts = init.timestamp.getTime();
+      this.date = init.timestamp;
+    } else {
+      this.ts = clock().now();
+    }
     this.scheduledTime = init.scheduledTime;
     this.data = init.data;
     this.error = init.error === undefined ? undefined : coerceError(init.error);
+  }
+
+  get timestamp(): Date {
+    return (this.date ??= new Date(this.ts));
   }
 
   isCompleted(): boolean { return this.type === "COMPLETED"; }
