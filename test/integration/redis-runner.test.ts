@@ -10,7 +10,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Queue } from "bullmq";
+import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import { flow, tags, RedisTaskRunner, type State } from "../../src/index.ts";
 import { isFlowctlError } from "../../src/errors.ts";
@@ -21,14 +21,19 @@ import { useTempHome, flushedStore, type TempHome } from "../support/home.ts";
 import { runCli, spawnCli } from "../support/cli.ts";
 import { REDIS_URL, postgresSchema, uniqueName } from "../fixtures/redis/services.ts";
 import * as t from "../fixtures/redis/tasks.ts";
+import { PROTOCOL_VERSION, decode, encode, type RedisJobData, type RedisJobResult } from "../../src/runners/redis-protocol.ts";
+import { decodeError, type ErrorPayload } from "../../src/runners/pool-protocol.ts";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/redis/tasks.ts", import.meta.url));
+const ENTRY = fileURLToPath(new URL("../fixtures/redis/entry.ts", import.meta.url));
 
 let home: TempHome;
 let pg: ReturnType<typeof postgresSchema>;
 let redis: Redis;
 const queues: string[] = [];
 const workers: Worker[] = [];
+/** a flow that waits forever (a lost job) fails the suite instead of hanging it */
+const LIMIT = { timeout: 90_000 };
 
 interface Worker {
   child: ChildProcess;
@@ -46,8 +51,8 @@ function newQueue(): string {
 }
 
 /** Start `flowctl worker` on the fixture and wait until it says it is listening. */
-async function startWorker(queue: string, args: string[] = [], env: Record<string, string> = {}): Promise<Worker> {
-  const child = spawnCli(["worker", FIXTURE, "--queue", queue, ...args], {
+async function startWorker(queue: string, args: string[] = [], env: Record<string, string> = {}, file = FIXTURE): Promise<Worker> {
+  const child = spawnCli(["worker", file, "--queue", queue, ...args], {
     home: home.dir,
     env: { PREFECT_API_DATABASE_CONNECTION_URL: pg.url, PREFECT_REDIS_URL: REDIS_URL, PREFECT_LOGGING_LEVEL: "INFO", ...env },
   });
@@ -108,19 +113,20 @@ before(async () => {
 
 after(async () => {
   await Promise.all(workers.map(stopWorker));
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   for (const q of queues) {
-    const queue = new Queue(q, { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix: "flowctl" });
+    const queue = new Queue(q, { connection, prefix: "flowctl" });
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
-    (await queue.client).disconnect();
     await redis.del(`${q}:barrier`);
   }
+  connection.disconnect();
   redis.disconnect();
   await home.cleanup();
   await pg.drop();
 });
 
-describe("RedisTaskRunner with two flowctl workers", () => {
+describe("RedisTaskRunner with two flowctl workers", LIMIT, () => {
   let queue: string;
   let w1: Worker;
   let w2: Worker;
@@ -254,7 +260,7 @@ describe("RedisTaskRunner with two flowctl workers", () => {
   });
 });
 
-describe("a worker killed mid-run", () => {
+describe("a worker killed mid-run", LIMIT, () => {
   test("its task run goes to the other worker and completes: no task run is lost", async () => {
     const queue = newQueue();
     const env = { FLOWCTL_TEST_BARRIER: `${queue}:barrier` };
@@ -310,7 +316,50 @@ describe("a worker killed mid-run", () => {
   });
 });
 
-describe("worker shutdown and bad input", () => {
+describe("a worker on another machine", LIMIT, () => {
+  test("finds a task by the job's project-relative module id when the flow's path does not exist there", async () => {
+    const queue = newQueue();
+    const w = await startWorker(queue, [], {}, ENTRY);
+    assert.match(w.stderr(), /1 task found in .*entry\.ts \(hello\)/);
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const eventsConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const q = new Queue(queue, { connection, prefix: "flowctl" });
+    const events = new QueueEvents(queue, { connection: eventsConnection, prefix: "flowctl" });
+    try {
+      await events.waitUntilReady();
+      const job = (moduleId: string, i: number): RedisJobData => ({
+        v: PROTOCOL_VERSION,
+        taskKey: t.noop.taskKey,
+        taskName: "noop",
+        // the flow's checkout lives elsewhere; this worker has the same project at another path
+        modulePath: "/elsewhere/checkout/test/fixtures/redis/tasks.ts",
+        moduleId,
+        args: encode([i]),
+        taskRun: { id: `run-${i}`, name: `noop-${i}`, taskName: "noop", taskKey: t.noop.taskKey, flowRunId: undefined, parentTaskRunId: undefined, tags: [], runCount: 1 },
+        flowRun: undefined,
+        logPrints: false,
+        store: undefined,
+      });
+      // first a module that is nowhere (the worker has not imported tasks.ts yet)
+      const missing = await (await q.add("noop", job("nowhere/tasks.ts", 1))).waitUntilFinished(events, 30_000) as RedisJobResult;
+      assert.equal(missing.ok, false);
+      const err = decodeError(decode((missing as { error: string }).error) as ErrorPayload) as Error & { code?: string };
+      assert.equal(err.code, "TASK_NOT_FOUND");
+      assert.match(err.message, /^Task 'noop' was not found by the Redis worker started on .*entry\.ts \(its module nowhere\/tasks\.ts is not on this machine\): define the task at the top level of a module/);
+      // then the module at its id under the worker's project root
+      const found = await (await q.add("noop", job("test/fixtures/redis/tasks.ts", 41))).waitUntilFinished(events, 30_000) as RedisJobResult;
+      assert.ok(found.ok && "value" in found, JSON.stringify(found));
+      assert.equal(decode(found.value), 41);
+    } finally {
+      await events.close();
+      await q.close();
+      connection.disconnect();
+      eventsConnection.disconnect();
+    }
+  });
+});
+
+describe("worker shutdown and bad input", LIMIT, () => {
   test("SIGTERM lets the running task run finish, then the worker exits 0", async () => {
     const queue = newQueue();
     const w = await startWorker(queue);
@@ -327,16 +376,18 @@ describe("worker shutdown and bad input", () => {
 
   test("bad options, a missing file and an unreachable Redis fail with one line and exit 2", async () => {
     const env = { PREFECT_API_DATABASE_CONNECTION_URL: pg.url };
-    const colon = await runCli(["worker", FIXTURE, "--queue", "a:b"], { home: home.dir, env });
+    const [colon, zero, missing, noRedis] = await Promise.all([
+      runCli(["worker", FIXTURE, "--queue", "a:b"], { home: home.dir, env }),
+      runCli(["worker", FIXTURE, "--concurrency", "0"], { home: home.dir, env }),
+      runCli(["worker", "no/such/file.ts"], { home: home.dir, env }),
+      runCli(["worker", FIXTURE], { home: home.dir, env: { ...env, PREFECT_REDIS_URL: "redis://127.0.0.1:1" } }),
+    ]);
     assert.equal(colon.code, 2);
     assert.match(colon.stderr, /^flowctl: error: --queue: expected `queue` to be a non-empty name without ':'/m);
-    const zero = await runCli(["worker", FIXTURE, "--concurrency", "0"], { home: home.dir, env });
     assert.equal(zero.code, 2);
     assert.match(zero.stderr, /--concurrency expects a whole number ≥ 1, got '0'/);
-    const missing = await runCli(["worker", "no/such/file.ts"], { home: home.dir, env });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^flowctl: error: No such file: no\/such\/file\.ts$/m);
-    const noRedis = await runCli(["worker", FIXTURE], { home: home.dir, env: { ...env, PREFECT_REDIS_URL: "redis://127.0.0.1:1" } });
     assert.equal(noRedis.code, 2);
     assert.match(noRedis.stderr, /^flowctl: error: Cannot reach Redis at redis:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/m);
     assert.equal(noRedis.stderr.trim().split("\n").filter((l) => l.startsWith("flowctl: error")).length, 1);
