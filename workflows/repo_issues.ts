@@ -6,7 +6,8 @@
 //   npx tsx workflows/repo_issues.ts                             # run the file directly
 //
 // Offline, the stand-in answers each request after 300 ms; the six issue pages arrive together,
-// so the flow takes about two requests' time, not seven.
+// so the flow takes about two requests' time, not seven. getUrl caches its answers for an hour
+// (`taskInputHash`), so a second run answers every request from the cache.
 import { flow, isMain, runtime, task, taskInputHash } from "flowctl";
 import { startStubGithub } from "./lib/stub-github.ts";
 
@@ -15,10 +16,19 @@ interface Issue {
   user: { id: number };
 }
 
+/**
+ * Offline, URLs name this stable origin, and getUrl sends them to the local stand-in wherever it
+ * listens: the cache keys (the URL and its parameters) stay the same from run to run, and never
+ * mix with the real API's.
+ */
+const OFFLINE_ORIGIN = "http://github-stub.invalid";
+let offlineServer: string | undefined;
+
 export const getUrl = task(
   { cacheKeyFn: taskInputHash, cacheExpiration: 3600 },
   async function getUrl(url: string, params?: Record<string, string | number>) {
-    const u = new URL(url);
+    const given = new URL(url);
+    const u = given.origin === OFFLINE_ORIGIN && offlineServer ? new URL(given.pathname + given.search, offlineServer) : given;
     for (const [k, v] of Object.entries(params ?? {})) u.searchParams.set(k, String(v));
     const response = await fetch(u, { signal: runtime.taskRun.signal, headers: { accept: "application/json" } });
     if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText} for ${u}`);
@@ -41,8 +51,9 @@ export const getRepoInfo = flow(
   async function getRepoInfo({ repoName = "PrefectHQ/prefect", apiUrl = "" }: { repoName?: string; apiUrl?: string } = {}) {
     // Without apiUrl the example answers itself, so it runs with no network.
     const stub = apiUrl ? undefined : await startStubGithub({ delayMs: 300 });
+    offlineServer = stub?.url;
     try {
-      const base = (apiUrl || stub!.url).replace(/\/+$/, "");
+      const base = (apiUrl || OFFLINE_ORIGIN).replace(/\/+$/, "");
       const repoStats = await getUrl(`${base}/repos/${repoName}`);
       const issues = await getOpenIssues(base, repoName, repoStats.open_issues_count);
       const users = new Set(issues.map((i) => i.user.id)).size;
@@ -52,6 +63,7 @@ export const getRepoInfo = flow(
       console.log(`Forks 🍴 : ${repoStats.forks_count}`);
       console.log(`Average open issues per user 💌 : ${issuesPerUser.toFixed(2)}`);
     } finally {
+      offlineServer = undefined;
       await stub?.close();
     }
   },

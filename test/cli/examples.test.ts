@@ -67,3 +67,22 @@ test("a workflow file runs directly with tsx behind isMain, and only once", () =
     h.cleanup();
   }
 });
+
+test("repo_issues run twice offline: the second run answers every getUrl from the cache, the stand-in sees no request", async () => {
+  const h = home();
+  const { readFileSync, existsSync } = await import("node:fs");
+  try {
+    const record = (n: number) => join(h.dir, `requests-${n}.jsonl`);
+    const first = await runCli(["run", "workflows/repo_issues.ts"], { home: h.dir, env: { STUB_GITHUB_RECORD_FILE: record(1) } });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(readFileSync(record(1), "utf8").trim().split("\n").length, 7);
+    const second = await runCli(["run", "workflows/repo_issues.ts"], { home: h.dir, env: { STUB_GITHUB_RECORD_FILE: record(2) } });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stderr.match(/Task run 'getUrl-\d' - Finished in state Cached\(type=COMPLETED\)/g)?.length, 7, second.stderr);
+    assert.ok(!existsSync(record(2)) || readFileSync(record(2), "utf8").trim() === "", "the stand-in saw requests");
+    const figures = (s: string) => s.match(/(Stars|Forks|Average open issues per user) .*$/gm);
+    assert.deepEqual(figures(second.stderr), figures(first.stderr));
+  } finally {
+    h.cleanup();
+  }
+});
