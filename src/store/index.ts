@@ -53,11 +53,19 @@ export function getStore(): Promise<RunStore> {
   return current;
 }
 
+const closeListeners: (() => void)[] = [];
+
+/** Be told when the process's store is closed (the batched writer then opens it afresh). */
+export function onStoreClose(fn: () => void): void {
+  closeListeners.push(fn);
+}
+
 /** Close and forget the process's store (tests, shutdown). */
 export async function closeStore(): Promise<void> {
   const s = current;
   current = undefined;
   currentUrl = undefined;
+  for (const fn of closeListeners) fn();
   if (s) await (await s.catch(() => undefined))?.close();
 }
 

@@ -12,7 +12,7 @@
  */
 import { logHub } from "../logging/logger.ts";
 import type { LogRecord } from "../logging/record.ts";
-import { getStore } from "./index.ts";
+import { getStore, onStoreClose } from "./index.ts";
 import type { FlowRunRow, InputRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
 
 export interface Persistable<R> {
@@ -219,4 +219,5 @@ export class StoreWriter {
 }
 
 export const storeWriter = new StoreWriter();
+onStoreClose(() => storeWriter.resetStore());
 logHub.storeSink = { write: (rec) => storeWriter.addLog(rec) };

@@ -69,12 +69,18 @@ export class SqliteStore implements RunStore {
     apply.immediate();
   }
 
+  private closedError(): FlowctlError {
+    return new FlowctlError("STORE_ERROR", `The run store at ${this.location} is closed`);
+  }
+
   writeBatchSync(batch: WriteBatch): void {
+    if (!this.db.open) throw this.closedError();
     if (this.writeThread) this.writeThread.writeSync(batch);
     else this.writeInThread!(batch);
   }
 
   async writeBatch(batch: WriteBatch): Promise<void> {
+    if (!this.db.open) throw this.closedError();
     if (this.writeThread) return this.writeThread.write(batch);
     this.writeInThread!(batch);
   }
