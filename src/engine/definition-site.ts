@@ -35,7 +35,8 @@ export function definingFile(): string | undefined {
 
 const roots = new Map<string, string>();
 
-function projectRoot(dir: string): string {
+/** The nearest folder holding a package.json (module ids are relative to it); `dir` if none. */
+export function projectRoot(dir: string): string {
   const hit = roots.get(dir);
   if (hit !== undefined) return hit;
   let d = dir;

@@ -10,6 +10,7 @@
  * The run keeps one record and one id through every attempt; each state is appended to its
  * history and handed to the store writer. The body runs on the flow's task runner.
  */
+import { consumeIfGenerator } from "./consume-generator.ts";
 import { FlowctlError, TimeoutError, coerceError, describeError, isFlowctlError } from "../errors.ts";
 import { engineLogger, Logger } from "../logging/logger.ts";
 import { getSettings } from "../settings/index.ts";
@@ -27,7 +28,7 @@ import { TaskRunRecord, type FlowRunRecord } from "./run-records.ts";
 import {
   AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Pending, Retrying, Running, State, TimedOut, isState,
 } from "./states.ts";
-import { planCache, readCached, writeCached, type CachePlan } from "./task-cache.ts";
+import { planCache, readCached, writeCached } from "./task-cache.ts";
 import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
@@ -370,18 +371,6 @@ function invokeBody(fn: (...a: any[]) => unknown, thisArg: unknown, args: readon
   }
 }
 
-/** A task that returns a generator has it consumed: its result is the array of values. */
-async function consumeIfGenerator(v: unknown): Promise<unknown> {
-  if (typeof v !== "object" || v === null) return v;
-  const tag = Object.prototype.toString.call(v);
-  if (tag === "[object Generator]") return Array.from(v as Iterable<unknown>);
-  if (tag === "[object AsyncGenerator]") {
-    const out: unknown[] = [];
-    for await (const x of v as AsyncIterable<unknown>) out.push(x);
-    return out;
-  }
-  return v;
-}
 
 /** Record the final state, run its hooks, log it. */
 export async function finish(p: Prepared, state: State, logger: Logger): Promise<State> {

@@ -11,31 +11,8 @@
  * their name, message, stack and cause (not extra fields such as `code`).
  */
 import v8 from "node:v8";
-import { FlowctlError, isFlowctlError } from "../errors.ts";
-
-const TYPED_ARRAY_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object;
-
-/** Prototypes v8 restores faithfully (besides typed arrays and errors, checked apart). */
-const KEPT_PROTOTYPES = new Set<object | null>([
-  null,
-  Object.prototype,
-  Array.prototype,
-  Date.prototype,
-  RegExp.prototype,
-  Map.prototype,
-  Set.prototype,
-  ArrayBuffer.prototype,
-  DataView.prototype,
-  Number.prototype,
-  String.prototype,
-  Boolean.prototype,
-  BigInt.prototype,
-  Buffer.prototype,
-]);
-
-const ERROR_PROTOTYPES = new Set<object>(
-  [Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError].map((c) => c.prototype),
-);
+import { FlowctlError } from "../errors.ts";
+import { checkTransferable, type WalkStyle } from "./v8-values.ts";
 
 function notSerializable(path: string, what: string, cause?: unknown): FlowctlError {
   return new FlowctlError(
@@ -46,53 +23,17 @@ function notSerializable(path: string, what: string, cause?: unknown): FlowctlEr
   );
 }
 
-function childPath(path: string, key: string | number): string {
-  if (typeof key === "number") return `${path}[${key}]`;
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-}
-
-/** Find the first value v8 would refuse or silently change; throws NOT_SERIALIZABLE. */
-function check(value: unknown, path: string, seen: Set<object>): void {
-  if (typeof value === "function") {
-    throw notSerializable(path, value.name ? `a function (${value.name})` : "a function");
-  }
-  if (typeof value === "symbol") throw notSerializable(path, `a symbol (${String(value)})`);
-  if (typeof value !== "object" || value === null || seen.has(value)) return;
-  seen.add(value);
-  const proto = Object.getPrototypeOf(value) as object | null;
-  if (ArrayBuffer.isView(value) && Object.getPrototypeOf(proto) === TYPED_ARRAY_PROTO) return;
-  if (ERROR_PROTOTYPES.has(proto as object)) return;
-  if (!KEPT_PROTOTYPES.has(proto)) {
-    const name = (value.constructor as { name?: string } | undefined)?.name || "an anonymous class";
-    throw notSerializable(path, `an instance of ${name}, which would come back as a plain object`);
-  }
-  // Binary data is bytes all the way down; walking a Buffer's indices would only cost time.
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return;
-  if (value instanceof Map) {
-    let i = 0;
-    for (const [k, v] of value) {
-      check(k, `${path}<map key ${i}>`, seen);
-      check(v, `${path}<map value ${i++}>`, seen);
-    }
-  } else if (value instanceof Set) {
-    let i = 0;
-    for (const v of value) check(v, `${path}<set item ${i++}>`, seen);
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => check(v, childPath(path, i), seen));
-  } else {
-    const rec = value as Record<string, unknown>;
-    for (const k of Object.keys(rec)) check(rec[k], childPath(path, k), seen);
-  }
-}
+const STORED: WalkStyle = { quote: false, verb: "come back" };
 
 /** Serialise a task result; throws a `FlowctlError` (`NOT_SERIALIZABLE`) naming the bad part. */
 export function serializeValue(value: unknown): Buffer {
-  try {
-    check(value, "result", new Set());
-  } catch (err) {
-    if (isFlowctlError(err, "NOT_SERIALIZABLE")) throw err;
-    const msg = err instanceof Error ? err.message : String(err);
-    throw notSerializable("result", `unreadable (a getter threw: ${msg})`, err);
+  const bad = checkTransferable(value, "result", STORED);
+  if (bad !== undefined) {
+    throw new FlowctlError(
+      "NOT_SERIALIZABLE",
+      `Cannot serialise the result: ${bad}. Results that are cached must be plain data ` +
+        "(objects, arrays, strings, numbers, Date, Map, Set, BigInt, RegExp, typed arrays, Error).",
+    );
   }
   try {
     return v8.serialize(value);

@@ -13,6 +13,7 @@
  * the result serializer does: a value reaches the other side as it left, or the run fails
  * with the value's path.
  */
+import { checkTransferable, findUntransferable } from "../results/v8-values.ts";
 import v8 from "node:v8";
 import { FlowctlError, coerceError } from "../errors.ts";
 import type { LogRecord } from "../logging/record.ts";
@@ -85,88 +86,7 @@ export type WorkerMessage =
   /** a child process's uncaught exception, sent just before it exits */
   | { type: "fatal"; error: ErrorPayload };
 
-const TYPED_ARRAY_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object;
-
-/** Prototypes v8 serialisation restores faithfully (typed arrays and errors apart). */
-const KEPT_PROTOTYPES = new Set<object | null>([
-  null,
-  Object.prototype,
-  Array.prototype,
-  Date.prototype,
-  RegExp.prototype,
-  Map.prototype,
-  Set.prototype,
-  ArrayBuffer.prototype,
-  DataView.prototype,
-  Number.prototype,
-  String.prototype,
-  Boolean.prototype,
-  BigInt.prototype,
-  Buffer.prototype,
-]);
-
-const ERROR_PROTOTYPES = new Set<object>(
-  [Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError].map((c) => c.prototype),
-);
-
-function childPath(path: string, key: string | number): string {
-  if (typeof key === "number") return `${path}[${key}]`;
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-}
-
-/**
- * The first part of `value` that cannot cross to another thread or process unchanged, as
- * "`path` is …", or undefined when all of it can.
- */
-export function findUntransferable(value: unknown, path: string, seen = new Set<object>()): string | undefined {
-  if (typeof value === "function") return `\`${path}\` is a function${value.name ? ` (${value.name})` : ""}`;
-  if (typeof value === "symbol") return `\`${path}\` is a symbol (${String(value)})`;
-  if (typeof value !== "object" || value === null || seen.has(value)) return undefined;
-  seen.add(value);
-  const proto = Object.getPrototypeOf(value) as object | null;
-  if (ArrayBuffer.isView(value) && Object.getPrototypeOf(proto) === TYPED_ARRAY_PROTO) return undefined;
-  if (ERROR_PROTOTYPES.has(proto as object)) return undefined;
-  if (!KEPT_PROTOTYPES.has(proto)) {
-    const name = (value.constructor as { name?: string } | undefined)?.name || "an anonymous class";
-    return `\`${path}\` is an instance of ${name}, which would arrive as a plain object`;
-  }
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return undefined;
-  if (value instanceof Map) {
-    let i = 0;
-    for (const [k, v] of value) {
-      const bad = findUntransferable(k, `${path}<map key ${i}>`, seen) ?? findUntransferable(v, `${path}<map value ${i}>`, seen);
-      if (bad) return bad;
-      i++;
-    }
-  } else if (value instanceof Set) {
-    let i = 0;
-    for (const v of value) {
-      const bad = findUntransferable(v, `${path}<set item ${i++}>`, seen);
-      if (bad) return bad;
-    }
-  } else if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const bad = findUntransferable(value[i], childPath(path, i), seen);
-      if (bad) return bad;
-    }
-  } else {
-    const rec = value as Record<string, unknown>;
-    for (const k of Object.keys(rec)) {
-      const bad = findUntransferable(rec[k], childPath(path, k), seen);
-      if (bad) return bad;
-    }
-  }
-  return undefined;
-}
-
-/** Like `findUntransferable`, but a getter that throws is reported instead of thrown. */
-export function checkTransferable(value: unknown, path: string): string | undefined {
-  try {
-    return findUntransferable(value, path);
-  } catch (err) {
-    return `\`${path}\` is unreadable (a getter threw: ${coerceError(err).message})`;
-  }
-}
+export { checkTransferable, findUntransferable };
 
 const PLAIN_FIELDS_SKIPPED = new Set(["name", "message", "stack", "code", "cause"]);
 
@@ -221,4 +141,21 @@ export function pack(value: unknown): Uint8Array {
 
 export function unpack(bytes: Uint8Array): unknown {
   return v8.deserialize(bytes);
+}
+
+/** `this` that a plain call gets anyway: none, the global object, a module namespace (`mod.t()`). */
+export function thisIsIgnorable(thisArg: unknown): boolean {
+  return thisArg === undefined || thisArg === null || thisArg === globalThis || Object.prototype.toString.call(thisArg) === "[object Module]";
+}
+
+const thisUse = new WeakMap<Function, boolean>();
+
+/** Whether the function's source mentions `this`; if not, dropping it changes nothing. */
+export function usesThis(fn: Function): boolean {
+  let r = thisUse.get(fn);
+  if (r === undefined) {
+    r = /\bthis\b/.test(Function.prototype.toString.call(fn));
+    thisUse.set(fn, r);
+  }
+  return r;
 }

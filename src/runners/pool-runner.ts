@@ -12,7 +12,7 @@ import { FlowctlError } from "../errors.ts";
 import { State } from "../engine/states.ts";
 import { logHub } from "../logging/logger.ts";
 import { WorkerPool, type SpawnWorker } from "./pool.ts";
-import { checkTransferable, decodeError, notTransferable, type FlowRunSnapshot, type RunMessage } from "./pool-protocol.ts";
+import { checkTransferable, decodeError, notTransferable, thisIsIgnorable, usesThis, type FlowRunSnapshot, type RunMessage } from "./pool-protocol.ts";
 import type { TaskAttempt, TaskRunner } from "./types.ts";
 
 export interface PoolTaskRunnerOptions {
@@ -128,20 +128,4 @@ export abstract class PoolTaskRunner implements TaskRunner {
   }
 }
 
-/** `this` that a plain call gets anyway: none, the global object, a module namespace (`mod.t()`). */
-function thisIsIgnorable(thisArg: unknown): boolean {
-  return thisArg === undefined || thisArg === null || thisArg === globalThis || Object.prototype.toString.call(thisArg) === "[object Module]";
-}
-
-const thisUse = new WeakMap<Function, boolean>();
-
-/** Whether the function's source mentions `this`; if not, dropping it changes nothing. */
-function usesThis(fn: Function): boolean {
-  let r = thisUse.get(fn);
-  if (r === undefined) {
-    r = /\bthis\b/.test(Function.prototype.toString.call(fn));
-    thisUse.set(fn, r);
-  }
-  return r;
-}
 

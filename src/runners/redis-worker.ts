@@ -18,6 +18,8 @@
  * failure is kept for the job itself breaking (a worker killed mid-run more often than
  * `maxStalled` allows), which the flow records as Crashed.
  */
+import { projectRoot } from "../engine/definition-site.ts";
+import { consumeIfGenerator } from "../engine/consume-generator.ts";
 import { existsSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -311,25 +313,3 @@ function contextFor(data: RedisJobData, def: TaskDefinition, args: unknown[], si
   };
 }
 
-/** A body that returns a generator has it consumed, as in the flow's process. */
-async function consumeIfGenerator(v: unknown): Promise<unknown> {
-  if (typeof v !== "object" || v === null) return v;
-  const tag = Object.prototype.toString.call(v);
-  if (tag === "[object Generator]") return Array.from(v as Iterable<unknown>);
-  if (tag === "[object AsyncGenerator]") {
-    const out: unknown[] = [];
-    for await (const x of v as AsyncIterable<unknown>) out.push(x);
-    return out;
-  }
-  return v;
-}
-
-/** The nearest folder holding a package.json (module ids are relative to it). */
-function projectRoot(dir: string): string {
-  for (let d = dir; ; ) {
-    if (existsSync(join(d, "package.json"))) return d;
-    const up = dirname(d);
-    if (up === d) return dir;
-    d = up;
-  }
-}

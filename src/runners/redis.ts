@@ -23,7 +23,7 @@ import { moduleId } from "../engine/definition-site.ts";
 import { State } from "../engine/states.ts";
 import { logHub } from "../logging/logger.ts";
 import { getSettings } from "../settings/index.ts";
-import { checkTransferable, decodeError, notTransferable, type ErrorPayload, type FlowRunSnapshot } from "./pool-protocol.ts";
+import { checkTransferable, decodeError, notTransferable, thisIsIgnorable, usesThis, type ErrorPayload, type FlowRunSnapshot } from "./pool-protocol.ts";
 import {
   DEFAULT_QUEUE, KEY_PREFIX, PROTOCOL_VERSION, cancelChannel, checkQueueName, checkRedisUrl, decode, encode, showRedisUrl, storeName,
   type RedisJobData, type RedisJobProgress, type RedisJobResult,
@@ -384,18 +384,3 @@ function jobFailed(run: TaskRunRecord, reason: string | undefined): FlowctlError
   return crashed(`Task run '${run.name}' crashed on a Redis worker: ${reason ?? "unknown reason"}`);
 }
 
-/** `this` that a plain call gets anyway: none, the global object, a module namespace (`mod.t()`). */
-function thisIsIgnorable(thisArg: unknown): boolean {
-  return thisArg === undefined || thisArg === null || thisArg === globalThis || Object.prototype.toString.call(thisArg) === "[object Module]";
-}
-
-const thisUse = new WeakMap<Function, boolean>();
-
-function usesThis(fn: Function): boolean {
-  let r = thisUse.get(fn);
-  if (r === undefined) {
-    r = /\bthis\b/.test(Function.prototype.toString.call(fn));
-    thisUse.set(fn, r);
-  }
-  return r;
-}

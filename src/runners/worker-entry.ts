@@ -11,6 +11,7 @@
  * process, so a body that calls a task here fails at once with a clear error (the context's
  * flow run carries it as `closedError`, which the engine checks before creating any run).
  */
+import { consumeIfGenerator } from "../engine/consume-generator.ts";
 import { Worker, parentPort } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
 import { FlowctlError, describeError } from "../errors.ts";
@@ -190,18 +191,6 @@ function contextFor(m: RunMessage, def: TaskDefinition): RunContext {
   };
 }
 
-/** A body that returns a generator has it consumed, as on the main thread. */
-async function consumeIfGenerator(v: unknown): Promise<unknown> {
-  if (typeof v !== "object" || v === null) return v;
-  const tag = Object.prototype.toString.call(v);
-  if (tag === "[object Generator]") return Array.from(v as Iterable<unknown>);
-  if (tag === "[object AsyncGenerator]") {
-    const out: unknown[] = [];
-    for await (const x of v as AsyncIterable<unknown>) out.push(x);
-    return out;
-  }
-  return v;
-}
 
 async function runJob(m: RunMessage): Promise<WorkerMessage> {
   logHub.threshold = m.threshold;

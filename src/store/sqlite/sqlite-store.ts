@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { FlowctlError } from "../../errors.ts";
 import { loadMigrations } from "../migrations.ts";
-import { createBatchWriter } from "./batch-writer.ts";
+import { createBatchWriter, FLOW_COLS, TASK_COLS } from "./batch-writer.ts";
 import { WriteThread } from "./write-thread.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
@@ -20,16 +20,8 @@ import * as concurrency from "./concurrency.ts";
 import type { ConcurrencyLimitRow, ConcurrencySlotRow, SlotAcquisition, SlotRequest } from "../types.ts";
 
 type Db = Database.Database;
-type Stmt = Database.Statement;
 
-const FLOW_COLS = "id, name, flow_name, flow_version, parent_flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, created, start_time, end_time, updated";
-const TASK_COLS = "id, name, task_name, task_key, flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, cache_key, created, start_time, end_time, updated";
 
-function upsertSql(table: string, cols: string): string {
-  const names = cols.split(", ");
-  const sets = names.filter((c) => c !== "id" && c !== "created").map((c) => `${c} = excluded.${c}`).join(", ");
-  return `INSERT INTO ${table} (${cols}) VALUES (${names.map((c) => "@" + c).join(", ")}) ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${table}.updated`;
-}
 
 export class SqliteStore implements RunStore {
   readonly kind = "sqlite" as const;
@@ -242,23 +234,7 @@ export class SqliteStore implements RunStore {
   }
 }
 
-function flowParams(r: FlowRunRow) {
-  return {
-    id: r.id, name: r.name, flow_name: r.flowName, flow_version: r.flowVersion, parent_flow_run_id: r.parentFlowRunId,
-    parent_task_run_id: r.parentTaskRunId, parameters: r.parameters, tags: r.tags, state_type: r.stateType,
-    state_name: r.stateName, state_message: r.stateMessage, run_count: r.runCount, created: r.created,
-    start_time: r.startTime, end_time: r.endTime, updated: r.updated,
-  };
-}
 
-function taskParams(r: TaskRunRow) {
-  return {
-    id: r.id, name: r.name, task_name: r.taskName, task_key: r.taskKey, flow_run_id: r.flowRunId,
-    parent_task_run_id: r.parentTaskRunId, parameters: r.parameters, tags: r.tags, state_type: r.stateType,
-    state_name: r.stateName, state_message: r.stateMessage, run_count: r.runCount, cache_key: r.cacheKey,
-    created: r.created, start_time: r.startTime, end_time: r.endTime, updated: r.updated,
-  };
-}
 
 const num = (v: unknown) => (v == null ? null : Number(v));
 
