@@ -21,10 +21,9 @@ export function newId(now: number = Date.now()): string {
   // 48-bit big-endian timestamp
   const hi = Math.floor(now / 2 ** 16);
   const lo = now % 2 ** 16;
-  const h = (i: number) => HEX[b[o + i]!]!;
   const ts =
     HEX[(hi >>> 24) & 0xff]! + HEX[(hi >>> 16) & 0xff]! + HEX[(hi >>> 8) & 0xff]! + HEX[hi & 0xff]! + HEX[(lo >>> 8) & 0xff]! + HEX[lo & 0xff]!;
-  const version = HEX[(b[o + 6]! & 0x0f) | 0x70]! + h(7);
-  const variant = HEX[(b[o + 8]! & 0x3f) | 0x80]! + h(9);
-  return `${ts.slice(0, 8)}-${ts.slice(8)}-${version}-${variant}-${h(10)}${h(11)}${h(12)}${h(13)}${h(14)}${h(15)}`;
+  const version = HEX[(b[o + 6]! & 0x0f) | 0x70]! + HEX[b[o + 7]!]!;
+  const variant = HEX[(b[o + 8]! & 0x3f) | 0x80]! + HEX[b[o + 9]!]!;
+  return `${ts.slice(0, 8)}-${ts.slice(8)}-${version}-${variant}-${HEX[b[o + 10]!]}${HEX[b[o + 11]!]}${HEX[b[o + 12]!]}${HEX[b[o + 13]!]}${HEX[b[o + 14]!]}${HEX[b[o + 15]!]}`;
 }

@@ -311,52 +311,77 @@ export async function decideRetry(p: Prepared, failure: State): Promise<number |
 
 export const round = (s: number) => (Number.isInteger(s) ? String(s) : s.toFixed(2).replace(/0+$/, ""));
 
-function runAttempt(p: Prepared, args: readonly unknown[]): Promise<Outcome> {
-  const { run, flowRun, cfg, def } = p;
-  return new Promise<Outcome>((resolve) => {
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const settle = (o: Outcome) => {
-      if (settled) return;
-      settled = true;
-      if (timer) clearTimeout(timer);
-      run.interrupt = undefined;
-      flowRun?.running.delete(run);
-      resolve(o);
-    };
+/**
+ * One attempt of a task body, handed to the task runner. A class rather than closures: an
+ * attempt is made for every task run, and its methods live once on the prototype.
+ */
+class LocalAttempt implements TaskAttempt {
+  readonly task: TaskDefinition;
+  readonly taskRun: TaskRunRecord;
+  readonly flowRun: FlowRunRecord | undefined;
+  readonly logPrints: boolean;
+  readonly thisArg: unknown;
+  readonly mode: "call" | "submit";
+  private readonly ctx: RunContext;
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined;
+  resolve!: (o: Outcome) => void;
+
+  constructor(p: Prepared, readonly args: readonly unknown[]) {
+    this.task = p.def;
+    this.taskRun = p.run;
+    this.flowRun = p.flowRun;
+    this.logPrints = p.logPrints;
+    this.thisArg = p.thisArg;
+    this.mode = p.opts.mode;
+    this.ctx = { flowRun: p.flowRun, taskRun: p.run, tags: p.ctxTags, printLogger: p.logPrints ? p.run.logger : undefined };
+  }
+
+  invokeLocal(): Promise<unknown> {
+    return runContext.run(this.ctx, invokeBody, this.task.fn, this.thisArg, this.args);
+  }
+
+  start(timeoutMs: number | undefined): void {
+    const run = this.taskRun;
     run.interrupt = (state) => {
       run.abort(state.error ?? new FlowctlError("CANCELLED", state.message ?? "cancelled"));
-      settle({ kind: "interrupted", state });
+      this.settle({ kind: "interrupted", state });
     };
-    flowRun?.running.add(run);
-    if (cfg.timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        const err = new TimeoutError("TASK_RUN_TIMEOUT", `Task run exceeded timeout of ${round(cfg.timeoutMs! / 1000)} second(s)`);
+    this.flowRun?.running.add(run);
+    if (timeoutMs !== undefined) {
+      this.timer = setTimeout(() => {
+        const err = new TimeoutError("TASK_RUN_TIMEOUT", `Task run exceeded timeout of ${round(timeoutMs / 1000)} second(s)`);
         run.abort(err);
-        settle({ kind: "error", error: err, timedOut: true });
-      }, cfg.timeoutMs);
+        this.settle({ kind: "error", error: err, timedOut: true });
+      }, timeoutMs);
     }
-    const ctx: RunContext = { flowRun, taskRun: run, tags: p.ctxTags, printLogger: p.logPrints ? run.logger : undefined };
-    const attempt: TaskAttempt = {
-      task: def,
-      taskRun: run,
-      flowRun,
-      logPrints: p.logPrints,
-      args,
-      thisArg: p.thisArg,
-      mode: p.opts.mode,
-      invokeLocal: () => runContext.run(ctx, invokeBody, def.fn, p.thisArg, args),
-    };
     let exec: Promise<unknown>;
     try {
-      exec = (flowRun?.taskRunner ?? defaultTaskRunner).run(attempt);
+      exec = (this.flowRun?.taskRunner ?? defaultTaskRunner).run(this);
     } catch (err) {
       exec = Promise.reject(err);
     }
     exec.then(
-      (value) => settle({ kind: "ok", value }),
-      (error) => settle({ kind: "error", error }),
+      (value) => this.settle({ kind: "ok", value }),
+      (error) => this.settle({ kind: "error", error }),
     );
+  }
+
+  settle(o: Outcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.taskRun.interrupt = undefined;
+    this.flowRun?.running.delete(this.taskRun);
+    this.resolve(o);
+  }
+}
+
+function runAttempt(p: Prepared, args: readonly unknown[]): Promise<Outcome> {
+  const attempt = new LocalAttempt(p, args);
+  return new Promise<Outcome>((resolve) => {
+    attempt.resolve = resolve;
+    attempt.start(p.cfg.timeoutMs);
   });
 }
 
