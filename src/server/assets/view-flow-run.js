@@ -1,13 +1,10 @@
 // One flow run: what it is, its timeline, task runs, subflow runs, parameters, state history and
 // logs. Refreshed while the run is going; the logs follow it.
 import {
-  api, errorBox, fmtClock, fmtDateTime, h, isFinal, json, link, poller, replace, runDuration, runHref, section,
-  setLive, stateBadge, table, tagChips, taskRunHref,
+  fmtClock, fmtDateTime, h, json, link, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
 } from "./dom.js";
-import { logsPanel } from "./logs.js";
+import { runPage } from "./run-page.js";
 import { timeline } from "./timeline.js";
-
-const REFRESH_MS = 1500;
 
 export function metaList(pairs) {
   return h(
@@ -32,107 +29,78 @@ export function historyTable(states) {
 }
 
 export function flowRunView(main, id) {
-  const head = h("div", { class: "page-head" });
-  const body = h("div", { class: "stack" });
-  const logsSection = h("section", { class: "card" }, h("h2", null, "Logs"));
-  replace(main, head, body, logsSection);
-  let logs;
-  let last = "";
+  return runPage(main, {
+    apiPath: `/api/flow-runs/${encodeURIComponent(id)}`,
+    runOf: (d) => d.flowRun,
+    logsPath: (run) => `/api/flow-runs/${encodeURIComponent(run.id)}/logs`,
+    render,
+  });
+}
 
-  async function refresh() {
-    let d;
-    try {
-      d = await api(`/api/flow-runs/${encodeURIComponent(id)}`);
-    } catch (err) {
-      replace(main, errorBox(err));
-      return false;
-    }
-    setLive(`Updated ${new Date().toLocaleTimeString()}`);
-    const f = d.flowRun;
-    document.title = `${f.name} · flowctl`;
-    if (!logs) {
-      logs = logsPanel(`/api/flow-runs/${encodeURIComponent(f.id)}/logs`, { follow: !isFinal(f.state) });
-      logsSection.append(logs.el);
-    }
-    const key = JSON.stringify(d);
-    if (key !== last) {
-      last = key;
-      render(d);
-    }
-    return !isFinal(f.state);
-  }
-
-  function render(d) {
-    const f = d.flowRun;
-    replace(head,
-      h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link("/runs", "Flow runs"), " / ",
-        link(`/runs?flow=${encodeURIComponent(f.flowName)}`, f.flowName), " / ", h("span", null, f.name)),
-      h("h1", null, h("span", { class: "run-name" }, f.name), " ", stateBadge(f.state)),
-    );
-    const failed = d.taskRuns.filter((t) => ["FAILED", "CRASHED"].includes(t.state.type) || t.state.name === "NotReady");
-    replace(body,
-      h(
-        "section",
-        { class: "card" },
-        metaList([
-          ["Flow", f.flowName + (f.flowVersion ? ` (version ${f.flowVersion})` : "")],
-          ["State", [stateBadge(f.state), f.state.message ? h("span", { class: "state-msg" }, ` ${f.state.message}`) : null]],
-          ["Start", fmtDateTime(f.startTime)],
-          ["End", fmtDateTime(f.endTime)],
-          ["Duration", runDuration(f)],
-          ["Run count", String(f.runCount)],
-          ["Tags", tagChips(f.tags)],
-          ["ID", h("code", null, f.id)],
-          d.parentFlowRun && ["Parent flow run", link(runHref(d.parentFlowRun.id), d.parentFlowRun.name)],
-          f.parentTaskRunId && ["Parent task run", link(taskRunHref(f.parentTaskRunId), "task run")],
-        ]),
-      ),
-      failed.length
-        ? h("section", { class: "card notice error" }, h("h2", null, "Not completed"),
-          h("ul", null, failed.map((t) => h("li", null, link(taskRunHref(t.id), t.name), " ", stateBadge(t.state), t.state.message ? ` ${t.state.message}` : ""))))
-        : null,
-      section(`Timeline`, timeline(f, d.taskRuns, d.subflowRuns)),
-      section(
-        `Task runs (${d.taskRuns.length})`,
-        d.taskRuns.length
-          ? table(
-            [
-              ["Name", (t) => link(taskRunHref(t.id), t.name, { class: "task-link" })],
-              ["Task", (t) => t.taskName, "hide-narrow"],
-              ["State", (t) => stateBadge(t.state)],
-              ["Start", (t) => fmtDateTime(t.startTime), "hide-narrow"],
-              ["Duration", (t) => runDuration(t), "num"],
-              ["Runs", (t) => String(t.runCount), "num"],
-              ["Tags", (t) => tagChips(t.tags), "hide-narrow"],
-            ],
-            d.taskRuns,
-            { class: "task-runs", rowData: (t) => ({ id: t.id, state: t.state.type }) },
-          )
-          : h("p", { class: "muted" }, "No task runs."),
-      ),
-      d.subflowRuns.length
-        ? section(
-          `Subflow runs (${d.subflowRuns.length})`,
-          table(
-            [
-              ["Name", (s) => link(runHref(s.id), s.name)],
-              ["Flow", (s) => s.flowName],
-              ["State", (s) => stateBadge(s.state)],
-              ["Start", (s) => fmtDateTime(s.startTime), "hide-narrow"],
-              ["Duration", (s) => runDuration(s), "num"],
-            ],
-            d.subflowRuns,
-            { class: "subflow-runs" },
-          ),
+function render(d, head, body) {
+  const f = d.flowRun;
+  replace(head,
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link("/runs", "Flow runs"), " / ",
+      link(`/runs?flow=${encodeURIComponent(f.flowName)}`, f.flowName), " / ", h("span", null, f.name)),
+    h("h1", null, h("span", { class: "run-name" }, f.name), " ", stateBadge(f.state)),
+  );
+  const failed = d.taskRuns.filter((t) => ["FAILED", "CRASHED"].includes(t.state.type) || t.state.name === "NotReady");
+  replace(body,
+    h(
+      "section",
+      { class: "card" },
+      metaList([
+        ["Flow", f.flowName + (f.flowVersion ? ` (version ${f.flowVersion})` : "")],
+        ["State", [stateBadge(f.state), f.state.message ? h("span", { class: "state-msg" }, ` ${f.state.message}`) : null]],
+        ["Start", fmtDateTime(f.startTime)],
+        ["End", fmtDateTime(f.endTime)],
+        ["Duration", runDuration(f)],
+        ["Run count", String(f.runCount)],
+        ["Tags", tagChips(f.tags)],
+        ["ID", h("code", null, f.id)],
+        d.parentFlowRun && ["Parent flow run", link(runHref(d.parentFlowRun.id), d.parentFlowRun.name)],
+        f.parentTaskRunId && ["Parent task run", link(taskRunHref(f.parentTaskRunId), "task run")],
+      ]),
+    ),
+    failed.length
+      ? h("section", { class: "card notice error" }, h("h2", null, "Not completed"),
+        h("ul", null, failed.map((t) => h("li", null, link(taskRunHref(t.id), t.name), " ", stateBadge(t.state), t.state.message ? ` ${t.state.message}` : ""))))
+      : null,
+    section(`Timeline`, timeline(f, d.taskRuns, d.subflowRuns)),
+    section(
+      `Task runs (${d.taskRuns.length})`,
+      d.taskRuns.length
+        ? table(
+          [
+            ["Name", (t) => link(taskRunHref(t.id), t.name, { class: "task-link" })],
+            ["Task", (t) => t.taskName, "hide-narrow"],
+            ["State", (t) => stateBadge(t.state)],
+            ["Start", (t) => fmtDateTime(t.startTime), "hide-narrow"],
+            ["Duration", (t) => runDuration(t), "num"],
+            ["Runs", (t) => String(t.runCount), "num"],
+            ["Tags", (t) => tagChips(t.tags), "hide-narrow"],
+          ],
+          d.taskRuns,
+          { class: "task-runs", rowData: (t) => ({ id: t.id, state: t.state.type }) },
         )
-        : null,
-      h("div", { class: "two-col" }, section("Parameters", json(f.parameters)), section("State history", historyTable(d.states))),
-    );
-  }
-
-  const poll = poller(refresh, REFRESH_MS);
-  return () => {
-    poll.stop();
-    logs?.stop();
-  };
+        : h("p", { class: "muted" }, "No task runs."),
+    ),
+    d.subflowRuns.length
+      ? section(
+        `Subflow runs (${d.subflowRuns.length})`,
+        table(
+          [
+            ["Name", (s) => link(runHref(s.id), s.name)],
+            ["Flow", (s) => s.flowName],
+            ["State", (s) => stateBadge(s.state)],
+            ["Start", (s) => fmtDateTime(s.startTime), "hide-narrow"],
+            ["Duration", (s) => runDuration(s), "num"],
+          ],
+          d.subflowRuns,
+          { class: "subflow-runs" },
+        ),
+      )
+      : null,
+    h("div", { class: "two-col" }, section("Parameters", json(f.parameters)), section("State history", historyTable(d.states))),
+  );
 }

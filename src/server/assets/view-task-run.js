@@ -1,13 +1,10 @@
 // One task run: its state history (each retry shows as a new Running/Retrying entry),
 // parameters, upstream runs, cache key, error and logs.
 import {
-  api, errorBox, fmtDateTime, h, isFinal, json, link, poller, replace, runDuration, runHref, section, setLive,
-  stateBadge, table, tagChips, taskRunHref,
+  fmtDateTime, h, json, link, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
 } from "./dom.js";
-import { logsPanel } from "./logs.js";
+import { runPage } from "./run-page.js";
 import { historyTable, metaList } from "./view-flow-run.js";
-
-const REFRESH_MS = 1500;
 
 function errorOf(states) {
   const e = states.length ? states[states.length - 1].error : null;
@@ -21,94 +18,65 @@ function errorOf(states) {
 }
 
 export function taskRunView(main, id) {
-  const head = h("div", { class: "page-head" });
-  const body = h("div", { class: "stack" });
-  const logsSection = h("section", { class: "card" }, h("h2", null, "Logs"));
-  replace(main, head, body, logsSection);
-  let logs;
-  let last = "";
+  return runPage(main, {
+    apiPath: `/api/task-runs/${encodeURIComponent(id)}`,
+    runOf: (d) => d.taskRun,
+    logsPath: (run) => `/api/task-runs/${encodeURIComponent(run.id)}/logs`,
+    render,
+  });
+}
 
-  async function refresh() {
-    let d;
-    try {
-      d = await api(`/api/task-runs/${encodeURIComponent(id)}`);
-    } catch (err) {
-      replace(main, errorBox(err));
-      return false;
-    }
-    setLive(`Updated ${new Date().toLocaleTimeString()}`);
-    const t = d.taskRun;
-    document.title = `${t.name} · flowctl`;
-    if (!logs) {
-      logs = logsPanel(`/api/task-runs/${encodeURIComponent(t.id)}/logs`, { follow: !isFinal(t.state) });
-      logsSection.append(logs.el);
-    }
-    const key = JSON.stringify(d);
-    if (key !== last) {
-      last = key;
-      render(d);
-    }
-    return !isFinal(t.state);
-  }
-
-  function render(d) {
-    const t = d.taskRun;
-    replace(head,
-      h(
-        "nav",
-        { class: "crumbs", "aria-label": "Breadcrumb" },
-        link("/runs", "Flow runs"), " / ",
-        d.flowRun ? [link(runHref(d.flowRun.id), d.flowRun.name), " / "] : [h("span", { class: "muted" }, "standalone"), " / "],
-        h("span", null, t.name),
+function render(d, head, body) {
+  const t = d.taskRun;
+  replace(head,
+    h(
+      "nav",
+      { class: "crumbs", "aria-label": "Breadcrumb" },
+      link("/runs", "Flow runs"), " / ",
+      d.flowRun ? [link(runHref(d.flowRun.id), d.flowRun.name), " / "] : [h("span", { class: "muted" }, "standalone"), " / "],
+      h("span", null, t.name),
+    ),
+    h("h1", null, h("span", { class: "run-name" }, t.name), " ", stateBadge(t.state)),
+  );
+  replace(body,
+    h(
+      "section",
+      { class: "card" },
+      metaList([
+        ["Task", t.taskName],
+        ["State", [stateBadge(t.state), t.state.message ? h("span", { class: "state-msg" }, ` ${t.state.message}`) : null]],
+        ["Flow run", d.flowRun ? link(runHref(d.flowRun.id), d.flowRun.name) : h("span", { class: "muted" }, "none (standalone run)")],
+        d.parentTaskRun && ["Parent task run", link(taskRunHref(d.parentTaskRun.id), d.parentTaskRun.name)],
+        ["Start", fmtDateTime(t.startTime)],
+        ["End", fmtDateTime(t.endTime)],
+        ["Duration", runDuration(t)],
+        ["Run count", String(t.runCount)],
+        ["Tags", tagChips(t.tags)],
+        ["Task key", h("code", null, t.taskKey)],
+        ["Cache key", t.cacheKey ? h("code", { class: "cache-key" }, t.cacheKey) : h("span", { class: "muted" }, "none")],
+        ["ID", h("code", null, t.id)],
+      ]),
+    ),
+    errorOf(d.states),
+    h(
+      "div",
+      { class: "two-col" },
+      section("Parameters", json(t.parameters)),
+      section(
+        `Upstream runs (${d.upstream.length})`,
+        d.upstream.length
+          ? table(
+            [
+              ["Parameter", (u) => h("code", null, u.parameter)],
+              ["Task run", (u) => (u.taskRun ? link(taskRunHref(u.taskRun.id), u.taskRun.name) : h("span", { class: "muted" }, `${u.taskRunId} (pruned)`))],
+              ["State", (u) => (u.taskRun ? stateBadge(u.taskRun.state) : "–")],
+            ],
+            d.upstream,
+            { class: "upstream" },
+          )
+          : h("p", { class: "muted" }, "No upstream task runs: its inputs were plain values."),
       ),
-      h("h1", null, h("span", { class: "run-name" }, t.name), " ", stateBadge(t.state)),
-    );
-    replace(body,
-      h(
-        "section",
-        { class: "card" },
-        metaList([
-          ["Task", t.taskName],
-          ["State", [stateBadge(t.state), t.state.message ? h("span", { class: "state-msg" }, ` ${t.state.message}`) : null]],
-          ["Flow run", d.flowRun ? link(runHref(d.flowRun.id), d.flowRun.name) : h("span", { class: "muted" }, "none (standalone run)")],
-          d.parentTaskRun && ["Parent task run", link(taskRunHref(d.parentTaskRun.id), d.parentTaskRun.name)],
-          ["Start", fmtDateTime(t.startTime)],
-          ["End", fmtDateTime(t.endTime)],
-          ["Duration", runDuration(t)],
-          ["Run count", String(t.runCount)],
-          ["Tags", tagChips(t.tags)],
-          ["Task key", h("code", null, t.taskKey)],
-          ["Cache key", t.cacheKey ? h("code", { class: "cache-key" }, t.cacheKey) : h("span", { class: "muted" }, "none")],
-          ["ID", h("code", null, t.id)],
-        ]),
-      ),
-      errorOf(d.states),
-      h(
-        "div",
-        { class: "two-col" },
-        section("Parameters", json(t.parameters)),
-        section(
-          `Upstream runs (${d.upstream.length})`,
-          d.upstream.length
-            ? table(
-              [
-                ["Parameter", (u) => h("code", null, u.parameter)],
-                ["Task run", (u) => (u.taskRun ? link(taskRunHref(u.taskRun.id), u.taskRun.name) : h("span", { class: "muted" }, `${u.taskRunId} (pruned)`))],
-                ["State", (u) => (u.taskRun ? stateBadge(u.taskRun.state) : "–")],
-              ],
-              d.upstream,
-              { class: "upstream" },
-            )
-            : h("p", { class: "muted" }, "No upstream task runs: its inputs were plain values."),
-        ),
-      ),
-      section(`State history (${d.states.length})`, historyTable(d.states)),
-    );
-  }
-
-  const poll = poller(refresh, REFRESH_MS);
-  return () => {
-    poll.stop();
-    logs?.stop();
-  };
+    ),
+    section(`State history (${d.states.length})`, historyTable(d.states)),
+  );
 }
