@@ -3,14 +3,13 @@ import type { Command } from "commander";
 import { relative, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { runFlow, interruptActiveFlowRuns } from "../engine/flow-engine.ts";
-import { configureLogging, engineLogger } from "../logging/logger.ts";
+import { engineLogger } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
-import { LOG_LEVELS, type LogLevelName } from "../settings/schema.ts";
-import { getSettings, resetSettings } from "../settings/index.ts";
+import { LOG_LEVELS } from "../settings/schema.ts";
 import { storeWriter } from "../store/writer.ts";
 import { describeError, errorToData } from "../errors.ts";
 import { toJsonText } from "../engine/run-records.ts";
-import { action, EXIT } from "./util.ts";
+import { action, applyLoggingOptions, EXIT, openStoreOrUsageError, settingsOrUsageError } from "./util.ts";
 import { findFlows, loadWorkflowModule, pickFlow, splitTarget } from "./loader.ts";
 
 interface RunOpts {
@@ -71,26 +70,9 @@ export function parseParams(opts: { param: string[]; params?: string | undefined
 
 async function runCommand(target: string, opts: RunOpts): Promise<number> {
   const parameters = parseParams(opts);
-  if (opts.logLevel !== undefined) {
-    const level = opts.logLevel.toUpperCase() === "WARN" ? "WARNING" : opts.logLevel.toUpperCase();
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got '${opts.logLevel}'`);
-    }
-    process.env.PREFECT_LOGGING_LEVEL = level;
-    resetSettings();
-    configureLogging({ level: level as LogLevelName });
-  }
-  if (!opts.color) configureLogging({ colors: false });
-  try {
-    getSettings();
-  } catch (err) {
-    throw err instanceof UsageError ? err : new UsageError((err as Error).message, "CONFIG_ERROR");
-  }
-  try {
-    await storeWriter.open();
-  } catch (err) {
-    throw new UsageError((err as Error).message, "CONFIG_ERROR");
-  }
+  applyLoggingOptions(opts);
+  settingsOrUsageError();
+  await openStoreOrUsageError();
   installPrintCapture();
 
   const { file, flowName } = splitTarget(target);

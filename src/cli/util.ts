@@ -3,8 +3,11 @@
  * code (or nothing for 0); only `main.ts` calls process.exit.
  */
 import { InvalidArgumentError } from "commander";
-import { isFlowctlError } from "../errors.ts";
-import { SettingValueError } from "../settings/schema.ts";
+import { isFlowctlError, UsageError } from "../errors.ts";
+import { SettingValueError, LOG_LEVELS, type LogLevelName, type Settings } from "../settings/schema.ts";
+import { getSettings, resetSettings } from "../settings/index.ts";
+import { configureLogging } from "../logging/logger.ts";
+import { storeWriter } from "../store/writer.ts";
 
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const;
 
@@ -55,4 +58,36 @@ export function parseIntOption(name: string, min = 0) {
     }
     return n;
   };
+}
+
+/** `--log-level` and `--no-color`, for the commands that run workflow code. */
+export function applyLoggingOptions(opts: { logLevel?: string | undefined; color: boolean }): void {
+  if (opts.logLevel !== undefined) {
+    const level = opts.logLevel.toUpperCase() === "WARN" ? "WARNING" : opts.logLevel.toUpperCase();
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got '${opts.logLevel}'`);
+    }
+    process.env.PREFECT_LOGGING_LEVEL = level;
+    resetSettings();
+    configureLogging({ level: level as LogLevelName });
+  }
+  if (!opts.color) configureLogging({ colors: false });
+}
+
+/** The settings in force; a bad one is a usage error (exit 2). */
+export function settingsOrUsageError(): Settings {
+  try {
+    return getSettings();
+  } catch (err) {
+    throw err instanceof UsageError ? err : new UsageError((err as Error).message, "CONFIG_ERROR");
+  }
+}
+
+/** Open the run store now, so that a store that cannot be opened is a usage error (exit 2). */
+export async function openStoreOrUsageError(): Promise<void> {
+  try {
+    await storeWriter.open();
+  } catch (err) {
+    throw new UsageError((err as Error).message, "CONFIG_ERROR");
+  }
 }

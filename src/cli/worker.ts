@@ -5,19 +5,18 @@
  * running ones finish, then the worker exits 0; a second signal leaves at once, and the task
  * runs it held go back to the queue for another worker once their locks expire.
  */
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { resolve } from "node:path";
 import { relative } from "node:path";
 import { UsageError } from "../errors.ts";
-import { Logger, configureLogging } from "../logging/logger.ts";
+import { Logger } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
 import { DEFAULT_QUEUE, checkQueueName, checkRedisUrl, showRedisUrl } from "../runners/redis-protocol.ts";
 import { RedisTaskWorker } from "../runners/redis-worker.ts";
-import { LOG_LEVELS, type LogLevelName } from "../settings/schema.ts";
-import { getSettings, resetSettings } from "../settings/index.ts";
+import { LOG_LEVELS } from "../settings/schema.ts";
 import { closeStore } from "../store/index.ts";
 import { storeWriter } from "../store/writer.ts";
-import { action, parseIntOption } from "./util.ts";
+import { action, applyLoggingOptions, openStoreOrUsageError, parseIntOption, settingsOrUsageError } from "./util.ts";
 import { loadWorkflowModule } from "./loader.ts";
 
 interface WorkerOpts {
@@ -61,35 +60,17 @@ export function registerWorkerCommand(program: Command): void {
 function parseSeconds(value: string): number {
   const n = Number(value);
   if (!/^\s*\d+(\.\d+)?\s*$/.test(value) || !(n > 0)) {
-    throw new (class extends Error { override name = "InvalidArgumentError"; })(`--lock-duration expects a number of seconds > 0, got '${value}'`);
+    throw new InvalidArgumentError(`--lock-duration expects a number of seconds > 0, got '${value}'`);
   }
   return n;
 }
 
 async function workerCommand(file: string, opts: WorkerOpts): Promise<number> {
-  if (opts.logLevel !== undefined) {
-    const level = opts.logLevel.toUpperCase() === "WARN" ? "WARNING" : opts.logLevel.toUpperCase();
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got '${opts.logLevel}'`);
-    }
-    process.env.PREFECT_LOGGING_LEVEL = level;
-    resetSettings();
-    configureLogging({ level: level as LogLevelName });
-  }
-  if (!opts.color) configureLogging({ colors: false });
+  applyLoggingOptions(opts);
   const queue = checkUsage(() => checkQueueName("--queue", opts.queue));
-  let settings;
-  try {
-    settings = getSettings();
-  } catch (err) {
-    throw err instanceof UsageError ? err : new UsageError((err as Error).message, "CONFIG_ERROR");
-  }
+  const settings = settingsOrUsageError();
   const url = checkUsage(() => checkRedisUrl("PREFECT_REDIS_URL", settings.PREFECT_REDIS_URL));
-  try {
-    await storeWriter.open();
-  } catch (err) {
-    throw new UsageError((err as Error).message, "CONFIG_ERROR");
-  }
+  await openStoreOrUsageError();
   installPrintCapture();
   const abs = resolve(file);
   await loadWorkflowModule(file);
