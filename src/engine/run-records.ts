@@ -151,6 +151,31 @@ abstract class RunRecordBase {
   }
 
   protected abstract readonly kind: "flow" | "task";
+
+  /** The store columns flow runs and task runs share. */
+  protected commonRow() {
+    const s = this.state;
+    return {
+      id: this.id,
+      name: this.name,
+      parameters: toJsonText(this.parameters),
+      tags: JSON.stringify(this.tags),
+      stateType: s.type,
+      stateName: s.name,
+      stateMessage: s.message ?? null,
+      runCount: this.runCount,
+      created: this.created,
+      startTime: this.startMs ?? null,
+      endTime: this.endMs ?? null,
+      updated: s.ts,
+    };
+  }
+
+  abstract toRow(): FlowRunRow | TaskRunRow;
+
+  toJSON(): Record<string, unknown> {
+    return { ...this.toRow(), parameters: this.parameters, tags: this.tags, states: this.states.map((s) => s.toJSON()) };
+  }
   protected abstract touch(): void;
 
   setState(state: State): void {
@@ -229,31 +254,16 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   }
 
   toRow(): TaskRunRow {
-    const s = this.state;
     return {
-      id: this.id,
-      name: this.name,
+      ...this.commonRow(),
       taskName: this.taskName,
       taskKey: this.taskKey,
       flowRunId: this.flowRunId ?? null,
       parentTaskRunId: this.parentTaskRunId ?? null,
-      parameters: toJsonText(this.parameters),
-      tags: JSON.stringify(this.tags),
-      stateType: s.type,
-      stateName: s.name,
-      stateMessage: s.message ?? null,
-      runCount: this.runCount,
       cacheKey: this.cacheKey ?? null,
-      created: this.created,
-      startTime: this.startMs ?? null,
-      endTime: this.endMs ?? null,
-      updated: s.ts,
     };
   }
 
-  toJSON(): Record<string, unknown> {
-    return { ...this.toRow(), parameters: this.parameters, tags: this.tags, states: this.states.map((s) => s.toJSON()) };
-  }
 }
 
 export class FlowRunRecord extends RunRecordBase implements FlowRun {
@@ -313,28 +323,13 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   }
 
   toRow(): FlowRunRow {
-    const s = this.state;
     return {
-      id: this.id,
-      name: this.name,
+      ...this.commonRow(),
       flowName: this.flowName,
       flowVersion: this.flowVersion ?? null,
       parentFlowRunId: this.parentFlowRunId ?? null,
       parentTaskRunId: this.parentTaskRunId ?? null,
-      parameters: toJsonText(this.parameters),
-      tags: JSON.stringify(this.tags),
-      stateType: s.type,
-      stateName: s.name,
-      stateMessage: s.message ?? null,
-      runCount: this.runCount,
-      created: this.created,
-      startTime: this.startMs ?? null,
-      endTime: this.endMs ?? null,
-      updated: s.ts,
     };
   }
 
-  toJSON(): Record<string, unknown> {
-    return { ...this.toRow(), parameters: this.parameters, tags: this.tags, states: this.states.map((s) => s.toJSON()) };
-  }
 }
