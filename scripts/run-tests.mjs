@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with Node's own test runner, TypeScript through tsx.
 // `node scripts/run-tests.mjs [dir-or-file ...]` narrows the run.
+// Files named `*.serial.test.ts` stop or starve shared services (PostgreSQL, Redis) or the
+// machine: they run after the others, one at a time, so no other test sees the outage.
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -28,12 +30,20 @@ if (files.length === 0) {
   console.error("no test files found");
   process.exit(1);
 }
-const concurrency = process.env.TEST_CONCURRENCY ?? "2";
+const isSerial = (f) => /\.serial\.test\.[mc]?[jt]s$/.test(f);
 const env = { ...process.env, NO_COLOR: "1" };
 delete env.FORCE_COLOR;
-const res = spawnSync(
-  process.execPath,
-  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
-  { cwd: root, stdio: "inherit", env },
-);
-process.exit(res.status ?? 1);
+
+function runPhase(list, concurrency) {
+  if (list.length === 0) return 0;
+  const res = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...list],
+    { cwd: root, stdio: "inherit", env },
+  );
+  return res.status ?? 1;
+}
+
+const parallel = runPhase(files.filter((f) => !isSerial(f)), process.env.TEST_CONCURRENCY ?? "2");
+const serial = runPhase(files.filter(isSerial), "1");
+process.exit(parallel || serial);
