@@ -22,7 +22,9 @@ export type ErrorCode =
   | "NOT_SERIALIZABLE"
   | "CONCURRENCY_LIMIT"
   | "TASK_NOT_FOUND"
-  | "NOT_SUPPORTED";
+  | "NOT_SUPPORTED"
+  | "RUN_NOT_FOUND"
+  | "AMBIGUOUS_RUN";
 
 export class FlowctlError extends Error {
   readonly code: ErrorCode;

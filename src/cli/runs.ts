@@ -2,7 +2,8 @@
  * `flowctl runs ls | inspect RUN | logs RUN | prune --older-than DURATION`: the run history in
  * the store, for people (tables, colored states) and for scripts (`--json`).
  *
- * RUN is a flow run's id or name (the newest run of that name), or else a task run's.
+ * RUN is a run's id, any unique prefix of one, or its name (`findRun`, shared by every command
+ * that names a run); a RUN that fits several runs lists them and exits 2.
  */
 import type { Command } from "commander";
 import Table from "cli-table3";
@@ -12,7 +13,9 @@ import { UsageError } from "../errors.ts";
 import { formatColored, formatPlain, makeChalk } from "../logging/format.ts";
 import { getResultStorage } from "../results/storage.ts";
 import { getStore } from "../store/index.ts";
-import type { LogRow, RunStore } from "../store/types.ts";
+import type { FlowRunRow, LogRow, RunStore } from "../store/types.ts";
+import { AmbiguousRunError, lookupRun, type RunKind, type RunMatch } from "../store/run-lookup.ts";
+import { isFlowctlError } from "../errors.ts";
 import { BadRequest, parseLevel, parseStates } from "../server/api.ts";
 import {
   flowRunDetail, listFlowRunViews, logView, taskRunDetail, FINAL_TYPES,
@@ -101,6 +104,35 @@ export async function openStore(): Promise<RunStore> {
   }
 }
 
+/**
+ * The run RUN names (id, unique id prefix or name), for every command that takes one. Several
+ * candidates: they are listed on stderr and the command fails with exit 2; none: exit 2.
+ */
+export async function findRun(store: RunStore, ref: string, kinds: readonly RunKind[] = ["flow", "task"]): Promise<RunMatch> {
+  try {
+    return await lookupRun(store, ref, kinds);
+  } catch (err) {
+    if (err instanceof AmbiguousRunError) {
+      process.stderr.write(`flowctl: '${ref}' could be any of:\n`);
+      for (const m of err.matches) process.stderr.write(`  ${matchLine(m)}\n`);
+      if (err.more) process.stderr.write("  …and more\n");
+      throw new UsageError(err.message);
+    }
+    if (isFlowctlError(err, "RUN_NOT_FOUND")) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+export async function findFlowRun(store: RunStore, ref: string): Promise<FlowRunRow> {
+  return (await findRun(store, ref, ["flow"])).row as FlowRunRow;
+}
+
+function matchLine(m: RunMatch): string {
+  const r = m.row;
+  const owner = m.kind === "flow" ? `flow '${m.row.flowName}'` : `task '${m.row.taskName}'`;
+  return `${r.id}  ${m.kind} run '${r.name}' (${owner}, ${r.stateName}, created ${formatStart(r.created)})`;
+}
+
 function taskCountsText(counts: FlowRunView["taskCounts"], chalk: ChalkInstance): string {
   const entries = Object.entries(counts ?? {}).filter(([, n]) => n && n > 0);
   if (entries.length === 0) return "0";
@@ -133,7 +165,7 @@ export function registerRunsCommand(program: Command): void {
   runs
     .command("inspect")
     .description("Show a run: parameters, tags, state history and its task runs (with their states, durations, upstream runs)")
-    .argument("<run>", "a flow run's id or name, or a task run's")
+    .argument("<run>", "a flow run's or task run's id, unique id prefix or name")
     .option("--json", "print a JSON object on stdout")
     .option("--no-color", "no colors")
     .action(action((run: string, opts: InspectOpts) => inspectRun(run, opts)));
@@ -141,7 +173,7 @@ export function registerRunsCommand(program: Command): void {
   runs
     .command("logs")
     .description("Print a run's logs (a flow run's include its task runs')")
-    .argument("<run>", "a flow run's id or name, or a task run's")
+    .argument("<run>", "a flow run's or task run's id, unique id prefix or name")
     .option("-f, --follow", "keep printing new lines until the run has finished")
     .option("--level <level>", "lowest level shown (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
     .option("--json", "print one JSON object per line on stdout")
@@ -178,10 +210,6 @@ async function listRuns(opts: LsOpts): Promise<number> {
   return EXIT.OK;
 }
 
-function unknownRun(run: string): UsageError {
-  return new UsageError(`No flow run or task run with id or name '${run}'. List runs with 'flowctl runs ls'.`);
-}
-
 function historyLines(states: StateHistoryEntry[], chalk: ChalkInstance, indent = "  "): string[] {
   return states.map((s) => {
     const due = s.scheduledTime !== null ? ` (due ${formatClock(s.scheduledTime)})` : "";
@@ -208,7 +236,8 @@ function errorSummary(states: StateHistoryEntry[] | undefined): string | undefin
 async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
   const store = await openStore();
   const chalk = colorsFor(process.stdout, opts.color);
-  const flow = await flowRunDetail(store, run, { withTaskHistory: true });
+  const match = await findRun(store, run);
+  const flow = match.kind === "flow" ? await flowRunDetail(store, match.row.id, { withTaskHistory: true }) : undefined;
   if (flow) {
     if (opts.json) {
       out(JSON.stringify({ kind: "flow-run", ...flow }, null, 2));
@@ -240,8 +269,8 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
     }
     return EXIT.OK;
   }
-  const task = await taskRunDetail(store, run);
-  if (!task) throw unknownRun(run);
+  const task = await taskRunDetail(store, match.row.id);
+  if (!task) throw new UsageError(`The run '${run}' was deleted meanwhile.`);
   if (opts.json) {
     out(JSON.stringify({ kind: "task-run", ...task }, null, 2));
     return EXIT.OK;
@@ -306,9 +335,9 @@ async function runLogs(run: string, opts: LogsOpts): Promise<number> {
     throw err instanceof BadRequest ? new UsageError(err.message) : err;
   }
   const store = await openStore();
-  const flow = await store.getFlowRun(run);
-  const task = flow ? undefined : await store.getTaskRun(run);
-  if (!flow && !task) throw unknownRun(run);
+  const match = await findRun(store, run);
+  const flow = match.kind === "flow" ? match.row : undefined;
+  const task = match.kind === "task" ? match.row : undefined;
   const where = flow ? { flowRunId: flow.id, includeTasks: true } : { taskRunId: task!.id };
   const runId = flow ? flow.id : task!.id;
   // a run's own "Finished in state" line is its last

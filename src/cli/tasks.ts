@@ -3,10 +3,9 @@
  * created), so a failing task can be found from CI output: `flowctl tasks ls --state Failed`.
  */
 import type { Command } from "commander";
-import { UsageError } from "../errors.ts";
 import { taskRunView } from "../server/run-views.ts";
 import { action, EXIT, parseIntOption } from "./util.ts";
-import { colorsFor, formatDuration, formatStart, openStore, stateOption, stateText, table } from "./runs.ts";
+import { colorsFor, findFlowRun, formatDuration, formatStart, openStore, stateOption, stateText, table } from "./runs.ts";
 
 interface LsOpts { flowRun?: string; state?: string; task?: string; tag?: string; limit: number; json?: boolean; color: boolean }
 
@@ -32,9 +31,7 @@ async function listTasks(opts: LsOpts): Promise<number> {
   const store = await openStore();
   let flowRunId: string | undefined;
   if (opts.flowRun !== undefined) {
-    const flow = await store.getFlowRun(opts.flowRun);
-    if (!flow) throw new UsageError(`No flow run with id or name '${opts.flowRun}'. List runs with 'flowctl runs ls'.`);
-    flowRunId = flow.id;
+    flowRunId = (await findFlowRun(store, opts.flowRun)).id;
   }
   const now = Date.now();
   const runs = (await store.listTaskRuns({ flowRunId, state, taskName: opts.task, tag: opts.tag, limit: opts.limit })).map((r) => taskRunView(r, now));

@@ -193,6 +193,12 @@ export interface RunStore {
   getFlowRun(idOrName: string): Promise<FlowRunRow | undefined>;
   listTaskRuns(filter?: TaskRunFilter): Promise<TaskRunRow[]>;
   getTaskRun(idOrName: string): Promise<TaskRunRow | undefined>;
+  /**
+   * Every run that `ref` could name, newest first, at most `limit` (default 20) of each kind:
+   * the run whose id is `ref`, runs whose id starts with `ref`, runs named `ref`. The shared
+   * run lookup (`run-lookup.ts`) decides between them.
+   */
+  findRuns(ref: string, opts?: { limit?: number }): Promise<{ flowRuns: FlowRunRow[]; taskRuns: TaskRunRow[] }>;
   getStates(runId: string): Promise<StateRow[]>;
   getInputs(taskRunId: string): Promise<InputRow[]>;
   getLogs(filter: LogFilter): Promise<LogRow[]>;

@@ -174,9 +174,38 @@ describe("flowctl runs inspect", { concurrency: 4 }, () => {
     for (const cmd of [["runs", "inspect", "no-such-run"], ["runs", "logs", "no-such-run"]]) {
       const r = await s.cli(cmd);
       assert.equal(r.code, 2);
-      assert.equal(r.stderr, "flowctl: error: No flow run or task run with id or name 'no-such-run'. List runs with 'flowctl runs ls'.\n");
+      assert.equal(r.stderr, "flowctl: error: No flow run or task run with id, id prefix or name 'no-such-run'. List runs with 'flowctl runs ls'.\n");
       assert.equal(r.stdout, "");
     }
+  });
+
+  test("any unique id prefix names a run; a name or prefix that fits several lists them and exits 2", async () => {
+    const byPrefix = await s.ok(["runs", "inspect", marvin.id.slice(0, 30)]);
+    assert.match(byPrefix, new RegExp(`^Flow run '${marvin.name}'\n  ID: +${marvin.id}`));
+    assert.equal(await s.ok(["runs", "logs", marvin.id.slice(0, 30)]), await s.ok(["runs", "logs", marvin.id]));
+    // every run of this test was made within the same minute: their ids share their first characters
+    for (const cmd of [["runs", "inspect", marvin.id.slice(0, 4)], ["runs", "logs", marvin.id.slice(0, 4)], ["tasks", "ls", "--flow-run", marvin.id.slice(0, 4)]]) {
+      const r = await s.cli(cmd);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, "");
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines[0], `flowctl: '${marvin.id.slice(0, 4)}' could be any of:`);
+      const listed = lines.slice(1, -1).filter((l) => l !== "  …and more");
+      assert.ok(listed.length >= 2 && listed.length <= 10, r.stderr);
+      for (const l of listed) assert.match(l, /^ {2}[0-9a-f-]{36} {2}(flow run '[^']+' \(flow|task run '[^']+' \(task) '[^']+', \w+, created \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)$/);
+      assert.match(lines.at(-1)!, /^flowctl: error: '.{4}' names (more than )?\d+ runs; give more of the id \(any unique prefix works\)\.$/);
+    }
+    const some = await s.cli(["runs", "inspect", marvin.id.slice(0, 4)]);
+    assert.ok(some.stderr.includes(`  ${failing.id}  flow run '${failing.name}' (flow 'failing', Failed, created `), some.stderr);
+    // a task run name shared by several flow runs' task runs
+    const greet = await s.cli(["runs", "inspect", "greet-0"]);
+    assert.equal(greet.code, 2);
+    assert.equal(greet.stderr.match(/ task run 'greet-0' \(task 'greet', Completed, created /g)?.length, 2, greet.stderr);
+    // the same prefix, given whole, of a task run works
+    const d = await s.json(["runs", "inspect", marvin.id]);
+    const one = await s.json(["runs", "inspect", d.taskRuns[0].id.slice(0, 34)]);
+    assert.equal(one.kind, "task-run");
+    assert.equal(one.taskRun.id, d.taskRuns[0].id);
   });
 });
 
@@ -215,7 +244,7 @@ describe("flowctl runs logs and tasks ls", { concurrency: 4 }, () => {
     assert.ok(mine.every((t: any) => t.flowRunName === marvin.name));
     const none = await s.cli(["tasks", "ls", "--flow-run", "nope"]);
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /No flow run with id or name 'nope'/);
+    assert.match(none.stderr, /No flow run with id, id prefix or name 'nope'/);
   });
 });
 

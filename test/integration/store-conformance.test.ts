@@ -161,6 +161,32 @@ for (const make of [sqliteBackend, postgresBackend]) {
       assert.ok(back.every((l, i) => Number.isInteger(l.id) && (i === 0 || l.id! > back[i - 1]!.id!)), "log ids increase");
     });
 
+    test("findRuns: an exact id, ids starting with a prefix, runs of a name; newest first, limited", async () => {
+      const store = await fresh();
+      const flows = [
+        flowRow("0190aa-1", NOW, { name: "same" }),
+        flowRow("0190aa-2", NOW + 1, { name: "same" }),
+        flowRow("0190ab-3", NOW + 2, { name: "other" }),
+        flowRow("0190aa", NOW + 3, { name: "short" }),
+        flowRow("x%_y", NOW + 4, { name: "pattern" }),
+      ];
+      const tasks = [taskRow("0190aa-t", "0190aa-1", NOW + 5, { name: "same" }), taskRow("zz", "0190aa-1", NOW + 6)];
+      await store.writeBatch(batch({ flowRuns: flows, taskRuns: tasks }));
+      const found = async (ref: string, limit?: number) => {
+        const r = await store.findRuns(ref, limit === undefined ? undefined : { limit });
+        return [ids(r.flowRuns), ids(r.taskRuns)];
+      };
+      assert.deepEqual(await found("0190aa"), [["0190aa", "0190aa-2", "0190aa-1"], ["0190aa-t"]]);
+      assert.deepEqual(await found("0190a"), [["0190aa", "0190ab-3", "0190aa-2", "0190aa-1"], ["0190aa-t"]]);
+      assert.deepEqual(await found("0190a", 2), [["0190aa", "0190ab-3"], ["0190aa-t"]]);
+      assert.deepEqual(await found("same"), [["0190aa-2", "0190aa-1"], ["0190aa-t"]]);
+      assert.deepEqual(await found("0190ab-3"), [["0190ab-3"], []]);
+      assert.deepEqual(await found("x%"), [["x%_y"], []], "a prefix is not a LIKE pattern");
+      assert.deepEqual(await found("x_"), [[], []]);
+      assert.deepEqual(await found("%"), [[], []]);
+      assert.deepEqual(await found("nope"), [[], []]);
+    });
+
     test("a run's latest snapshot wins, whatever order the batches arrive in", async () => {
       const store = await fresh();
       const newer = flowRow("f", NOW, { stateType: "COMPLETED", stateName: "Completed", updated: NOW + 500 });

@@ -188,6 +188,16 @@ export class PostgresStore implements RunStore {
     return rows[0] && taskRow(rows[0]);
   }
 
+  async findRuns(ref: string, opts: { limit?: number } = {}): Promise<{ flowRuns: FlowRunRow[]; taskRuns: TaskRunRow[] }> {
+    const where = "WHERE id = $1 OR name = $1 OR starts_with(id, $1) ORDER BY created DESC, row_order DESC LIMIT $2";
+    const args = [ref, opts.limit ?? 20];
+    const [flows, tasks] = await Promise.all([
+      this.query(`SELECT ${FLOW_COLS} FROM flow_runs ${where}`, args),
+      this.query(`SELECT ${TASK_COLS} FROM task_runs ${where}`, args),
+    ]);
+    return { flowRuns: flows.map(flowRow), taskRuns: tasks.map(taskRow) };
+  }
+
   async getStates(runId: string): Promise<StateRow[]> {
     return (await this.query(`SELECT ${STATE_COLS} FROM run_states WHERE run_id = $1 ORDER BY seq`, [runId])).map(stateRow);
   }

@@ -125,6 +125,16 @@ export class SqliteStore implements RunStore {
     return row && taskRow(row);
   }
 
+  async findRuns(ref: string, opts: { limit?: number } = {}): Promise<{ flowRuns: FlowRunRow[]; taskRuns: TaskRunRow[] }> {
+    // a prefix as a range on the primary key (text compares byte-wise: U+FFFF sorts after every id character)
+    const where = "WHERE id = ? OR name = ? OR (id >= ? AND id < ?) ORDER BY created DESC, rowid DESC LIMIT ?";
+    const args = [ref, ref, ref, ref + "\uffff", opts.limit ?? 20];
+    return {
+      flowRuns: (this.db.prepare(`SELECT ${FLOW_COLS} FROM flow_runs ${where}`).all(...args) as Record<string, unknown>[]).map(flowRow),
+      taskRuns: (this.db.prepare(`SELECT ${TASK_COLS} FROM task_runs ${where}`).all(...args) as Record<string, unknown>[]).map(taskRow),
+    };
+  }
+
   async getStates(runId: string): Promise<StateRow[]> {
     const rows = this.db
       .prepare("SELECT run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error FROM run_states WHERE run_id = ? ORDER BY seq")
