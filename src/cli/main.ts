@@ -1,6 +1,6 @@
 /**
  * The flowctl command line. Each command lives in its own file and registers itself here;
- * this is the only place that exits the process.
+ * `cli()` ends the process through exit.ts (the only place that calls process.exit).
  */
 import { Command, CommanderError } from "commander";
 import { createRequire } from "node:module";
@@ -13,6 +13,7 @@ import { registerServerCommand } from "./server.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerConcurrencyLimitCommand } from "./concurrency-limit.ts";
 import { registerWorkerCommand } from "./worker.ts";
+import { exitAfterDraining, guardStdio } from "./exit.ts";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -58,4 +59,10 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.FAILED;
   }
   return cliState.exitCode;
+}
+
+/** The program: run the command line, then flush, drain the output streams and exit. */
+export async function cli(argv: string[]): Promise<never> {
+  guardStdio();
+  return exitAfterDraining(await main(argv));
 }

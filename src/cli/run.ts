@@ -10,6 +10,7 @@ import { storeWriter } from "../store/writer.ts";
 import { describeError, errorToData } from "../errors.ts";
 import { toJsonText } from "../engine/run-records.ts";
 import { action, applyLoggingOptions, EXIT, openStoreOrUsageError, settingsOrUsageError } from "./util.ts";
+import { exitAfterDraining, exitNow } from "./exit.ts";
 import { findFlows, loadWorkflowModule, pickFlow, splitTarget } from "./loader.ts";
 
 interface RunOpts {
@@ -93,8 +94,8 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
     if (interruptedBy === "SIGINT" && signal === "SIGINT") {
       // a second Ctrl-C: leave now, keeping what was recorded
-      storeWriter.flushSync();
-      process.exit(EXIT.SIGINT);
+      exitNow(EXIT.SIGINT);
+      return;
     }
     if (interruptedBy) return;
     interruptedBy = signal;
@@ -111,15 +112,9 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   };
   const onException = (err: unknown) => {
     engineLogger.critical(`Uncaught exception in workflow code: ${(err as Error)?.stack ?? describeError(err)}`);
-    const timer = setTimeout(() => {
-      storeWriter.flushSync();
-      process.exit(EXIT.FAILED);
-    }, 5000);
+    const timer = setTimeout(() => exitNow(EXIT.FAILED), 5000);
     timer.unref();
-    void interruptActiveFlowRuns("CRASH", err).then(() => {
-      storeWriter.flushSync();
-      process.exit(EXIT.FAILED);
-    });
+    void interruptActiveFlowRuns("CRASH", err).then(() => exitAfterDraining(EXIT.FAILED));
   };
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);

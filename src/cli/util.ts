@@ -1,6 +1,6 @@
 /**
  * Shared CLI plumbing: how a command reports errors and exit codes. Commands return an exit
- * code (or nothing for 0); only `main.ts` calls process.exit.
+ * code (or nothing for 0); only `exit.ts` calls process.exit.
  */
 import { InvalidArgumentError } from "commander";
 import { isFlowctlError, UsageError } from "../errors.ts";
