@@ -12,7 +12,6 @@ import { UsageError } from "../errors.ts";
 import { Logger } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
 import { DEFAULT_QUEUE, checkQueueName, checkRedisUrl, showRedisUrl } from "../runners/redis-protocol.ts";
-import { RedisTaskWorker } from "../runners/redis-worker.ts";
 import { LOG_LEVELS } from "../settings/schema.ts";
 import { closeStore } from "../store/index.ts";
 import { storeWriter } from "../store/writer.ts";
@@ -76,6 +75,8 @@ async function workerCommand(file: string, opts: WorkerOpts): Promise<number> {
   await loadWorkflowModule(file);
 
   const logger = new Logger("flowctl.worker");
+  // loaded here: bullmq/ioredis cost every other command ≈ 25 MB
+  const { RedisTaskWorker } = await import("../runners/redis-worker.ts");
   const worker = await RedisTaskWorker.start({
     file: abs,
     url,

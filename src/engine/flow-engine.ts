@@ -24,6 +24,7 @@ import { bindFlowParams } from "./parameters.ts";
 import { baseDelaySeconds } from "./retry-policy.ts";
 import { renderRunName } from "./run-name-template.ts";
 import { FlowRunRecord } from "./run-records.ts";
+import { AttemptTally } from "./attempt-tally.ts";
 import { AwaitingRetry, Cancelled, Completed, Crashed, Failed, Pending, Retrying, Running, State, TimedOut, isState } from "./states.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { closeSuspendedGenerators } from "./generator-task.ts";
@@ -94,9 +95,13 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
     done = executeFlowRun(def, cfg, run, thisArg, given, ctx);
   }
   if (parent) {
+    const tally = ctx?.taskRun === undefined ? parent.attempt : undefined;
+    const index = tally?.add() ?? 0;
     parent.inflight.add(done);
-    done.then(() => parent.inflight.delete(done));
-    if (ctx?.taskRun === undefined) parent.attemptChildren.push(run);
+    done.then((s) => {
+      tally?.record(index, s);
+      parent.inflight.delete(done);
+    });
   }
   activeFlowRuns.set(run, done);
   let state: State;
@@ -124,7 +129,7 @@ async function executeFlowRun(
     for (;;) {
       run.newAttempt();
       run.closedError = undefined;
-      run.attemptChildren = [];
+      run.attempt = new AttemptTally();
       run.setState(run.runCount === 0 ? Running() : Retrying());
       if (cfg.hooks.onRunning.length) await runHooks(cfg.hooks.onRunning, def.publicFlow, run, run.state, run.logger);
       const outcome = await runFlowAttempt(def, cfg, run, thisArg, given, ctx);
@@ -246,21 +251,7 @@ async function finalState(run: FlowRunRecord, outcome: Outcome): Promise<State> 
 }
 
 function aggregate(run: FlowRunRecord): State {
-  const children = run.attemptChildren;
-  const total = children.length;
-  let failed = 0;
-  let cancelled = 0;
-  let firstError: Error | undefined;
-  for (const c of children) {
-    const s = c.state;
-    if (s.type === "FAILED" || s.type === "CRASHED" || s.name === "NotReady") {
-      failed++;
-      firstError ??= s.error;
-    } else if (s.type === "CANCELLED") {
-      cancelled++;
-      firstError ??= s.error;
-    }
-  }
+  const { total, failed, cancelled, firstError } = run.attempt;
   if (failed > 0) {
     const message = `${failed}/${total} states failed.`;
     return Failed({ message, error: new FlowctlError("FLOW_RUN_FAILED", message, { cause: firstError }) });

@@ -10,6 +10,7 @@ import { Logger } from "../logging/logger.ts";
 import { storeWriter } from "../store/writer.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
 import type { State } from "./states.ts";
+import { AttemptTally } from "./attempt-tally.ts";
 import type { Settings } from "../settings/schema.ts";
 import type { TaskRunner } from "../runners/types.ts";
 
@@ -280,8 +281,8 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   private readonly counters = new Map<string, number>();
   /** every task run started in this flow run and not yet finished */
   readonly inflight = new Set<Promise<unknown>>();
-  /** runs started directly in the flow body during the current attempt (for the final state) */
-  attemptChildren: { readonly state: State }[] = [];
+  /** counts of the runs started directly in the flow body during the current attempt (for the final state) */
+  attempt = new AttemptTally();
   /** task runs currently executing an attempt (cancelled together on timeout/interrupt) */
   readonly running = new Set<TaskRunRecord>();
   /** generator task runs that are suspended at a yield, with their last yielded value */

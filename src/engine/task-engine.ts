@@ -32,6 +32,7 @@ import { planCache, readCached, writeCached } from "./task-cache.ts";
 import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
+import type { AttemptTally } from "./attempt-tally.ts";
 
 export interface CallOptions {
   mode: "call" | "submit";
@@ -56,6 +57,9 @@ interface Prepared {
   opts: CallOptions;
   logPrints: boolean;
   nameError?: unknown;
+  /** the flow attempt this run counts in (started directly in the flow body), and its index there */
+  tally: AttemptTally | undefined;
+  tallyIndex: number;
 }
 
 /** Create the run (Pending, logged) and start it; the caller decides how to hand back the result. */
@@ -100,15 +104,20 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
     }
   }
   run.setState(Pending());
+  let tally: AttemptTally | undefined;
+  let tallyIndex = 0;
   logger.info(`Created task run '${run.name}' for task '${def.name}'`);
   if (flowRun) {
     logger.info(opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
-    if (ctx?.taskRun === undefined) flowRun.attemptChildren.push(run);
+    if (ctx?.taskRun === undefined) {
+      tally = flowRun.attempt;
+      tallyIndex = tally.add();
+    }
   } else {
     storeWriter.ensureOpen();
   }
   const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
-  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, nameError };
+  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, nameError, tally, tallyIndex };
 }
 
 /** `await t(...)`: the value, or a rejection with the run's error. */
@@ -149,10 +158,17 @@ export async function finishBeforeStart(p: Prepared, err: unknown): Promise<Stat
   return finish(p, state, p.run.logger);
 }
 
+/**
+ * Most store batches left unacknowledged before a task run waits for the store: what was
+ * recorded stays in memory until the store has it, so this bounds memory whatever N is.
+ */
+const MAX_UNACKNOWLEDGED_BATCHES = 4;
+
 async function executeTaskRun(p: Prepared): Promise<State> {
   const { run, cfg } = p;
   // submit() hands back its future before any of the run happens (a sync body included)
   if (p.opts.mode === "submit") await undefined;
+  if (storeWriter.backlog >= MAX_UNACKNOWLEDGED_BATCHES) await storeWriter.drain(MAX_UNACKNOWLEDGED_BATCHES);
   try {
     let args = p.args;
     if (p.opts.waitFor !== undefined || containsFutures(args)) {
@@ -401,6 +417,7 @@ function invokeBody(fn: (...a: any[]) => unknown, thisArg: unknown, args: readon
 export async function finish(p: Prepared, state: State, logger: Logger): Promise<State> {
   const { run, cfg, def } = p;
   run.setState(state);
+  p.tally?.record(p.tallyIndex, state);
   const hooks = state.type === "COMPLETED" ? cfg.onCompletion : state.type === "FAILED" ? cfg.onFailure : undefined;
   if (hooks?.length) await runHooks(hooks, def.publicTask, run, state, logger);
   if (state.type === "COMPLETED") logger.info(`Finished in state ${state.toString()}`);

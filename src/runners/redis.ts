@@ -16,8 +16,9 @@
  * Timeouts and interrupts remove a job still waiting in the queue, or ask the worker running it
  * to abort its signal.
  */
-import { Queue, QueueEvents } from "bullmq";
-import { Redis } from "ioredis";
+// bullmq and ioredis are loaded on first connection: ≈ 25 MB a process that never uses Redis does not pay
+import type { Queue, QueueEvents } from "bullmq";
+import type { Redis } from "ioredis";
 import { FlowctlError, coerceError } from "../errors.ts";
 import { moduleId } from "../engine/definition-site.ts";
 import { State } from "../engine/states.ts";
@@ -323,6 +324,7 @@ interface EventHandlers {
 }
 
 async function openConnection(url: string, queueName: string, on: EventHandlers): Promise<Connection> {
+  const [{ Queue, QueueEvents }, { Redis }] = await Promise.all([import("bullmq"), import("ioredis")]);
   const client = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 5,

@@ -80,6 +80,21 @@ export class StoreWriter {
     return this.pending > 0;
   }
 
+  /** Batches handed to the store and not yet acknowledged (each is kept until it is). */
+  get backlog(): number {
+    return this.inflight.size;
+  }
+
+  /**
+   * Resolves once fewer than `max` batches are waiting for the store: the engine's backpressure.
+   * A flow that runs on microtasks alone never lets the store's acknowledgements in, so without
+   * it every batch would stay in memory until the flow ends (and a slow store would fall behind
+   * without bound).
+   */
+  async drain(max: number): Promise<void> {
+    while (this.inflight.size >= max) await Promise.race(this.inflight).catch(() => undefined);
+  }
+
   private exitHooked = false;
 
   /** Whatever the process does last, what was recorded is written: asynchronously when the

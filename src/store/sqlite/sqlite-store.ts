@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { FlowctlError } from "../../errors.ts";
 import { loadMigrations } from "../migrations.ts";
-import { createBatchWriter, FLOW_COLS, TASK_COLS } from "./batch-writer.ts";
+import { createBatchWriter, FLOW_COLS, TASK_COLS } from "./batch-writer.mjs";
 import { WriteThread } from "./write-thread.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,

@@ -19,7 +19,8 @@ export class WriteThread {
   private dead: Error | undefined;
 
   constructor(readonly path: string) {
-    this.worker = new Worker(WORKER_URL, { workerData: { path }, stdout: false, stderr: false });
+    // plain JavaScript: no loader flags (--import tsx) inherited, which would cost tens of MB
+    this.worker = new Worker(WORKER_URL, { workerData: { path }, stdout: false, stderr: false, execArgv: [] });
     this.worker.unref();
     this.worker.on("message", (msg: { id?: number; error?: { message: string } | null }) => {
       if (msg.id === undefined) return;

@@ -2,12 +2,10 @@
 // the main thread posts, in order, one transaction each. Answers every batch with {id, error};
 // a batch posted with a shared flag also sets the flag (1 ok, 2 failed) and wakes the poster,
 // which is how a synchronous flush waits for it.
+// Plain JavaScript, loaded without a TypeScript loader (which would add tens of MB to the process).
 import { parentPort, workerData } from "node:worker_threads";
-import { register } from "tsx/esm/api";
-
-register();
-const { default: Database } = await import("better-sqlite3");
-const { createBatchWriter } = await import("./batch-writer.ts");
+import Database from "better-sqlite3";
+import { createBatchWriter } from "./batch-writer.mjs";
 
 let write;
 let openError = null;

@@ -1,23 +1,21 @@
-/**
- * Writing one batch to a SQLite connection: prepared statements (positional parameters) and
- * one IMMEDIATE transaction per batch. Used by the write thread and, for in-memory
- * databases, directly by the store.
- */
-import type Database from "better-sqlite3";
-import type { WriteBatch } from "../types.ts";
+// Writing one batch to a SQLite connection: prepared statements (positional parameters) and
+// one IMMEDIATE transaction per batch. Used by the write thread and, for in-memory databases,
+// directly by the store. Plain JavaScript (typed by batch-writer.d.mts): the write thread loads
+// it without a TypeScript loader, which would cost the process tens of MB for one file.
 
 export const FLOW_COLS =
   "id, name, flow_name, flow_version, parent_flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, created, start_time, end_time, updated";
 export const TASK_COLS =
   "id, name, task_name, task_key, flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, cache_key, created, start_time, end_time, updated";
 
-function upsertSql(table: string, cols: string): string {
+function upsertSql(table, cols) {
   const names = cols.split(", ");
   const sets = names.filter((c) => c !== "id" && c !== "created").map((c) => `${c} = excluded.${c}`).join(", ");
   return `INSERT INTO ${table} (${cols}) VALUES (${names.map(() => "?").join(", ")}) ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${table}.updated`;
 }
 
-export function createBatchWriter(db: Database.Database): (batch: WriteBatch) => void {
+/** @param {import("better-sqlite3").Database} db */
+export function createBatchWriter(db) {
   const flow = db.prepare(upsertSql("flow_runs", FLOW_COLS));
   const task = db.prepare(upsertSql("task_runs", TASK_COLS));
   const state = db.prepare(
@@ -25,7 +23,7 @@ export function createBatchWriter(db: Database.Database): (batch: WriteBatch) =>
   );
   const input = db.prepare("INSERT OR IGNORE INTO task_run_inputs (task_run_id, upstream_task_run_id, parameter) VALUES (?, ?, ?)");
   const log = db.prepare("INSERT INTO logs (flow_run_id, task_run_id, level, source, message, timestamp) VALUES (?, ?, ?, ?, ?, ?)");
-  const tx = db.transaction((b: WriteBatch) => {
+  const tx = db.transaction((b) => {
     for (const r of b.flowRuns) {
       flow.run(r.id, r.name, r.flowName, r.flowVersion, r.parentFlowRunId, r.parentTaskRunId, r.parameters, r.tags, r.stateType,
         r.stateName, r.stateMessage, r.runCount, r.created, r.startTime, r.endTime, r.updated);
