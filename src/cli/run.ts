@@ -12,6 +12,7 @@ import { toJsonText } from "../engine/run-records.ts";
 import { action, applyLoggingOptions, EXIT, openStoreOrUsageError, settingsOrUsageError } from "./util.ts";
 import { exitAfterDraining, exitNow } from "./exit.ts";
 import { findFlows, loadWorkflowModule, pickFlow, splitTarget } from "./loader.ts";
+import type { FlowDefinition } from "../engine/flow-definition.ts";
 
 interface RunOpts {
   param: string[];
@@ -69,13 +70,12 @@ export function parseParams(opts: { param: string[]; params?: string | undefined
   return out;
 }
 
-async function runCommand(target: string, opts: RunOpts): Promise<number> {
-  const parameters = parseParams(opts);
-  applyLoggingOptions(opts);
-  settingsOrUsageError();
-  await openStoreOrUsageError();
-  installPrintCapture();
-
+/**
+ * `FILE[:FLOW]` and its parameters → the flow to run and what to call it with. Usage errors
+ * (no such file, no flow, unknown parameters) throw a UsageError. The test harness's
+ * `runFile` goes through here too.
+ */
+export async function loadRunTarget(target: string, parameters: Record<string, unknown>): Promise<{ def: FlowDefinition; given: Record<string, unknown> | undefined }> {
   const { file, flowName } = splitTarget(target);
   const shown = relative(process.cwd(), resolve(file)) || file;
   const mod = await loadWorkflowModule(file);
@@ -89,6 +89,17 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
       );
     }
   }
+  return { def: found.def, given: Object.keys(parameters).length > 0 || declared ? parameters : undefined };
+}
+
+async function runCommand(target: string, opts: RunOpts): Promise<number> {
+  const parameters = parseParams(opts);
+  applyLoggingOptions(opts);
+  settingsOrUsageError();
+  await openStoreOrUsageError();
+  installPrintCapture();
+
+  const { def, given } = await loadRunTarget(target, parameters);
 
   let interruptedBy: "SIGINT" | "SIGTERM" | undefined;
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
@@ -121,7 +132,7 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   process.on("unhandledRejection", onRejection);
   process.on("uncaughtException", onException);
   try {
-    const { run, state } = await runFlow(found.def, undefined, Object.keys(parameters).length > 0 || declared ? parameters : undefined);
+    const { run, state } = await runFlow(def, undefined, given);
     await storeWriter.flush();
     if (opts.json) {
       const out: Record<string, unknown> = {

@@ -1,12 +1,19 @@
 /**
- * Time, injectable: the engine reads the time and sleeps only through the current clock, so
- * tests can replace it and assert exact retry delays without waiting for them.
+ * Time, injectable: the engine reads the time, sleeps and arms its time limits only through
+ * the current clock, so tests can replace it (a virtual clock) and assert exact retry delays
+ * and timeouts without waiting for them.
+ *
+ * The current clock is the process's (`setClock`), unless a scoped clock applies: a test
+ * harness installs a resolver that picks the clock of the harness a run belongs to, so two
+ * harnesses in one process keep separate times. Without a resolver `clock()` is a field read.
  */
 
 export interface Clock {
   now(): number;
   /** Resolve after `ms`; reject with the signal's reason if it aborts first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Call `fn` once after `ms`; the returned function cancels it. */
+  timeout(fn: () => void, ms: number): () => void;
 }
 
 export const realClock: Clock = {
@@ -25,12 +32,18 @@ export const realClock: Clock = {
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   },
+  timeout(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
 };
 
 let current: Clock = realClock;
+let scoped: (() => Clock | undefined) | undefined;
 
 export function clock(): Clock {
-  return current;
+  if (scoped === undefined) return current;
+  return scoped() ?? current;
 }
 
 /** Replace the clock (tests); returns a function that puts the previous one back. */
@@ -40,4 +53,9 @@ export function setClock(c: Clock): () => void {
   return () => {
     current = prev;
   };
+}
+
+/** Install the resolver of scoped clocks (once; the test harness does this). */
+export function setScopedClockResolver(resolve: () => Clock | undefined): void {
+  scoped = resolve;
 }

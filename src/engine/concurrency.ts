@@ -23,8 +23,9 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { FlowctlError, coerceError } from "../errors.ts";
 import { engineLogger } from "../logging/logger.ts";
-import { getSettings } from "../settings/index.ts";
-import { getStore, type RunStore } from "../store/index.ts";
+import type { RunStore } from "../store/index.ts";
+import { clock } from "./clock.ts";
+import type { RunEnv } from "./env.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 
 export type ReleaseSlots = () => void;
@@ -51,6 +52,8 @@ export function invalidateConcurrencyLimitCache(): void {
 }
 
 async function limitedTags(store: RunStore): Promise<ReadonlySet<string>> {
+  // an in-memory store answers at once: no need to risk a stale answer
+  if (store.kind === "memory") return new Set((await store.listConcurrencyLimits()).map((l) => l.tag));
   const now = Date.now();
   if (limitsCache && limitsCache.store === store && now - limitsCache.at < LIMITS_TTL_MS) return limitsCache.tags;
   const tags = new Set((await store.listConcurrencyLimits()).map((l) => l.tag));
@@ -59,11 +62,11 @@ async function limitedTags(store: RunStore): Promise<ReadonlySet<string>> {
 }
 
 /** Take a slot for every limited tag of the run, waiting while one is full. */
-export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun?: FlowRunRecord): Promise<SlotResult> {
-  const store = await getStore();
+export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun: FlowRunRecord | undefined, env: RunEnv): Promise<SlotResult> {
+  const store = await env.runStore();
   const limited = await limitedTags(store);
   if (!run.tags.some((t) => limited.has(t))) return { kind: "acquired", release: undefined };
-  const settings = flowRun?.settings ?? getSettings();
+  const settings = flowRun?.settings ?? env.settings();
   const leaseMs = settings.PREFECT_TASK_RUN_TAG_CONCURRENCY_LEASE_SECONDS * 1000;
   const maxWaitMs = settings.PREFECT_TASK_RUN_TAG_CONCURRENCY_SLOT_WAIT_SECONDS * 1000;
   const signal = flowRun?.signal;
@@ -77,7 +80,7 @@ export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun?: Flow
       const res = await store.tryAcquireSlots({ tags: run.tags, holderId: run.id, owner: SLOT_OWNER, leaseMs });
       if (res.acquired) {
         if (res.tags.length === 0) return { kind: "acquired", release: undefined };
-        hold(store, run, res.tags, leaseMs);
+        hold(store, run, res.tags, leaseMs, env);
         return { kind: "acquired", release: () => release(store, run.id, res.tags) };
       }
       if (res.limit0 !== undefined) {
@@ -88,7 +91,7 @@ export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun?: Flow
         return { kind: "refused", error: new FlowctlError("CONCURRENCY_LIMIT", message) };
       }
       const full = res.full!;
-      const byAncestors = slotsHeldByAncestors(run, full.tag);
+      const byAncestors = slotsHeldByAncestors(store, run, full.tag);
       if (byAncestors >= full.limit) {
         const message =
           `Task run '${run.name}' cannot start: tag '${full.tag}' has a concurrency limit of ${full.limit} and ` +
@@ -101,18 +104,18 @@ export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun?: Flow
         run.logger.info(`Waiting for a concurrency slot for tag '${full.tag}' (limit ${full.limit})`);
       }
       if (queuedOn !== full.tag) {
-        if (queuedOn !== undefined) leaveQueue(queuedOn, waiter);
+        if (queuedOn !== undefined) leaveQueue(store, queuedOn, waiter);
         queuedOn = full.tag;
         backoff = FIRST_BACKOFF_MS;
-        joinQueue(full.tag, waiter);
+        joinQueue(store, full.tag, waiter);
       }
       // only the first waiter of a tag in this process polls; the others wait for their turn
-      const polls = queueOf(full.tag)[0] === waiter;
+      const polls = queueOf(store, full.tag)[0] === waiter;
       await pause(waiter, polls ? jitter(backoff) : undefined, signal);
       if (polls) backoff = Math.min(maxWaitMs, backoff * 1.5);
     }
   } finally {
-    if (queuedOn !== undefined) leaveQueue(queuedOn, waiter);
+    if (queuedOn !== undefined) leaveQueue(store, queuedOn, waiter);
   }
 }
 
@@ -122,46 +125,57 @@ interface Waiter {
   wake: (() => void) | undefined;
 }
 
-const queues = new Map<string, Waiter[]>();
+/** per store (a test harness has its own), per tag */
+const allQueues = new Map<RunStore, Map<string, Waiter[]>>();
 
-function queueOf(tag: string): Waiter[] {
-  return queues.get(tag) ?? [];
+function queuesOf(store: RunStore): Map<string, Waiter[]> {
+  let q = allQueues.get(store);
+  if (!q) allQueues.set(store, (q = new Map()));
+  return q;
 }
 
-function joinQueue(tag: string, w: Waiter): void {
+function queueOf(store: RunStore, tag: string): Waiter[] {
+  return allQueues.get(store)?.get(tag) ?? [];
+}
+
+function joinQueue(store: RunStore, tag: string, w: Waiter): void {
+  const queues = queuesOf(store);
   const q = queues.get(tag);
   if (q) q.push(w);
   else queues.set(tag, [w]);
 }
 
-function leaveQueue(tag: string, w: Waiter): void {
+function leaveQueue(store: RunStore, tag: string, w: Waiter): void {
+  const queues = queuesOf(store);
   const q = queues.get(tag);
   if (!q) return;
   const i = q.indexOf(w);
   if (i < 0) return;
   q.splice(i, 1);
-  if (q.length === 0) queues.delete(tag);
+  if (q.length === 0) {
+    queues.delete(tag);
+    if (queues.size === 0) allQueues.delete(store);
+  }
   // the new first waiter takes over polling (or takes the slot the leaver did not need)
   else if (i === 0) q[0]!.wake?.();
 }
 
-function wakeFirst(tag: string): void {
-  queues.get(tag)?.[0]?.wake?.();
+function wakeFirst(store: RunStore, tag: string): void {
+  queueOf(store, tag)[0]?.wake?.();
 }
 
 /** Resolve after `ms` (never, when undefined), when woken, or when the flow run is closed. */
 function pause(w: Waiter, ms: number | undefined, signal: AbortSignal | undefined): Promise<void> {
   return new Promise<void>((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
+    let cancel: (() => void) | undefined;
     const done = () => {
-      if (timer) clearTimeout(timer);
+      cancel?.();
       signal?.removeEventListener("abort", done);
       w.wake = undefined;
       resolve();
     };
     w.wake = done;
-    // real time, not the engine's clock: the other side of this wait is another process
-    if (ms !== undefined) timer = setTimeout(done, ms);
+    if (ms !== undefined) cancel = clock().timeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
 }
@@ -170,23 +184,47 @@ const jitter = (ms: number) => Math.round(ms * (0.8 + Math.random() * 0.4));
 
 /* ── slots held by this process, and their leases ─────────────────────────────────────────── */
 
-const held = new Map<string, { tags: readonly string[]; leaseMs: number; parentId: string | undefined }>();
-let renewTimer: NodeJS.Timeout | undefined;
+interface Holding {
+  readonly held: Map<string, { tags: readonly string[]; leaseMs: number; parentId: string | undefined }>;
+  stopRenewing: (() => void) | undefined;
+}
+
+/** the slots this process holds, per store */
+const holdings = new Map<RunStore, Holding>();
 let reportedLostLease = false;
 
-function hold(store: RunStore, run: TaskRunRecord, tags: readonly string[], leaseMs: number): void {
-  held.set(run.id, { tags, leaseMs, parentId: run.parentTaskRunId });
-  if (renewTimer) return;
-  // renew well before expiry; an unref'd timer never keeps the process alive
-  renewTimer = setInterval(() => void renew(store), Math.max(50, Math.floor(leaseMs / 3)));
-  renewTimer.unref();
+function hold(store: RunStore, run: TaskRunRecord, tags: readonly string[], leaseMs: number, env: RunEnv): void {
+  let h = holdings.get(store);
+  if (!h) holdings.set(store, (h = { held: new Map(), stopRenewing: undefined }));
+  h.held.set(run.id, { tags, leaseMs, parentId: run.parentTaskRunId });
+  if (h.stopRenewing) return;
+  // renew well before expiry
+  const every = Math.max(50, Math.floor(leaseMs / 3));
+  if (env.clock) {
+    // an environment with a clock of its own (a test harness) renews on that clock's time
+    const c = env.clock;
+    let cancel = () => {};
+    const tick = () => {
+      void renew(store);
+      cancel = c.timeout(tick, every);
+    };
+    cancel = c.timeout(tick, every);
+    h.stopRenewing = () => cancel();
+  } else {
+    // an unref'd timer never keeps the process alive
+    const timer = setInterval(() => void renew(store), every);
+    timer.unref();
+    h.stopRenewing = () => clearInterval(timer);
+  }
 }
 
 /**
  * Slots of `tag` held by the run's parent, its parent, … (as far as the chain of slot holders
  * goes): a nested run cannot get a slot its own ancestors hold until it has finished.
  */
-function slotsHeldByAncestors(run: TaskRunRecord, tag: string): number {
+function slotsHeldByAncestors(store: RunStore, run: TaskRunRecord, tag: string): number {
+  const held = holdings.get(store)?.held;
+  if (!held) return 0;
   let n = 0;
   for (let id = run.parentTaskRunId; id !== undefined; ) {
     const h = held.get(id);
@@ -198,7 +236,8 @@ function slotsHeldByAncestors(run: TaskRunRecord, tag: string): number {
 }
 
 async function renew(store: RunStore): Promise<void> {
-  if (held.size === 0) return;
+  const held = holdings.get(store)?.held;
+  if (!held || held.size === 0) return;
   let leaseMs = 0;
   let expected = 0;
   for (const h of held.values()) {
@@ -219,14 +258,15 @@ async function renew(store: RunStore): Promise<void> {
 }
 
 function release(store: RunStore, holderId: string, tags: readonly string[]): void {
-  if (!held.delete(holderId)) return;
-  if (held.size === 0 && renewTimer) {
-    clearInterval(renewTimer);
-    renewTimer = undefined;
+  const h = holdings.get(store);
+  if (!h?.held.delete(holderId)) return;
+  if (h.held.size === 0) {
+    h.stopRenewing?.();
+    holdings.delete(store);
   }
   store.releaseSlots(holderId).then(
     () => {
-      for (const tag of tags) wakeFirst(tag);
+      for (const tag of tags) wakeFirst(store, tag);
     },
     (err) => engineLogger.warning(`Could not release the tag concurrency slots of task run ${holderId}: ${coerceError(err).message}`),
   );

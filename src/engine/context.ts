@@ -1,10 +1,12 @@
 /**
  * The run context: which flow run and task run the current code belongs to, and the tags in
- * force. It follows async calls through AsyncLocalStorage.
+ * force, and the environment (settings, store, clock) they run in. It follows async calls
+ * through AsyncLocalStorage.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import type { Logger } from "../logging/logger.ts";
+import type { RunEnv } from "./env.ts";
 
 export interface RunContext {
   readonly flowRun?: FlowRunRecord | undefined;
@@ -12,6 +14,8 @@ export interface RunContext {
   readonly tags: readonly string[];
   /** Where console output goes while this context runs (set when logPrints is on). */
   readonly printLogger?: Logger | undefined;
+  /** the environment runs started here use (undefined: the process's) */
+  readonly env?: RunEnv | undefined;
 }
 
 export const runContext = new AsyncLocalStorage<RunContext>();

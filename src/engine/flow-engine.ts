@@ -10,12 +10,10 @@
  */
 import { FlowctlError, TimeoutError, coerceError, describeError } from "../errors.ts";
 import { engineLogger, Logger } from "../logging/logger.ts";
-import { getSettings } from "../settings/index.ts";
-import { storeWriter } from "../store/writer.ts";
-import { defaultTaskRunner } from "../runners/concurrent.ts";
 import type { TaskRunner } from "../runners/types.ts";
 import { clock } from "./clock.ts";
 import { currentContext, runContext, type RunContext } from "./context.ts";
+import { processEnv } from "./env.ts";
 import type { FlowDefinition, ResolvedFlow } from "./flow-definition.ts";
 import { isFuture } from "./futures.ts";
 import { runHooks } from "./hooks.ts";
@@ -57,7 +55,8 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
   const ctx = currentContext();
   const parent = ctx?.flowRun;
   if (parent?.closedError) throw parent.closedError;
-  const settings = parent?.settings ?? getSettings();
+  const env = ctx?.env ?? processEnv;
+  const settings = parent?.settings ?? env.settings();
   const cfg = def.resolve(settings);
   const parameters = bindFlowParams(def.params, given as Record<string, unknown> | undefined);
   let name = randomRunName();
@@ -70,6 +69,7 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
     }
   }
   const run = new FlowRunRecord({
+    env,
     name,
     flowName: def.name,
     flowVersion: def.version,
@@ -78,14 +78,15 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
     parameters,
     tags: ctx?.tags ?? [],
     settings,
-    taskRunner: def.options.taskRunner ?? parent?.taskRunner ?? defaultTaskRunner,
+    taskRunner: def.options.taskRunner ?? parent?.taskRunner ?? env.taskRunner,
     logPrints: cfg.logPrints,
   });
-  if (!parent) await storeWriter.open();
+  env.observer?.created(run);
+  if (!parent) await env.writer.open();
   run.setState(Pending());
   if (parent) parent.logger.info(`Created subflow run '${run.name}' for flow '${def.name}'`);
   // on the engine's logger, but stored with the run it announces
-  else new Logger(engineLogger.source, run.id).info(`Created flow run '${run.name}' for flow '${def.name}'`);
+  else new Logger(engineLogger.source, run.id, undefined, env.logHub).info(`Created flow run '${run.name}' for flow '${def.name}'`);
 
   let done: Promise<State>;
   if (nameError !== undefined) {
@@ -111,7 +112,7 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
     activeFlowRuns.delete(run);
     // the last flow run in progress that uses a runner releases its workers and connections
     if (!runnerInUse(run.taskRunner)) await run.taskRunner.shutdown?.().catch(() => undefined);
-    if (!parent) await storeWriter.flush().catch(() => undefined);
+    if (!parent) await env.writer.flush().catch(() => undefined);
   }
   return { run, state };
 }
@@ -180,11 +181,13 @@ function runFlowAttempt(
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
+    let cancelTimer: (() => void) | undefined;
+    const observer = run.env.observer;
     const settle = (o: Outcome) => {
       if (settled) return;
       settled = true;
-      if (timer) clearTimeout(timer);
+      cancelTimer?.();
+      observer?.body(run, false);
       interrupts.delete(run);
       resolve(o);
     };
@@ -196,7 +199,7 @@ function runFlowAttempt(
       settle({ kind: "interrupted", state });
     });
     if (cfg.timeoutMs !== undefined) {
-      timer = setTimeout(() => {
+      cancelTimer = clock().timeout(() => {
         const secs = cfg.timeoutMs! / 1000;
         const err = new TimeoutError("FLOW_RUN_TIMEOUT", `Flow run exceeded timeout of ${secs} second(s)`);
         run.closedError = err;
@@ -207,7 +210,10 @@ function runFlowAttempt(
         settle({ kind: "timeout", error: err });
       }, cfg.timeoutMs);
     }
-    const runCtx: RunContext = { flowRun: run, taskRun: undefined, tags: ctx?.tags ?? [], printLogger: run.logPrints ? run.logger : undefined };
+    const runCtx: RunContext = {
+      flowRun: run, taskRun: undefined, tags: ctx?.tags ?? [], printLogger: run.logPrints ? run.logger : undefined, env: ctx?.env,
+    };
+    observer?.body(run, true);
     let body: Promise<unknown>;
     try {
       const r = runContext.run(runCtx, () => def.fn.call(thisArg, given));

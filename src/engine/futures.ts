@@ -4,6 +4,7 @@
  * own — `result()` turns a failed state into a rejection.
  */
 import { FlowctlError, TimeoutError } from "../errors.ts";
+import { clock } from "./clock.ts";
 import { currentContext } from "./context.ts";
 import type { TaskRunRecord } from "./run-records.ts";
 import type { State } from "./states.ts";
@@ -44,9 +45,9 @@ export class TaskRunFuture<T = unknown> {
     if (timeoutSeconds === undefined) return this.done;
     checkTimeout(timeoutSeconds);
     return new Promise<State>((resolve) => {
-      const timer = setTimeout(() => resolve(this.taskRun.state), timeoutSeconds * 1000);
+      const cancel = clock().timeout(() => resolve(this.taskRun.state), timeoutSeconds * 1000);
       this.done.then((s) => {
-        clearTimeout(timer);
+        cancel();
         resolve(s);
       });
     });
@@ -122,9 +123,9 @@ export async function wait<F extends TaskRunFuture<any>>(
   if (opts.timeoutSeconds === undefined) {
     await all;
   } else {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, opts.timeoutSeconds! * 1000)))]);
-    clearTimeout(timer);
+    let cancel: (() => void) | undefined;
+    await Promise.race([all, new Promise<void>((r) => (cancel = clock().timeout(r, opts.timeoutSeconds! * 1000)))]);
+    cancel?.();
   }
   const done = new Set<F>();
   const notDone = new Set<F>();
@@ -140,7 +141,7 @@ export async function* asCompleted<F extends TaskRunFuture<any>>(
   const pending = new Set(futures);
   for (const f of pending) checkSelfWait(f);
   if (opts.timeoutSeconds !== undefined) checkTimeout(opts.timeoutSeconds);
-  const deadline = opts.timeoutSeconds === undefined ? undefined : Date.now() + opts.timeoutSeconds * 1000;
+  const deadline = opts.timeoutSeconds === undefined ? undefined : clock().now() + opts.timeoutSeconds * 1000;
   const queue: F[] = [];
   let wake: (() => void) | undefined;
   for (const f of pending) {
@@ -151,13 +152,13 @@ export async function* asCompleted<F extends TaskRunFuture<any>>(
   }
   while (pending.size > 0) {
     if (queue.length === 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let cancel: (() => void) | undefined;
       const timedOut = await new Promise<boolean>((resolve) => {
         wake = () => resolve(false);
-        if (deadline !== undefined) timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()));
+        if (deadline !== undefined) cancel = clock().timeout(() => resolve(true), Math.max(0, deadline - clock().now()));
       });
       wake = undefined;
-      clearTimeout(timer);
+      cancel?.();
       if (timedOut && queue.length === 0) {
         throw new TimeoutError("FUTURE_TIMEOUT", `${pending.size} of the futures did not finish within ${opts.timeoutSeconds} second(s)`);
       }

@@ -91,7 +91,7 @@ async function* generatorRun(
     }
     if (run.tags.length > 0) {
       // tag concurrency slots are held from the first pull until the run ends
-      const slots = await acquireConcurrencySlots(run, flowRun);
+      const slots = await acquireConcurrencySlots(run, flowRun, p.env);
       if (slots.kind !== "acquired") {
         final = slots.kind === "interrupted" ? interruptedState(slots.reason) : Failed({ message: slots.error.message, error: slots.error });
         return;
@@ -99,7 +99,7 @@ async function* generatorRun(
       release = slots.release;
     }
     const deadline = cfg.timeoutMs === undefined ? undefined : clock().now() + cfg.timeoutMs;
-    const taskCtx: RunContext = { flowRun, taskRun: run, tags: p.ctxTags, printLogger: p.logPrints ? run.logger : undefined };
+    const taskCtx: RunContext = { flowRun, taskRun: run, tags: p.ctxTags, printLogger: p.logPrints ? run.logger : undefined, env: p.env };
     attempts: for (;;) {
       run.newAttempt();
       run.setState(run.runCount === 0 ? Running() : Retrying());
@@ -174,12 +174,12 @@ async function pull(iter: AnyIterator, ctx: RunContext, deadline: number | undef
   const timeout = () =>
     new TimeoutError("TASK_RUN_TIMEOUT", `Task run exceeded timeout of ${round(p.cfg.timeoutMs! / 1000)} second(s)`);
   if (left <= 0) throw timeout();
-  let timer: NodeJS.Timeout | undefined;
+  let cancel: (() => void) | undefined;
   try {
     return await Promise.race([
       Promise.resolve(next),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
+        cancel = clock().timeout(() => {
           const e = timeout();
           p.run.abort(e);
           reject(e);
@@ -187,6 +187,6 @@ async function pull(iter: AnyIterator, ctx: RunContext, deadline: number | undef
       }),
     ]);
   } finally {
-    clearTimeout(timer);
+    cancel?.();
   }
 }

@@ -7,7 +7,8 @@
 import { errorToData } from "../errors.ts";
 import { newId } from "./ids.ts";
 import { Logger } from "../logging/logger.ts";
-import { storeWriter } from "../store/writer.ts";
+import { clock } from "./clock.ts";
+import type { RunEnv } from "./env.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
 import type { State } from "./states.ts";
 import { AttemptTally } from "./attempt-tally.ts";
@@ -100,7 +101,9 @@ abstract class RunRecordBase {
   tags: readonly string[];
   runCount = 0;
   readonly states: State[] = [];
-  readonly created = Date.now();
+  readonly created = clock().now();
+  /** where the run's records and logs go */
+  readonly env: RunEnv;
   /** ms since the epoch of the first Running state and of the final state */
   startMs: number | undefined;
   endMs: number | undefined;
@@ -108,7 +111,8 @@ abstract class RunRecordBase {
   private abortReason: unknown;
   aborted = false;
 
-  constructor(name: string, parameters: Record<string, unknown>, tags: readonly string[]) {
+  constructor(env: RunEnv, name: string, parameters: Record<string, unknown>, tags: readonly string[]) {
+    this.env = env;
     this.name = name;
     this.parameters = parameters;
     this.tags = tags;
@@ -189,7 +193,7 @@ abstract class RunRecordBase {
     } else if (t === "COMPLETED" || t === "FAILED" || t === "CANCELLED" || t === "CRASHED") {
       this.endMs = state.ts;
     }
-    storeWriter.addState({
+    this.env.writer.addState({
       runId: this.id,
       seq,
       runKind: this.kind,
@@ -219,6 +223,7 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   private runLogger: Logger | undefined;
 
   constructor(init: {
+    env: RunEnv;
     name: string;
     taskName: string;
     taskKey: string;
@@ -227,7 +232,7 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
     parameters: Record<string, unknown>;
     tags: readonly string[];
   }) {
-    super(init.name, init.parameters, init.tags);
+    super(init.env, init.name, init.parameters, init.tags);
     this.taskName = init.taskName;
     this.taskKey = init.taskKey;
     this.flowRunId = init.flowRunId;
@@ -236,7 +241,7 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
 
   /** The run's logger (made on first use: most runs of a quiet flow never log). */
   get logger(): Logger {
-    return (this.runLogger ??= new Logger(`Task run '${this.name}'`, this.flowRunId, this.id));
+    return (this.runLogger ??= new Logger(`Task run '${this.name}'`, this.flowRunId, this.id, this.env.logHub));
   }
 
   rename(name: string): void {
@@ -247,11 +252,11 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   addInput(parameter: string, upstreamId: string): void {
     if (this.inputs.some((i) => i.parameter === parameter && i.taskRunId === upstreamId)) return;
     this.inputs.push({ parameter, taskRunId: upstreamId });
-    storeWriter.addInput({ taskRunId: this.id, upstreamTaskRunId: upstreamId, parameter });
+    this.env.writer.addInput({ taskRunId: this.id, upstreamTaskRunId: upstreamId, parameter });
   }
 
   protected touch(): void {
-    storeWriter.touchTaskRun(this);
+    this.env.writer.touchTaskRun(this);
   }
 
   toRow(): TaskRunRow {
@@ -291,6 +296,7 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   closedError: Error | undefined;
 
   constructor(init: {
+    env: RunEnv;
     name: string;
     flowName: string;
     flowVersion: string | undefined;
@@ -302,7 +308,7 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
     taskRunner: TaskRunner;
     logPrints: boolean;
   }) {
-    super(init.name, init.parameters, init.tags);
+    super(init.env, init.name, init.parameters, init.tags);
     this.flowName = init.flowName;
     this.flowVersion = init.flowVersion;
     this.parentFlowRunId = init.parentFlowRunId;
@@ -310,7 +316,7 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
     this.settings = init.settings;
     this.taskRunner = init.taskRunner;
     this.logPrints = init.logPrints;
-    this.logger = new Logger(`Flow run '${init.name}'`, this.id, undefined);
+    this.logger = new Logger(`Flow run '${init.name}'`, this.id, undefined, init.env.logHub);
   }
 
   nextTaskIndex(taskKey: string): number {
@@ -320,7 +326,7 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   }
 
   protected touch(): void {
-    storeWriter.touchFlowRun(this);
+    this.env.writer.touchFlowRun(this);
   }
 
   toRow(): FlowRunRow {

@@ -4,7 +4,7 @@
  * a warning and a miss — a cache never fails a run.
  */
 import { DEFAULT, taskInputHash, taskInputHashResult } from "../results/cache-policies.ts";
-import { getResultStorage } from "../results/storage.ts";
+import type { RunEnv } from "./env.ts";
 import type { Task } from "../sdk/task.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
@@ -60,19 +60,19 @@ export function planCache(
   return { key, refresh: cfg.refreshCache, expiration: cfg.cacheExpiration };
 }
 
-export async function readCached(plan: CachePlan): Promise<{ value: unknown } | undefined> {
+export async function readCached(plan: CachePlan, env: RunEnv): Promise<{ value: unknown } | undefined> {
   if (plan.refresh) return undefined;
   try {
-    const hit = await getResultStorage().read(plan.key);
+    const hit = await env.resultStorage().read(plan.key);
     return hit ? { value: hit.value } : undefined;
   } catch {
     return undefined;
   }
 }
 
-export async function writeCached(plan: CachePlan, def: TaskDefinition, run: TaskRunRecord, value: unknown): Promise<void> {
+export async function writeCached(plan: CachePlan, def: TaskDefinition, run: TaskRunRecord, value: unknown, env: RunEnv): Promise<void> {
   try {
-    await getResultStorage().write(plan.key, value, {
+    await env.resultStorage().write(plan.key, value, {
       expiration: plan.expiration,
       taskName: def.name,
       taskKey: def.taskKey,

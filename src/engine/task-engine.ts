@@ -13,12 +13,11 @@
 import { consumeIfGenerator } from "./consume-generator.ts";
 import { FlowctlError, TimeoutError, coerceError, describeError, isFlowctlError } from "../errors.ts";
 import { engineLogger, Logger } from "../logging/logger.ts";
-import { getSettings } from "../settings/index.ts";
-import { storeWriter } from "../store/writer.ts";
-import { defaultTaskRunner } from "../runners/concurrent.ts";
 import type { TaskAttempt } from "../runners/types.ts";
+import type { Settings } from "../settings/schema.ts";
 import { clock } from "./clock.ts";
 import { currentContext, mergeTags, runContext, type RunContext } from "./context.ts";
+import { processEnv, type RunEnv } from "./env.ts";
 import { TaskRunFuture } from "./futures.ts";
 import { runHooks } from "./hooks.ts";
 import { bindArgs } from "./parameters.ts";
@@ -56,6 +55,7 @@ interface Prepared {
   ctxTags: readonly string[];
   opts: CallOptions;
   logPrints: boolean;
+  env: RunEnv;
   nameError?: unknown;
   /** the flow attempt this run counts in (started directly in the flow body), and its index there */
   tally: AttemptTally | undefined;
@@ -79,13 +79,15 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   const ctx = currentContext();
   const flowRun = ctx?.flowRun;
   if (flowRun?.closedError) throw flowRun.closedError;
-  const settings = flowRun?.settings ?? getSettings();
+  const env = ctx?.env ?? processEnv;
+  const settings = flowRun?.settings ?? env.settings();
   const cfg = def.resolve(settings);
   const ctxTags = ctx?.tags ?? [];
   let parentId = ctx?.taskRun?.id;
   const generators = flowRun?.activeGenerators ?? standaloneGenerators;
   if (parentId === undefined && generators.size > 0) parentId = generatorParent(generators, args);
   const run = new TaskRunRecord({
+    env,
     name: flowRun ? `${def.name}-${flowRun.nextTaskIndex(def.taskKey)}` : def.name,
     taskName: def.name,
     taskKey: def.taskKey,
@@ -94,7 +96,8 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
     parameters: bindArgs(def.params, args),
     tags: mergeTags(def.tags, ctxTags),
   });
-  const logger = flowRun ? flowRun.logger : new Logger(engineLogger.source, undefined, run.id);
+  env.observer?.created(run);
+  const logger = flowRun ? flowRun.logger : new Logger(engineLogger.source, undefined, run.id, env.logHub);
   let nameError: unknown;
   if (def.options.taskRunName !== undefined) {
     try {
@@ -114,10 +117,10 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
       tallyIndex = tally.add();
     }
   } else {
-    storeWriter.ensureOpen();
+    env.writer.ensureOpen();
   }
   const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
-  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, nameError, tally, tallyIndex };
+  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, env, nameError, tally, tallyIndex };
 }
 
 /** `await t(...)`: the value, or a rejection with the run's error. */
@@ -168,7 +171,8 @@ async function executeTaskRun(p: Prepared): Promise<State> {
   const { run, cfg } = p;
   // submit() hands back its future before any of the run happens (a sync body included)
   if (p.opts.mode === "submit") await undefined;
-  if (storeWriter.backlog >= MAX_UNACKNOWLEDGED_BATCHES) await storeWriter.drain(MAX_UNACKNOWLEDGED_BATCHES);
+  const writer = p.env.writer;
+  if (writer.backlog >= MAX_UNACKNOWLEDGED_BATCHES) await writer.drain(MAX_UNACKNOWLEDGED_BATCHES);
   try {
     let args = p.args;
     if (p.opts.waitFor !== undefined || containsFutures(args)) {
@@ -182,14 +186,14 @@ async function executeTaskRun(p: Prepared): Promise<State> {
     const plan = planCache(p.def, cfg, run, p.flowRun, p.thisArg);
     if (plan) {
       run.cacheKey = plan.key;
-      const hit = await readCached(plan);
+      const hit = await readCached(plan, p.env);
       if (hit) return await finish(p, Cached(hit.value), run.logger);
     }
 
     let release: ReleaseSlots | undefined;
     if (run.tags.length > 0) {
       // the run stays Pending while it waits for tag concurrency slots
-      const slots = await acquireConcurrencySlots(run, p.flowRun);
+      const slots = await acquireConcurrencySlots(run, p.flowRun, p.env);
       if (slots.kind === "interrupted") return await finish(p, interruptedState(slots.reason), run.logger);
       if (slots.kind === "refused") {
         return await finish(p, Failed({ message: slots.error.message, error: slots.error }), run.logger);
@@ -198,7 +202,7 @@ async function executeTaskRun(p: Prepared): Promise<State> {
     }
     try {
       const final = await attemptLoop(p, args);
-      if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data);
+      if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data, p.env);
       return await finish(p, final, run.logger);
     } finally {
       release?.();
@@ -338,9 +342,11 @@ class LocalAttempt implements TaskAttempt {
   readonly logPrints: boolean;
   readonly thisArg: unknown;
   readonly mode: "call" | "submit";
+  readonly settings: Settings;
   private readonly ctx: RunContext;
+  private readonly env: RunEnv;
   private settled = false;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   resolve!: (o: Outcome) => void;
 
   constructor(p: Prepared, readonly args: readonly unknown[]) {
@@ -350,11 +356,20 @@ class LocalAttempt implements TaskAttempt {
     this.logPrints = p.logPrints;
     this.thisArg = p.thisArg;
     this.mode = p.opts.mode;
-    this.ctx = { flowRun: p.flowRun, taskRun: p.run, tags: p.ctxTags, printLogger: p.logPrints ? p.run.logger : undefined };
+    this.settings = p.flowRun?.settings ?? p.env.settings();
+    this.env = p.env;
+    this.ctx = { flowRun: p.flowRun, taskRun: p.run, tags: p.ctxTags, printLogger: p.logPrints ? p.run.logger : undefined, env: p.env };
   }
 
   invokeLocal(): Promise<unknown> {
-    return runContext.run(this.ctx, invokeBody, this.task.fn, this.thisArg, this.args);
+    const fn = this.env.bodyFor?.(this.task.fn) ?? this.task.fn;
+    const observer = this.env.observer;
+    if (observer === undefined) return runContext.run(this.ctx, invokeBody, fn, this.thisArg, this.args);
+    observer.body(this.taskRun, true);
+    const body = runContext.run(this.ctx, invokeBody, fn, this.thisArg, this.args);
+    const ended = () => observer.body(this.taskRun, false);
+    body.then(ended, ended);
+    return body;
   }
 
   start(timeoutMs: number | undefined): void {
@@ -365,7 +380,7 @@ class LocalAttempt implements TaskAttempt {
     };
     this.flowRun?.running.add(run);
     if (timeoutMs !== undefined) {
-      this.timer = setTimeout(() => {
+      this.cancelTimer = clock().timeout(() => {
         const err = new TimeoutError("TASK_RUN_TIMEOUT", `Task run exceeded timeout of ${round(timeoutMs / 1000)} second(s)`);
         run.abort(err);
         this.settle({ kind: "error", error: err, timedOut: true });
@@ -373,7 +388,9 @@ class LocalAttempt implements TaskAttempt {
     }
     let exec: Promise<unknown>;
     try {
-      exec = (this.flowRun?.taskRunner ?? defaultTaskRunner).run(this);
+      // a mocked body runs here, whatever the flow's runner (a worker elsewhere knows no mocks)
+      const mocked = this.env.bodyFor?.(this.task.fn) !== undefined;
+      exec = mocked ? this.invokeLocal() : (this.flowRun?.taskRunner ?? this.env.taskRunner).run(this);
     } catch (err) {
       exec = Promise.reject(err);
     }
@@ -386,7 +403,7 @@ class LocalAttempt implements TaskAttempt {
   settle(o: Outcome): void {
     if (this.settled) return;
     this.settled = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.cancelTimer?.();
     this.taskRun.interrupt = undefined;
     this.flowRun?.running.delete(this.taskRun);
     this.resolve(o);

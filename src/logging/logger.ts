@@ -1,7 +1,8 @@
 /**
- * Loggers and where their lines go. One hub per process holds the threshold and the sinks:
- * the console (stderr) and the run store (through the batched writer). A line below the
- * threshold costs one comparison and is neither printed nor stored.
+ * Loggers and where their lines go. A hub holds the threshold and the sinks: the process's
+ * hub prints to the console (stderr) and stores through the batched writer; a test harness
+ * makes a hub of its own (captured, printed only when asked). A line below the threshold costs
+ * one comparison and is neither printed nor stored.
  */
 import { format } from "node:util";
 import { FlowctlError } from "../errors.ts";
@@ -41,11 +42,32 @@ function colorsWanted(stream: NodeJS.WriteStream): boolean {
   return setting && stream.isTTY === true;
 }
 
-class LogHub {
+export interface LogHubOptions {
+  /** lowest level kept (a LEVELS number) */
+  threshold: number;
+  /** the time of a line, ms since the epoch */
+  now: () => number;
+  /** print plain lines to this stream too */
+  console?: NodeJS.WriteStream | undefined;
+}
+
+export class LogHub {
   threshold: number | undefined;
   consoleSink: ConsoleSink | undefined;
   readonly extraSinks: LogSink[] = [];
   storeSink: LogSink | undefined;
+  /** false: no console sink is made on demand (a harness hub prints only when asked) */
+  private readonly processConsole: boolean;
+  readonly now: () => number;
+
+  constructor(opts?: LogHubOptions) {
+    this.processConsole = opts === undefined;
+    this.now = opts?.now ?? Date.now;
+    if (opts) {
+      this.threshold = opts.threshold;
+      if (opts.console) this.consoleSink = new ConsoleSink(opts.console, false);
+    }
+  }
 
   getThreshold(): number {
     if (this.threshold === undefined) {
@@ -61,7 +83,8 @@ class LogHub {
   }
 
   emit(rec: LogRecord): void {
-    (this.consoleSink ??= new ConsoleSink(process.stderr, colorsWanted(process.stderr))).write(rec);
+    if (this.consoleSink) this.consoleSink.write(rec);
+    else if (this.processConsole) (this.consoleSink = new ConsoleSink(process.stderr, colorsWanted(process.stderr))).write(rec);
     if (rec.flowRunId !== undefined || rec.taskRunId !== undefined) this.storeSink?.write(rec);
     for (const s of this.extraSinks) s.write(rec);
   }
@@ -89,19 +112,21 @@ export class Logger {
     readonly source: string,
     readonly flowRunId?: string,
     readonly taskRunId?: string,
+    readonly hub: LogHub = logHub,
   ) {}
 
   isEnabledFor(level: number): boolean {
-    return level >= logHub.getThreshold();
+    return level >= this.hub.getThreshold();
   }
 
   log(level: number, message: string, ...args: unknown[]): void {
-    if (level < logHub.getThreshold()) return;
-    logHub.emit({
+    const hub = this.hub;
+    if (level < hub.getThreshold()) return;
+    hub.emit({
       level,
       source: this.source,
       message: args.length > 0 ? format(message, ...args) : message,
-      timestamp: Date.now(),
+      timestamp: hub.now(),
       flowRunId: this.flowRunId,
       taskRunId: this.taskRunId,
     });

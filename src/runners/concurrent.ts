@@ -26,12 +26,8 @@ export class ConcurrentTaskRunner implements TaskRunner {
     this.explicitLimit = m;
   }
 
-  private get limit(): number {
-    return this.explicitLimit || getSettings().PREFECT_TASK_RUNNER_MAX_CONCURRENCY;
-  }
-
   run<T>(attempt: TaskAttempt<T>): Promise<T> {
-    const limit = this.limit;
+    const limit = this.explicitLimit || (attempt.settings ?? getSettings()).PREFECT_TASK_RUNNER_MAX_CONCURRENCY;
     if (limit === 0) return attempt.invokeLocal();
     if (this.active < limit) {
       this.active++;

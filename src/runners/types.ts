@@ -18,6 +18,8 @@ export interface TaskAttempt<T = unknown> {
   readonly flowRun?: FlowRunRecord | undefined;
   /** whether the body's console output goes to the run's log (logPrints, as resolved by the engine) */
   readonly logPrints?: boolean;
+  /** the settings the run resolved (the default runner reads its concurrency from them) */
+  readonly settings?: { readonly PREFECT_TASK_RUNNER_MAX_CONCURRENCY: number } | undefined;
   /** resolved arguments */
   readonly args: readonly unknown[];
   readonly thisArg: unknown;

@@ -142,3 +142,20 @@ export function resetSettings(): void {
 }
 
 export { SETTINGS, type Settings, type SettingKey } from "./schema.ts";
+
+/**
+ * Settings made of the defaults and `values` alone: no environment variable, project file or
+ * profile is read (a test harness's settings). A bad value or an unknown name throws a
+ * UsageError (CONFIG_ERROR) saying where it came from (`where`).
+ */
+export function settingsFrom(values: Readonly<Record<string, unknown>>, where: string): Settings {
+  for (const key of Object.keys(values)) {
+    if (!SETTINGS_BY_KEY.has(key)) throw new UsageError(unknownSettingMessage(key, where), "CONFIG_ERROR");
+  }
+  const out: Record<string, unknown> = {};
+  for (const spec of SETTINGS) {
+    const raw = values[spec.key];
+    out[spec.key] = raw === undefined ? spec.default(out) : parseFrom(spec, raw, () => `in ${where}`);
+  }
+  return out as unknown as Settings;
+}

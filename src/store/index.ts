@@ -1,6 +1,8 @@
 /**
  * Opening the run store named by PREFECT_API_DATABASE_CONNECTION_URL: a SQLite file (a path
- * or `sqlite://PATH`) or PostgreSQL (`postgresql://…`). One store per process, opened lazily.
+ * or `sqlite://PATH`), PostgreSQL (`postgresql://…`) or memory (`memory://NAME`, shared by the
+ * stores of this process opened on that name while one is open). One store per process,
+ * opened lazily.
  */
 import { resolve } from "node:path";
 import { FlowctlError } from "../errors.ts";
@@ -26,10 +28,14 @@ export async function openStore(url: string): Promise<RunStore> {
     }
     return mod.PostgresStore.open(url);
   }
+  if (/^memory:\/\//i.test(url)) {
+    const { MemoryStore } = await import("./memory/memory-store.ts");
+    return MemoryStore.open(url.slice("memory://".length));
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^sqlite/i.test(url)) {
     throw new FlowctlError(
       "CONFIG_ERROR",
-      `Unsupported PREFECT_API_DATABASE_CONNECTION_URL '${url}': expected a SQLite path, sqlite://PATH or postgresql://…`,
+      `Unsupported PREFECT_API_DATABASE_CONNECTION_URL '${url}': expected a SQLite path, sqlite://PATH, postgresql://… or memory://NAME`,
     );
   }
   const { SqliteStore } = await import("./sqlite/sqlite-store.ts");

@@ -181,7 +181,7 @@ export interface SlotAcquisition {
 }
 
 export interface RunStore {
-  readonly kind: "sqlite" | "postgres";
+  readonly kind: "sqlite" | "postgres" | "memory";
   /** a printable location (file path or URL without password) */
   readonly location: string;
   writeBatch(batch: WriteBatch): Promise<void>;

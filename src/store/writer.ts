@@ -39,6 +39,11 @@ export class StoreWriter {
   storeProvider: () => Promise<RunStore> = getStore;
   enabled = true;
 
+  /** `exitHooks: false`: nothing to write at process exit (a test harness's writer, over memory). */
+  constructor(opts: { exitHooks?: boolean } = {}) {
+    if (opts.exitHooks === false) this.exitHooked = true;
+  }
+
   touchFlowRun(run: Persistable<FlowRunRow>): void {
     if (!this.enabled) return;
     this.flowRuns.set(run.id, run);

@@ -56,7 +56,7 @@ function onlyEntry(): string {
 describe("expiry, refresh and settings", () => {
   test("cacheExpiration: a hit until it expires (on the injected clock), then a miss that rewrites the entry", async () => {
     let now = Date.UTC(2030, 0, 1);
-    const restore = setClock({ now: () => now, sleep: realClock.sleep });
+    const restore = setClock({ now: () => now, sleep: realClock.sleep, timeout: realClock.timeout });
     try {
       const { c, call } = countingTask({ cachePolicy: INPUTS, cacheExpiration: 60 });
       const seq: State<number>[] = [];

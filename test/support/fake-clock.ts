@@ -1,5 +1,5 @@
 /** A clock for retry tests: sleeps return at once, recording their length and moving time on. */
-import { setClock, type Clock } from "../../src/engine/clock.ts";
+import { realClock, setClock, type Clock } from "../../src/engine/clock.ts";
 
 export interface FakeClock extends Clock {
   /** every sleep asked for, in ms */
@@ -19,6 +19,8 @@ export function installFakeClock(start = Date.now()): FakeClock {
       if (signal?.aborted) return Promise.reject(signal.reason);
       return Promise.resolve();
     },
+    // time limits stay real here: these tests move time only through sleeps
+    timeout: realClock.timeout,
     restore: () => undefined,
   };
   c.restore = setClock(c);

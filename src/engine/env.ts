@@ -1,0 +1,66 @@
+/**
+ * The environment runs execute in: settings, where records and logs go, result storage, the
+ * run store (tag limits) and the clock. The process has one (`processEnv`, from the settings
+ * files and environment); a test harness makes its own and runs code inside it, carried by
+ * the run context, so two harnesses in one process share nothing.
+ */
+import { getResultStorage, type ResultStorage } from "../results/storage.ts";
+import { logHub, type LogHub } from "../logging/logger.ts";
+import { getSettings, type Settings } from "../settings/index.ts";
+import { getStore, type RunStore } from "../store/index.ts";
+import { storeWriter, type StoreWriter } from "../store/writer.ts";
+import { defaultTaskRunner } from "../runners/concurrent.ts";
+import type { TaskRunner } from "../runners/types.ts";
+import { setScopedClockResolver, type Clock } from "./clock.ts";
+import { runContext } from "./context.ts";
+import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
+
+/** What the cache needs of a result storage. */
+export type CacheStorage = Pick<ResultStorage, "read" | "write">;
+
+/** Told what runs do (a test harness follows its runs with it). */
+export interface RunObserver {
+  /** a flow run or task run was created */
+  created(run: FlowRunRecord | TaskRunRecord): void;
+  /** a run's own code (a flow body or a task attempt's body) started or ended */
+  body(run: FlowRunRecord | TaskRunRecord, active: boolean): void;
+}
+
+export interface RunEnv {
+  /** the settings for runs started here (a flow run keeps the ones it started with) */
+  settings(): Settings;
+  readonly writer: StoreWriter;
+  readonly logHub: LogHub;
+  resultStorage(): CacheStorage;
+  runStore(): Promise<RunStore>;
+  /** the runner of flows that name none */
+  readonly taskRunner: TaskRunner;
+  /** a clock of its own (undefined: the process's) */
+  readonly clock?: Clock | undefined;
+  /** a replacement body for the task whose function is `fn` (test mocks), or undefined */
+  bodyFor?(fn: Function): ((...args: any[]) => unknown) | undefined;
+  readonly observer?: RunObserver | undefined;
+}
+
+export const processEnv: RunEnv = {
+  settings: getSettings,
+  writer: storeWriter,
+  logHub,
+  resultStorage: getResultStorage,
+  runStore: getStore,
+  taskRunner: defaultTaskRunner,
+};
+
+/** The environment of the code running now. */
+export function currentEnv(): RunEnv {
+  return runContext.getStore()?.env ?? processEnv;
+}
+
+let scopedClocks = false;
+
+/** Let `clock()` answer with the clock of the current environment (installed once, by the test harness). */
+export function enableScopedClocks(): void {
+  if (scopedClocks) return;
+  scopedClocks = true;
+  setScopedClockResolver(() => runContext.getStore()?.env?.clock);
+}

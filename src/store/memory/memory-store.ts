@@ -1,0 +1,260 @@
+/**
+ * The in-memory run store: the whole RunStore interface over plain maps, for tests (the test
+ * harness gives each harness a fresh one) and throwaway runs (`memory://NAME`). Nothing touches
+ * the disk; everything is gone when the last handle on a database closes.
+ *
+ * Store objects opened on the same name share one database while any of them is open, as two
+ * connections to one SQLite file would. Every method answers from the maps at once; rows go in
+ * and come out as copies, so a caller can never change what is stored by mutating a row.
+ */
+import { FlowctlError } from "../../errors.ts";
+import type {
+  ConcurrencyLimitRow, ConcurrencySlotRow, FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult,
+  RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
+} from "../types.ts";
+import { MemoryConcurrency } from "./concurrency.ts";
+import { pruneDatabase, statsOf } from "./summaries.ts";
+
+interface Stored<R> {
+  row: R;
+  /** insertion order (SQLite's rowid): ties in `created` sort by it */
+  seq: number;
+}
+
+/** One database: what every store object opened on its name sees. */
+export class MemoryDatabase {
+  readonly flowRuns = new Map<string, Stored<FlowRunRow>>();
+  readonly taskRuns = new Map<string, Stored<TaskRunRow>>();
+  /** per run, per seq */
+  readonly states = new Map<string, Map<number, StateRow>>();
+  /** per task run, keyed `upstream\0parameter` */
+  readonly inputs = new Map<string, Map<string, InputRow>>();
+  logs: LogRow[] = [];
+  nextSeq = 0;
+  nextLogId = 1;
+  readonly concurrency: MemoryConcurrency;
+  refs = 0;
+
+  constructor(readonly now: () => number) {
+    this.concurrency = new MemoryConcurrency(now);
+  }
+}
+
+const named = new Map<string, MemoryDatabase>();
+
+export class MemoryStore implements RunStore {
+  readonly kind = "memory" as const;
+  readonly location: string;
+  private closed = false;
+
+  /**
+   * A store on the database called `name`, shared with every other open store of that name
+   * (a fresh one when none is open). `now` is the database's clock (slot leases, limit times).
+   */
+  static open(name: string, now: () => number = Date.now): MemoryStore {
+    let db = named.get(name);
+    if (!db) named.set(name, (db = new MemoryDatabase(now)));
+    return new MemoryStore(db, name);
+  }
+
+  /** A store on a database of its own, shared with no one. */
+  constructor(private readonly db: MemoryDatabase = new MemoryDatabase(Date.now), private readonly name?: string) {
+    db.refs++;
+    this.location = `memory://${name ?? "private"}`;
+  }
+
+  private check(): MemoryDatabase {
+    if (this.closed) throw new FlowctlError("STORE_ERROR", `The run store at ${this.location} is closed`);
+    return this.db;
+  }
+
+  writeBatchSync(batch: WriteBatch): void {
+    const db = this.check();
+    for (const r of batch.flowRuns) upsert(db, db.flowRuns, r);
+    for (const r of batch.taskRuns) upsert(db, db.taskRuns, r);
+    for (const s of batch.states) {
+      let m = db.states.get(s.runId);
+      if (!m) db.states.set(s.runId, (m = new Map()));
+      m.set(s.seq, { ...s });
+    }
+    for (const i of batch.inputs) {
+      let m = db.inputs.get(i.taskRunId);
+      if (!m) db.inputs.set(i.taskRunId, (m = new Map()));
+      const key = `${i.upstreamTaskRunId}\0${i.parameter}`;
+      if (!m.has(key)) m.set(key, { ...i });
+    }
+    for (const l of batch.logs) {
+      const { id: _ignored, ...rest } = l;
+      db.logs.push({ id: db.nextLogId++, ...rest });
+    }
+  }
+
+  async writeBatch(batch: WriteBatch): Promise<void> {
+    this.writeBatchSync(batch);
+  }
+
+  async listFlowRuns(f: FlowRunFilter = {}): Promise<FlowRunRow[]> {
+    const rows = filterFlowRuns(this.check(), f);
+    const offset = f.offset ?? 0;
+    return rows.slice(offset, offset + (f.limit ?? 100)).map((s) => ({ ...s.row }));
+  }
+
+  async getFlowRun(idOrName: string): Promise<FlowRunRow | undefined> {
+    return byIdOrName(this.check().flowRuns, idOrName);
+  }
+
+  async listTaskRuns(f: TaskRunFilter = {}): Promise<TaskRunRow[]> {
+    const db = this.check();
+    const rows = Array.from(db.taskRuns.values()).filter(
+      ({ row }) =>
+        (f.flowRunId === undefined || row.flowRunId === f.flowRunId) &&
+        matchesState(row, f.state) &&
+        (f.taskName === undefined || row.taskName === f.taskName) &&
+        hasTag(row.tags, f.tag),
+    );
+    rows.sort(f.flowRunId !== undefined ? oldestFirst : newestFirst);
+    return rows.slice(0, f.limit ?? 10_000).map((s) => ({ ...s.row }));
+  }
+
+  async getTaskRun(idOrName: string): Promise<TaskRunRow | undefined> {
+    return byIdOrName(this.check().taskRuns, idOrName);
+  }
+
+  async getStates(runId: string): Promise<StateRow[]> {
+    const m = this.check().states.get(runId);
+    if (!m) return [];
+    return Array.from(m.values(), (s) => ({ ...s })).sort((a, b) => a.seq - b.seq);
+  }
+
+  async getInputs(taskRunId: string): Promise<InputRow[]> {
+    return Array.from(this.check().inputs.get(taskRunId)?.values() ?? [], (i) => ({ ...i }));
+  }
+
+  async getLogs(f: LogFilter): Promise<LogRow[]> {
+    const db = this.check();
+    let ofFlow: ((l: LogRow) => boolean) | undefined;
+    if (f.flowRunId !== undefined) {
+      const id = f.flowRunId;
+      if (f.includeTasks) {
+        const tasks = new Set<string>();
+        for (const { row } of db.taskRuns.values()) if (row.flowRunId === id) tasks.add(row.id);
+        ofFlow = (l) => l.flowRunId === id || (l.taskRunId !== null && tasks.has(l.taskRunId));
+      } else {
+        ofFlow = (l) => l.flowRunId === id;
+      }
+    }
+    const out: LogRow[] = [];
+    const limit = f.limit ?? 100_000;
+    for (const l of db.logs) {
+      if (out.length >= limit) break;
+      if (ofFlow && !ofFlow(l)) continue;
+      if (f.taskRunId !== undefined && l.taskRunId !== f.taskRunId) continue;
+      if (f.minLevel !== undefined && l.level < f.minLevel) continue;
+      if (f.afterId !== undefined && l.id! <= f.afterId) continue;
+      out.push({ ...l });
+    }
+    return out;
+  }
+
+  async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {
+    const runs = await this.listFlowRuns(f);
+    const counts = new Map<string, Partial<Record<string, number>>>(runs.map((r) => [r.id, {}]));
+    for (const { row } of this.db.taskRuns.values()) {
+      const c = row.flowRunId === null ? undefined : counts.get(row.flowRunId);
+      if (c) c[row.stateType] = (c[row.stateType] ?? 0) + 1;
+    }
+    return runs.map((r) => ({ ...r, taskCounts: counts.get(r.id)! }));
+  }
+
+  async statsSince(since: number, opts: { bucketMs: number; slowest?: number }): Promise<RunStatsRows> {
+    return statsOf(this.check(), since, opts.bucketMs, opts.slowest ?? 10);
+  }
+
+  async pruneOlderThan(cutoff: number): Promise<PruneResult> {
+    return pruneDatabase(this.check(), cutoff);
+  }
+
+  async createConcurrencyLimit(tag: string, limit: number): Promise<{ created: boolean }> {
+    return this.check().concurrency.create(tag, limit);
+  }
+
+  async listConcurrencyLimits(): Promise<ConcurrencyLimitRow[]> {
+    return this.check().concurrency.list();
+  }
+
+  async getConcurrencyLimit(tag: string): Promise<(ConcurrencyLimitRow & { slots: ConcurrencySlotRow[] }) | undefined> {
+    return this.check().concurrency.get(tag);
+  }
+
+  async deleteConcurrencyLimit(tag: string): Promise<boolean> {
+    return this.check().concurrency.delete(tag);
+  }
+
+  async resetConcurrencyLimit(tag: string): Promise<number | undefined> {
+    return this.check().concurrency.reset(tag);
+  }
+
+  async tryAcquireSlots(req: SlotRequest): Promise<SlotAcquisition> {
+    return this.check().concurrency.tryAcquire(req);
+  }
+
+  async renewLeases(owner: string, leaseMs: number): Promise<number> {
+    return this.check().concurrency.renew(owner, leaseMs);
+  }
+
+  async releaseSlots(holderId: string): Promise<void> {
+    this.check().concurrency.release(holderId);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (--this.db.refs === 0 && this.name !== undefined && named.get(this.name) === this.db) named.delete(this.name);
+  }
+}
+
+function upsert<R extends { id: string; created: number; updated: number }>(db: MemoryDatabase, map: Map<string, Stored<R>>, row: R): void {
+  const old = map.get(row.id);
+  if (!old) map.set(row.id, { row: { ...row }, seq: db.nextSeq++ });
+  // the latest snapshot wins (ties: the later write); `created` never changes
+  else if (row.updated >= old.row.updated) old.row = { ...row, created: old.row.created };
+}
+
+const newestFirst = (a: Stored<{ created: number }>, b: Stored<{ created: number }>) => b.row.created - a.row.created || b.seq - a.seq;
+const oldestFirst = (a: Stored<{ created: number }>, b: Stored<{ created: number }>) => a.row.created - b.row.created || a.seq - b.seq;
+
+function matchesState(row: { stateType: string; stateName: string }, states: string[] | undefined): boolean {
+  if (!states?.length) return true;
+  return states.some((s) => row.stateType === s.toUpperCase() || row.stateName === s);
+}
+
+function hasTag(tags: string, tag: string | undefined): boolean {
+  if (tag === undefined) return true;
+  try {
+    const list = JSON.parse(tags) as unknown;
+    return Array.isArray(list) && list.includes(tag);
+  } catch {
+    return false;
+  }
+}
+
+function filterFlowRuns(db: MemoryDatabase, f: FlowRunFilter): Stored<FlowRunRow>[] {
+  const rows = Array.from(db.flowRuns.values()).filter(
+    ({ row }) =>
+      matchesState(row, f.state) &&
+      (f.flowName === undefined || row.flowName === f.flowName) &&
+      hasTag(row.tags, f.tag) &&
+      (f.since === undefined || row.created >= f.since) &&
+      (f.until === undefined || row.created <= f.until) &&
+      (f.parentFlowRunId === undefined || row.parentFlowRunId === f.parentFlowRunId),
+  );
+  return rows.sort(newestFirst);
+}
+
+function byIdOrName<R extends { id: string; name: string; created: number }>(map: Map<string, Stored<R>>, idOrName: string): R | undefined {
+  const exact = map.get(idOrName);
+  if (exact) return { ...exact.row };
+  let best: Stored<R> | undefined;
+  for (const s of map.values()) if (s.row.name === idOrName && (!best || newestFirst(s, best) < 0)) best = s;
+  return best && { ...best.row };
+}
