@@ -120,6 +120,18 @@ export class MemoryStore implements RunStore {
     return byIdOrName(this.check().taskRuns, idOrName);
   }
 
+  async findRuns(ref: string, opts: { limit?: number } = {}): Promise<{ flowRuns: FlowRunRow[]; taskRuns: TaskRunRow[] }> {
+    const db = this.check();
+    const limit = opts.limit ?? 20;
+    const pick = <R extends { id: string; name: string; created: number }>(map: Map<string, Stored<R>>): R[] =>
+      Array.from(map.values())
+        .filter(({ row }) => row.id.startsWith(ref) || row.name === ref)
+        .sort(newestFirst)
+        .slice(0, limit)
+        .map((s) => ({ ...s.row }));
+    return { flowRuns: pick(db.flowRuns), taskRuns: pick(db.taskRuns) };
+  }
+
   async getStates(runId: string): Promise<StateRow[]> {
     const m = this.check().states.get(runId);
     if (!m) return [];
