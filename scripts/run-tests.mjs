@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every test file under test/ with Node's own test runner, TypeScript through tsx.
+// Runs every test file under test/ (and the example tests in workflows/) with Node's own test
+// runner, TypeScript through tsx.
 // `node scripts/run-tests.mjs [dir-or-file ...]` narrows the run.
 // Files named `*.serial.test.ts` stop or starve shared services (PostgreSQL, Redis) or the
 // machine: they run after the others, one at a time, so no other test sees the outage.
@@ -10,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const targets = process.argv.slice(2);
-const roots = targets.length ? targets : ["test"];
+const roots = targets.length ? targets : ["test", "workflows"];
 
 function collect(path, out) {
   const st = statSync(path);
