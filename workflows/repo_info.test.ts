@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { testHarness } from "flowctl/testing";
 import { getRepoInfo, getUrl } from "./repo_info.ts";
 
-// one file, two runners: vitest sets VITEST in its workers (both take `test(name, async fn)`)
-const { test } = (process.env.VITEST ? await import("vitest") : await import("node:test")) as typeof import("node:test");
+// one file, two runners: vitest sets VITEST in its workers; both take `test(name, async fn)`
+type Test = (name: string, fn: () => Promise<void>) => unknown;
+const { test } = (process.env.VITEST ? await import("vitest") : await import("node:test")) as unknown as { test: Test };
 
 const API = "https://api.example.test";
 
