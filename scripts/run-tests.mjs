@@ -2,6 +2,9 @@
 // Runs every test file under test/ (and the example tests in workflows/) with Node's own test
 // runner, TypeScript through tsx.
 // `node scripts/run-tests.mjs [dir-or-file ...]` narrows the run.
+// It builds dist/ first (incremental): CLI tests spawn bin/flowctl, which runs the compiled
+// code. Test processes themselves import the sources: the `flowctl-source` export condition
+// makes `import "flowctl"` (in fixtures) resolve to src/index.ts, the copy the tests import.
 // Files named `*.serial.test.ts` stop or starve shared services (PostgreSQL, Redis) or the
 // machine: they run after the others, one at a time, so no other test sees the outage.
 import { readdirSync, statSync } from "node:fs";
@@ -31,6 +34,12 @@ if (files.length === 0) {
   console.error("no test files found");
   process.exit(1);
 }
+const build = spawnSync(process.execPath, [join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" });
+if (build.status !== 0) {
+  console.error("run-tests: the build failed; no tests run");
+  process.exit(build.status ?? 1);
+}
+
 const isSerial = (f) => /\.serial\.test\.[mc]?[jt]s$/.test(f);
 const env = { ...process.env, NO_COLOR: "1" };
 delete env.FORCE_COLOR;
@@ -39,7 +48,7 @@ function runPhase(list, concurrency) {
   if (list.length === 0) return 0;
   const res = spawnSync(
     process.execPath,
-    ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...list],
+    ["--conditions=flowctl-source", "--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...list],
     { cwd: root, stdio: "inherit", env },
   );
   return res.status ?? 1;

@@ -1,5 +1,18 @@
 // flowctl's public API. Named exports only.
+import { FlowctlError } from "./errors.ts";
 import { installPrintCapture } from "./logging/prints.ts";
+
+// One process, one flowctl: a second copy would keep its own registry, settings and run
+// context, and flows from one would silently not see the other's tasks.
+const COPY = Symbol.for("flowctl.entry");
+const loaded = (globalThis as { [COPY]?: string })[COPY];
+if (loaded !== undefined && loaded !== import.meta.url) {
+  throw new FlowctlError(
+    "LOAD_ERROR",
+    `Two copies of flowctl were loaded in one process (${loaded} and ${import.meta.url}): import "flowctl" everywhere, from one installed copy`,
+  );
+}
+(globalThis as { [COPY]?: string })[COPY] = import.meta.url;
 
 installPrintCapture();
 

@@ -6,6 +6,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UsageError } from "../errors.ts";
+import { registerLoaderHooks } from "../loader/hooks.ts";
 import { isFlow, type Flow } from "../sdk/flow.ts";
 import type { FlowDefinition } from "../engine/flow-definition.ts";
 
@@ -51,6 +52,7 @@ export async function loadWorkflowModule(file: string): Promise<Record<string, u
   } catch {
     throw new UsageError(`Cannot read ${shown}: permission denied`, "LOAD_ERROR");
   }
+  await registerLoaderHooks();
   try {
     return (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
   } catch (err) {

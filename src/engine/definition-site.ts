@@ -7,7 +7,9 @@ import { existsSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const srcDir = fileURLToPath(new URL("..", import.meta.url));
+// flowctl's own frames: its sources and its compiled tree (whose frames show as sources when
+// source maps are on)
+const ownDirs = ["../../src/", "../../dist/"].map((p) => fileURLToPath(new URL(p, import.meta.url)));
 const FRAME = /(?:\(|at )((?:file:\/\/)?\/[^()]*?|[A-Za-z]:\\[^()]*?):\d+:\d+\)?$/;
 
 /** Absolute path of the first module on the stack outside flowctl's own sources. */
@@ -27,7 +29,7 @@ export function definingFile(): string | undefined {
         continue;
       }
     }
-    if (file.startsWith(srcDir) || file.includes(`${sep}node_modules${sep}`)) continue;
+    if (ownDirs.some((d) => file.startsWith(d)) || file.includes(`${sep}node_modules${sep}`)) continue;
     return file;
   }
   return undefined;

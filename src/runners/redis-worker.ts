@@ -36,6 +36,7 @@ import { Logger, logHub, type LogSink } from "../logging/logger.ts";
 import type { LogRecord } from "../logging/record.ts";
 import { storeWriter } from "../store/writer.ts";
 import { checkTransferable, encodeError, notTransferable } from "./pool-protocol.ts";
+import { registerLoaderHooks } from "../loader/hooks.ts";
 import {
   KEY_PREFIX, PROTOCOL_VERSION, cancelChannel, decode, encode, encodeErrorPayload, showRedisUrl, storeName,
   type RedisJobData, type RedisJobResult,
@@ -268,7 +269,7 @@ export class RedisTaskWorker {
   private async importOnce(path: string, data: RedisJobData): Promise<void> {
     let loading = this.imports.get(path);
     if (!loading) {
-      loading = import(pathToFileURL(path).href);
+      loading = registerLoaderHooks().then(() => import(pathToFileURL(path).href));
       this.imports.set(path, loading);
     }
     try {

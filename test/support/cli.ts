@@ -1,9 +1,14 @@
 /** Test support: spawn the real `bin/flowctl` with its own PREFECT_HOME. */
 import { spawn, type SpawnOptions } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { distProblem } from "../../scripts/dist-check.mjs";
 
 export const BIN = fileURLToPath(new URL("../../bin/flowctl", import.meta.url));
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+// bin/flowctl runs dist/: refuse to test a stale one (scripts/run-tests.mjs builds first)
+const stale = distProblem();
+if (stale) throw new Error(stale);
 
 export interface CliResult {
   code: number | null;
