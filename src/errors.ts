@@ -24,7 +24,8 @@ export type ErrorCode =
   | "TASK_NOT_FOUND"
   | "NOT_SUPPORTED"
   | "RUN_NOT_FOUND"
-  | "AMBIGUOUS_RUN";
+  | "AMBIGUOUS_RUN"
+  | "HARNESS_STALLED";
 
 export class FlowctlError extends Error {
   readonly code: ErrorCode;

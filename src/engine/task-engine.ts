@@ -346,6 +346,7 @@ class LocalAttempt implements TaskAttempt {
   private readonly ctx: RunContext;
   private readonly env: RunEnv;
   private settled = false;
+  private remoteBody = false;
   private cancelTimer: (() => void) | undefined;
   resolve!: (o: Outcome) => void;
 
@@ -390,7 +391,13 @@ class LocalAttempt implements TaskAttempt {
     try {
       // a mocked body runs here, whatever the flow's runner (a worker elsewhere knows no mocks)
       const mocked = this.env.bodyFor?.(this.task.fn) !== undefined;
-      exec = mocked ? this.invokeLocal() : (this.flowRun?.taskRunner ?? this.env.taskRunner).run(this);
+      const runner = this.flowRun?.taskRunner ?? this.env.taskRunner;
+      if (!mocked && !runner.runsInProcess && this.env.observer) {
+        // the body runs in a worker, never through invokeLocal: it counts as running until the attempt settles
+        this.remoteBody = true;
+        this.env.observer.body(run, true);
+      }
+      exec = mocked ? this.invokeLocal() : runner.run(this);
     } catch (err) {
       exec = Promise.reject(err);
     }
@@ -404,6 +411,7 @@ class LocalAttempt implements TaskAttempt {
     if (this.settled) return;
     this.settled = true;
     this.cancelTimer?.();
+    if (this.remoteBody) this.env.observer?.body(this.taskRun, false);
     this.taskRun.interrupt = undefined;
     this.flowRun?.running.delete(this.taskRun);
     this.resolve(o);

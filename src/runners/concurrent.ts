@@ -14,6 +14,7 @@ export interface ConcurrentTaskRunnerOptions {
 
 export class ConcurrentTaskRunner implements TaskRunner {
   readonly name = "ConcurrentTaskRunner";
+  readonly runsInProcess = true;
   private readonly explicitLimit: number | undefined;
   private active = 0;
   private readonly queue: (() => void)[] = [];

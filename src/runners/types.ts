@@ -31,6 +31,8 @@ export interface TaskAttempt<T = unknown> {
 
 export interface TaskRunner {
   readonly name: string;
+  /** true when bodies run on this thread, through `attempt.invokeLocal()` (the default runner) */
+  readonly runsInProcess?: boolean;
   /** Execute one attempt of a task body; resolves with its return value, rejects with what it threw. */
   run<T>(attempt: TaskAttempt<T>): Promise<T>;
   /** Release workers/connections. */

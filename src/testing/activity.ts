@@ -9,7 +9,9 @@
  * timer, lets what it started settle, and looks again.
  *
  * Checks are made on an immediate after something changed (a run created, a body ended, a
- * timer or sleep armed), so the promise continuations of that change have run first.
+ * timer or sleep armed), so the promise continuations of that change have run first. When no
+ * body is busy, no timer is armed and some run's code sleeps on the clock forever (a mock that
+ * `hangs()` with no time limit), nothing can ever happen: `onStall` is told.
  */
 import type { RunObserver } from "../engine/env.ts";
 import type { FlowRunRecord, TaskRunRecord } from "../engine/run-records.ts";
@@ -29,6 +31,8 @@ export class Activity implements RunObserver {
   private scheduled = false;
   /** paused while an explicit advance runs, and after close */
   paused = 0;
+  /** told when every run waits on the clock forever (see above) */
+  onStall: (open: readonly AnyRun[]) => void = () => {};
 
   constructor(private readonly clock: VirtualClock, private readonly autoAdvance: boolean) {
     clock.onChange = () => this.schedule();
@@ -85,8 +89,12 @@ export class Activity implements RunObserver {
   }
 
   private check(): void {
-    if (this.paused > 0 || this.clock.pendingTimers === 0 || this.openRuns === 0 || this.busy()) return;
-    this.clock.fireNext();
-    this.schedule();
+    if (this.paused > 0 || this.openRuns === 0 || this.busy()) return;
+    if (this.clock.pendingTimers > 0) {
+      this.clock.fireNext();
+      this.schedule();
+    } else if (this.clock.sleepers.size > 0) {
+      this.onStall(Array.from(this.open));
+    }
   }
 }

@@ -75,6 +75,8 @@ export class TestHarness {
   private readonly lines: LogLine[] = [];
   private readonly mocks = new Map<Function, TaskMock<any, any>>();
   private readonly env: RunEnv;
+  /** how to fail each `h.run` in progress */
+  private readonly inProgress = new Set<(err: Error) => void>();
   private closed = false;
 
   constructor(options: HarnessOptions = {}) {
@@ -103,6 +105,14 @@ export class TestHarness {
     this.hub.storeSink = { write: (rec) => this.writer.addLog(rec) };
     this.hub.extraSinks.push({ write: (rec) => this.lines.push(logLine(rec)) });
     this.activity = new Activity(vclock, options.autoAdvance ?? true);
+    this.activity.onStall = (open) => {
+      const names = open.map((r) => `'${r.name}' (${r.state.name})`).join(", ");
+      const err = new FlowctlError(
+        "HARNESS_STALLED",
+        `Every run in this test harness waits on the virtual clock and no timer is armed, so nothing can happen (a mock that hangs() with no timeout?). Open runs: ${names}`,
+      );
+      for (const fail of this.inProgress) fail(err);
+    };
     this.env = {
       settings: () => this.settings,
       writer: this.writer,
@@ -138,7 +148,13 @@ export class TestHarness {
   run<R>(fn: () => R): Promise<Awaited<R>> {
     this.checkOpen("run");
     if (typeof fn !== "function") return Promise.reject(new FlowctlError("INVALID_ARGUMENT", `h.run expects a function, got ${typeof fn}`));
-    return runContext.run({ tags: [], env: this.env }, async (): Promise<Awaited<R>> => await fn());
+    return new Promise<Awaited<R>>((resolve, reject) => {
+      this.inProgress.add(reject);
+      runContext
+        .run({ tags: [], env: this.env }, async (): Promise<Awaited<R>> => await fn())
+        .then(resolve, reject)
+        .finally(() => this.inProgress.delete(reject));
+    });
   }
 
   /** Run a workflow file as `flowctl run FILE` would, inside the harness. */

@@ -227,3 +227,32 @@ test("bad input gets one clear error", async () => {
   await h.close();
   assert.throws(() => h.run(() => 1), /this test harness is closed/);
 });
+
+test("a body running on a worker thread holds the clock: its 30 s timeout does not fire early", async () => {
+  const { threaded, waiter, crunch } = await import("../fixtures/testing/threaded.ts");
+  const h = await testHarness({ startTime: START });
+  // the waiter (mocked, so it runs here) fails once and waits an hour of virtual time; the
+  // clock may jump that hour only after the real 300 ms body on the worker has finished
+  h.mock(waiter).failTimes(1);
+  assert.deepEqual(await h.run(() => threaded()), [300, "waited"]);
+  assert.equal(h.taskRuns({ task: crunch })[0]!.state.name, "Completed");
+  assert.equal(h.clock.now() - START, 3_600_000);
+  await h.close();
+});
+
+test("a run that waits on the clock forever, with nothing armed, fails h.run with a clear error", async () => {
+  const h = await testHarness();
+  const stuck = task(function stuck() {
+    return 1;
+  });
+  h.mock(stuck).hangs();
+  await assert.rejects(h.run(() => stuck()), (e: Error & { code?: string }) => {
+    assert.equal(e.code, "HARNESS_STALLED");
+    assert.match(e.message, /waits on the virtual clock and no timer is armed, .* Open runs: 'stuck' \(Running\)$/);
+    return true;
+  });
+  // with a time limit the same mock just times out
+  const limited = stuck.withOptions({ timeoutSeconds: 5 });
+  assert.equal((await h.run(() => limited.with({ returnState: true })())).name, "TimedOut");
+  await h.close();
+});
