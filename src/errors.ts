@@ -16,6 +16,7 @@ export type ErrorCode =
   | "LOAD_ERROR"
   | "CONFIG_ERROR"
   | "STORE_ERROR"
+  | "STORE_INCOMPATIBLE"
   | "NOT_FINAL"
   | "CANCELLED"
   | "CRASHED"

@@ -16,10 +16,11 @@
  * miss (`undefined`).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, promises as fsp, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { promises as fsp, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FlowctlError } from "../errors.ts";
+import { ensurePrivateDir, ensurePrivateHome, PRIVATE_FILE_MODE, tightenFolder } from "../private-files.ts";
 import { clock } from "../engine/clock.ts";
 import { getSettings } from "../settings/index.ts";
 import { deserializeValue, serializeValue } from "./serializer.ts";
@@ -108,6 +109,18 @@ export class ResultStorage {
     this.now = clock_ ?? (() => clock().now());
   }
 
+  private folderReady = false;
+  private folderChecked = false;
+
+  /** The storage folder, private (created 0700; an existing one made private once per process). */
+  private ensureFolder(): void {
+    if (this.folderReady) return;
+    ensurePrivateHome(getSettings().PREFECT_HOME, this.basePath);
+    tightenFolder(this.basePath);
+    ensurePrivateDir(this.basePath);
+    this.folderReady = true;
+  }
+
   /** The file that holds `key`'s entry. */
   fileFor(key: string): string {
     return join(this.basePath, fileName(key));
@@ -115,6 +128,10 @@ export class ResultStorage {
 
   /** The stored value and its meta, or undefined on any kind of miss. Never throws. */
   async read(key: string): Promise<{ value: unknown; meta: EntryMeta } | undefined> {
+    if (!this.folderChecked) {
+      this.folderChecked = true;
+      tightenFolder(this.basePath);
+    }
     let buf: Buffer;
     try {
       // Read synchronously: an entry is small, and a synchronous read costs a few microseconds
@@ -159,8 +176,8 @@ export class ResultStorage {
       // small entries (nearly all) are written synchronously: tens of microseconds instead of
       // hundreds; temp file + rename keeps the write atomic either way
       try {
-        mkdirSync(this.basePath, { recursive: true });
-        writeFileSync(temp, entry, { flag: "wx" });
+        this.ensureFolder();
+        writeFileSync(temp, entry, { flag: "wx", mode: PRIVATE_FILE_MODE });
         renameSync(temp, target);
         return;
       } catch (err) {
@@ -174,8 +191,8 @@ export class ResultStorage {
       }
     }
     try {
-      await fsp.mkdir(this.basePath, { recursive: true });
-      await fsp.writeFile(temp, entry, { flag: "wx" });
+      this.ensureFolder();
+      await fsp.writeFile(temp, entry, { flag: "wx", mode: PRIVATE_FILE_MODE });
       await renameWithRetry(temp, target);
     } catch (err) {
       await fsp.rm(temp, { force: true }).catch(() => {});

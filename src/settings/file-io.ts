@@ -85,7 +85,7 @@ export async function updateJsonFile(
   change: (values: Record<string, unknown>) => void,
   opts: { mode?: number } = {},
 ): Promise<Record<string, unknown>> {
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const lock = `${path}.lock`;
   await acquireLock(lock);
   try {

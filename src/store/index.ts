@@ -4,9 +4,11 @@
  * stores of this process opened on that name while one is open). One store per process,
  * opened lazily.
  */
-import { resolve } from "node:path";
+import { accessSync, constants, existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { FlowctlError } from "../errors.ts";
 import { getSettings } from "../settings/index.ts";
+import { ensurePrivateHome } from "../private-files.ts";
 import type { RunStore } from "./types.ts";
 
 export function sqlitePathFromUrl(url: string): string | undefined {
@@ -17,7 +19,14 @@ export function sqlitePathFromUrl(url: string): string | undefined {
   return resolve(path);
 }
 
-export async function openStore(url: string): Promise<RunStore> {
+export interface OpenStoreOptions {
+  /** PREFECT_HOME: made private when the store file lives in it */
+  home?: string;
+  /** open a SQLite file without writing (see SqliteOpenOptions.readOnly) */
+  readOnly?: boolean;
+}
+
+export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<RunStore> {
   if (/^postgres(ql)?:\/\//i.test(url)) {
     let mod: { PostgresStore: { open(url: string): Promise<RunStore> } };
     try {
@@ -39,7 +48,9 @@ export async function openStore(url: string): Promise<RunStore> {
     );
   }
   const { SqliteStore } = await import("./sqlite/sqlite-store.ts");
-  return new SqliteStore(sqlitePathFromUrl(url)!);
+  const path = sqlitePathFromUrl(url)!;
+  if (opts.home !== undefined && path !== ":memory:" && !opts.readOnly) ensurePrivateHome(opts.home, path);
+  return new SqliteStore(path, { readOnly: opts.readOnly });
 }
 
 let current: Promise<RunStore> | undefined;
@@ -47,16 +58,41 @@ let currentUrl: string | undefined;
 
 /** The process's store, from the settings (opened on first use). */
 export function getStore(): Promise<RunStore> {
-  const url = getSettings().PREFECT_API_DATABASE_CONNECTION_URL;
+  const settings = getSettings();
+  const url = settings.PREFECT_API_DATABASE_CONNECTION_URL;
   if (!current || currentUrl !== url) {
     currentUrl = url;
-    current = openStore(url);
+    current = openStore(url, { home: settings.PREFECT_HOME });
     current.catch(() => {
       // surfaced to whoever awaits it; a later call retries
       current = undefined;
     });
   }
   return current;
+}
+
+/**
+ * The store for commands that only read (or change what already exists): a SQLite file that
+ * does not exist reads as an empty store and is not created (unless `createMissing`), and one
+ * this user cannot write (a read-only PREFECT_HOME) is opened read-only. Otherwise the
+ * process's store.
+ */
+export async function getReadableStore(opts: { createMissing?: boolean } = {}): Promise<RunStore> {
+  const path = sqlitePathFromUrl(getSettings().PREFECT_API_DATABASE_CONNECTION_URL);
+  if (path === undefined || path === ":memory:") return getStore();
+  if (!existsSync(path)) return opts.createMissing ? getStore() : openStore(":memory:");
+  if (!canWrite(path)) return openStore(path, { readOnly: true });
+  return getStore();
+}
+
+function canWrite(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    accessSync(dirname(path), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const closeListeners: (() => void)[] = [];

@@ -13,6 +13,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
 import { loadMigrations, type Migration } from "../migrations.ts";
+import { BOOKKEEPING_SQL, pendingMigrations, type StoreShape } from "../compat.ts";
+import { FLOWCTL_VERSION } from "../../version.ts";
 
 const ownDir = fileURLToPath(new URL("./migrations/", import.meta.url));
 
@@ -43,19 +45,50 @@ export function postgresMigrations(): PgMigration[] {
   });
 }
 
-/** Create the schema (when named) and apply every migration not yet recorded. */
-export async function migrate(client: pg.PoolClient, schema: string | undefined): Promise<void> {
+/** What is in the store's schema now (see compat.ts). */
+async function readShape(client: pg.PoolClient, schema: string | undefined): Promise<StoreShape> {
+  const { rows } = await client.query<{ table_name: string }>(
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = COALESCE($1, current_schema()) ORDER BY table_name",
+    [schema ?? null],
+  );
+  const tables = rows.map((r) => r.table_name);
+  let recorded: StoreShape["recorded"];
+  if (tables.includes("schema_migrations")) {
+    try {
+      await client.query("SAVEPOINT shape");
+      recorded = (await client.query<{ version: number; name: string }>("SELECT version, name FROM schema_migrations")).rows;
+    } catch {
+      await client.query("ROLLBACK TO SAVEPOINT shape");
+      recorded = [{ version: -1, name: "(a schema_migrations table of another shape)" }];
+    }
+  }
+  let writtenBy: string | undefined;
+  if (tables.includes("store_meta")) {
+    writtenBy = (await client.query<{ value: string }>("SELECT value FROM store_meta WHERE key = 'schema_written_by'")).rows[0]?.value;
+  }
+  return { tables, recorded, writtenBy };
+}
+
+/**
+ * Create the schema (when named) and apply every migration not yet recorded; a schema holding
+ * someone else's tables or a newer flowctl's schema is refused before anything is created.
+ * (No backup here: PostgreSQL stores are backed up with the server's own tools; each
+ * migration runs in the one transaction, so a failed one leaves the store as it was.)
+ */
+export async function migrate(client: pg.PoolClient, schema: string | undefined, location = "PostgreSQL"): Promise<void> {
   await client.query("BEGIN");
   try {
     await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`flowctl.migrate:${schema ?? ""}`]);
+    const pending = pendingMigrations(await readShape(client, schema), location);
+    if (pending.length === 0) {
+      await client.query("COMMIT");
+      return;
+    }
     if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    await client.query(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    );
-    const { rows } = await client.query<{ version: number }>("SELECT version FROM schema_migrations");
-    const done = new Set(rows.map((r) => r.version));
-    for (const m of postgresMigrations()) {
-      if (done.has(m.version)) continue;
+    for (const sql of BOOKKEEPING_SQL) await client.query(sql);
+    const byVersion = new Map(postgresMigrations().map((m) => [m.version, m]));
+    for (const p of pending) {
+      const m = byVersion.get(p.version)!;
       try {
         await client.query(m.sql);
         if (m.extra) await client.query(m.extra);
@@ -64,6 +97,10 @@ export async function migrate(client: pg.PoolClient, schema: string | undefined)
       }
       await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [m.version, m.name, Date.now()]);
     }
+    await client.query(
+      "INSERT INTO store_meta (key, value) VALUES ('schema_written_by', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      [FLOWCTL_VERSION],
+    );
     await client.query("COMMIT");
   } catch (err) {
     await client.query("ROLLBACK").catch(() => undefined);

@@ -7,7 +7,7 @@
  * locks in the same order, and a deadlock or serialisation failure is retried.
  */
 import pg from "pg";
-import { FlowctlError } from "../../errors.ts";
+import { FlowctlError, isFlowctlError } from "../../errors.ts";
 import type {
   ConcurrencyLimitRow, ConcurrencySlotRow, SlotAcquisition, SlotRequest,
   FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult, RunStatsRows, RunStore, StateRow,
@@ -94,12 +94,13 @@ export class PostgresStore implements RunStore {
     try {
       const client = await pool.connect();
       try {
-        await migrate(client, target.schema);
+        await migrate(client, target.schema, target.location);
       } finally {
         client.release();
       }
     } catch (err) {
       await pool.end().catch(() => undefined);
+      if (isFlowctlError(err, "STORE_INCOMPATIBLE")) throw err;
       throw new FlowctlError("STORE_ERROR", `Cannot open the run store at ${target.location}: ${(err as Error).message}`, { cause: err });
     }
     return store;

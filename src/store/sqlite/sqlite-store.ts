@@ -4,10 +4,8 @@
  * busy database is waited on (busy_timeout), so concurrent `flowctl run`s lose nothing.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import { FlowctlError } from "../../errors.ts";
-import { loadMigrations } from "../migrations.ts";
+import { openSqliteFile, type SqliteOpenOptions } from "./open.ts";
 import { createBatchWriter, FLOW_COLS, TASK_COLS } from "./batch-writer.mjs";
 import { WriteThread } from "./write-thread.ts";
 import type {
@@ -30,35 +28,17 @@ export class SqliteStore implements RunStore {
   private writeThread: WriteThread | undefined;
   private writeInThread: ((batch: WriteBatch) => void) | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, opts: SqliteOpenOptions = {}) {
     this.location = path;
-    try {
-      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-      this.db = new Database(path, { timeout: 30_000 });
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      this.db.pragma("foreign_keys = OFF");
-    } catch (err) {
-      throw new FlowctlError("STORE_ERROR", `Cannot open the run store at ${path}: ${(err as Error).message}`, { cause: err });
-    }
-    this.migrate();
+    this.db = openSqliteFile(path, opts);
     // writes go to a thread of their own (the engine never waits on the disk), except for an
     // in-memory database, which only this connection can see
     if (path === ":memory:") this.writeInThread = createBatchWriter(this.db);
-    else this.writeThread = new WriteThread(path);
+    else if (!opts.readOnly) this.writeThread = new WriteThread(path);
   }
 
-  private migrate(): void {
-    this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
-    const apply = this.db.transaction(() => {
-      const done = new Set((this.db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version));
-      for (const m of loadMigrations()) {
-        if (done.has(m.version)) continue;
-        this.db.exec(m.sql);
-        this.db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
-      }
-    });
-    apply.immediate();
+  private readOnlyError(): FlowctlError {
+    return new FlowctlError("STORE_ERROR", `The run store at ${this.location} is open read-only`);
   }
 
   private closedError(): FlowctlError {
@@ -68,13 +48,15 @@ export class SqliteStore implements RunStore {
   writeBatchSync(batch: WriteBatch): void {
     if (!this.db.open) throw this.closedError();
     if (this.writeThread) this.writeThread.writeSync(batch);
-    else this.writeInThread!(batch);
+    else if (this.writeInThread) this.writeInThread(batch);
+    else throw this.readOnlyError();
   }
 
   async writeBatch(batch: WriteBatch): Promise<void> {
     if (!this.db.open) throw this.closedError();
     if (this.writeThread) return this.writeThread.write(batch);
-    this.writeInThread!(batch);
+    if (!this.writeInThread) throw this.readOnlyError();
+    this.writeInThread(batch);
   }
 
   async listFlowRuns(f: FlowRunFilter = {}): Promise<FlowRunRow[]> {

@@ -1,0 +1,108 @@
+/**
+ * Opening a SQLite store file: private (0600, in a 0700 folder when flowctl creates it), checked
+ * to be ours and of a schema this flowctl knows before anything is written (`../compat.ts`), and
+ * migrated with a copy of the file kept from before the first pending migration.
+ */
+import Database from "better-sqlite3";
+import { statSync } from "node:fs";
+import { FlowctlError } from "../../errors.ts";
+import { ensurePrivateFile, PRIVATE_FILE_MODE, privacyNotices, tighten } from "../../private-files.ts";
+import { FLOWCTL_VERSION } from "../../version.ts";
+import { BOOKKEEPING_SQL, pendingMigrations, type StoreShape } from "../compat.ts";
+
+type Db = Database.Database;
+
+export interface SqliteOpenOptions {
+  /** open without writing anything (the file must exist and need no migration) */
+  readOnly?: boolean;
+  /** ms to wait on a database another process holds locked */
+  busyTimeoutMs?: number;
+}
+
+export function openSqliteFile(path: string, opts: SqliteOpenOptions = {}): Db {
+  const mem = path === ":memory:";
+  let db: Db | undefined;
+  try {
+    // a new file is created private; an existing one is tightened once known to be ours
+    if (!mem && !opts.readOnly) ensurePrivateFile(path, false);
+    db = new Database(path, { timeout: opts.busyTimeoutMs ?? 30_000, readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
+    // the first read of the header: a file that is not SQLite fails here
+    db.prepare("SELECT count(*) FROM sqlite_master").get();
+    if (!opts.readOnly) {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+    }
+    db.pragma("foreign_keys = OFF");
+  } catch (err) {
+    db?.close();
+    if ((err as { code?: string }).code === "SQLITE_NOTADB") {
+      throw new FlowctlError("STORE_INCOMPATIBLE", `${path} is not a flowctl run store (not a SQLite database); point PREFECT_API_DATABASE_CONNECTION_URL at a new file`, { cause: err });
+    }
+    throw new FlowctlError("STORE_ERROR", `Cannot open the run store at ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    migrate(db, path, opts.readOnly === true);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  if (!mem && !opts.readOnly) for (const f of [path, path + "-wal", path + "-shm"]) tighten(f, PRIVATE_FILE_MODE);
+  return db;
+}
+
+function readShape(db: Db): StoreShape {
+  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+  let recorded: StoreShape["recorded"];
+  if (tables.includes("schema_migrations")) {
+    try {
+      recorded = db.prepare("SELECT version, name FROM schema_migrations").all() as { version: number; name: string }[];
+    } catch {
+      recorded = [{ version: -1, name: "(a schema_migrations table of another shape)" }];
+    }
+  }
+  let writtenBy: string | undefined;
+  if (tables.includes("store_meta")) {
+    writtenBy = (db.prepare("SELECT value FROM store_meta WHERE key = 'schema_written_by'").get() as { value: string } | undefined)?.value;
+  }
+  return { tables, recorded, writtenBy };
+}
+
+function migrate(db: Db, path: string, readOnly: boolean): void {
+  const shape = readShape(db);
+  const pending = pendingMigrations(shape, path);
+  if (pending.length === 0) return;
+  const from = Math.max(0, ...(shape.recorded ?? []).map((r) => r.version));
+  if (readOnly) {
+    throw new FlowctlError("STORE_ERROR", `The run store at ${path} has schema version ${from} and needs migrating, but it can only be opened read-only`);
+  }
+  if (from > 0 && path !== ":memory:") backUp(db, path, from, pending.at(-1)!.version);
+  const apply = db.transaction(() => {
+    for (const sql of BOOKKEEPING_SQL) db.exec(sql);
+    // another process may have migrated between our look and our lock
+    const done = new Set((db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version));
+    for (const m of pending) {
+      if (done.has(m.version)) continue;
+      db.exec(m.sql);
+      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
+    }
+    db.prepare("INSERT INTO store_meta (key, value) VALUES ('schema_written_by', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(FLOWCTL_VERSION);
+  });
+  apply.immediate();
+}
+
+/** A consistent copy of the store (VACUUM INTO), private like the store, before migrating it. */
+function backUp(db: Db, path: string, from: number, to: number): void {
+  let target = `${path}.schema-${from}.bak`;
+  if (exists(target)) target = `${path}.schema-${from}.${Date.now()}.bak`;
+  ensurePrivateFile(target);
+  db.prepare("VACUUM INTO ?").run(target);
+  privacyNotices.write(`flowctl: notice: migrating the run store at ${path} from schema version ${from} to ${to}; the store as it was is kept at ${target}\n`);
+}
+
+function exists(path: string): boolean {
+  try {
+    return statSync(path).size > 0;
+  } catch {
+    return false;
+  }
+}
