@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import Table from "cli-table3";
 import { UsageError } from "../errors.ts";
-import { getStore } from "../store/index.ts";
+import { getReadableStore, getStore } from "../store/index.ts";
 import type { ConcurrencyLimitRow, ConcurrencySlotRow, RunStore } from "../store/types.ts";
 import { action, EXIT } from "./util.ts";
 
@@ -57,9 +57,10 @@ function parseLimit(raw: string): number {
   return n;
 }
 
-async function openStore(): Promise<RunStore> {
+/** `forWriting`: create the store when missing; otherwise a missing store reads as empty. */
+async function openStore(forWriting = false): Promise<RunStore> {
   try {
-    return await getStore();
+    return forWriting ? await getStore() : await getReadableStore();
   } catch (err) {
     throw new UsageError((err as Error).message, "CONFIG_ERROR");
   }
@@ -71,7 +72,7 @@ const notFound = (tag: string) =>
 async function create(tagArg: string, rawLimit: string): Promise<number> {
   const tag = checkTag(tagArg);
   const limit = parseLimit(rawLimit);
-  const store = await openStore();
+  const store = await openStore(true);
   const before = await store.getConcurrencyLimit(tag);
   await store.createConcurrencyLimit(tag, limit);
   const runs = `${limit} task run${limit === 1 ? "" : "s"} at once`;

@@ -96,10 +96,12 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   const parameters = parseParams(opts);
   applyLoggingOptions(opts);
   settingsOrUsageError();
-  await openStoreOrUsageError();
   installPrintCapture();
 
   const { def, given } = await loadRunTarget(target, parameters);
+
+  // only now, with every usage, loading and parameter error behind us: an exit 2 writes nothing
+  await openStoreOrUsageError();
 
   let interruptedBy: "SIGINT" | "SIGTERM" | undefined;
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {

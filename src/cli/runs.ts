@@ -12,7 +12,7 @@ import type { ChalkInstance } from "chalk";
 import { UsageError } from "../errors.ts";
 import { formatColored, formatPlain, makeChalk } from "../logging/format.ts";
 import { getResultStorage } from "../results/storage.ts";
-import { getStore } from "../store/index.ts";
+import { getReadableStore } from "../store/index.ts";
 import type { FlowRunRow, LogRow, RunStore } from "../store/types.ts";
 import { AmbiguousRunError, lookupRun, type RunKind, type RunMatch } from "../store/run-lookup.ts";
 import { isFlowctlError } from "../errors.ts";
@@ -96,9 +96,10 @@ export function stateOption(raw: string | undefined): string[] | undefined {
   }
 }
 
-export async function openStore(): Promise<RunStore> {
+/** The store for reading: a missing SQLite file reads as empty (not created unless `createMissing`); a read-only one opens read-only. */
+export async function openStore(opts: { createMissing?: boolean } = {}): Promise<RunStore> {
   try {
-    return await getStore();
+    return await getReadableStore(opts);
   } catch (err) {
     throw new UsageError((err as Error).message, "CONFIG_ERROR");
   }

@@ -50,7 +50,7 @@ async function start(opts: StartOpts): Promise<number> {
       "CONFIG_ERROR",
     );
   }
-  const store = await openStore();
+  const store = await openStore({ createMissing: true });
   let running;
   try {
     running = await startServer({

@@ -69,10 +69,11 @@ async function workerCommand(file: string, opts: WorkerOpts): Promise<number> {
   const queue = checkUsage(() => checkQueueName("--queue", opts.queue));
   const settings = settingsOrUsageError();
   const url = checkUsage(() => checkRedisUrl("PREFECT_REDIS_URL", settings.PREFECT_REDIS_URL));
-  await openStoreOrUsageError();
   installPrintCapture();
   const abs = resolve(file);
   await loadWorkflowModule(file);
+  // after every usage and loading check: an exit 2 writes nothing
+  await openStoreOrUsageError();
 
   const logger = new Logger("flowctl.worker");
   // loaded here: bullmq/ioredis cost every other command ≈ 25 MB
