@@ -78,7 +78,10 @@ export function getStore(): Promise<RunStore> {
  * process's store.
  */
 export async function getReadableStore(opts: { createMissing?: boolean } = {}): Promise<RunStore> {
-  const path = sqlitePathFromUrl(getSettings().PREFECT_API_DATABASE_CONNECTION_URL);
+  const url = getSettings().PREFECT_API_DATABASE_CONNECTION_URL;
+  // only SQLite files can be missing or read-only here
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^sqlite/i.test(url)) return getStore();
+  const path = sqlitePathFromUrl(url);
   if (path === undefined || path === ":memory:") return getStore();
   if (!existsSync(path)) return opts.createMissing ? getStore() : openStore(":memory:");
   if (!canWrite(path)) return openStore(path, { readOnly: true });
