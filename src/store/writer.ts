@@ -189,6 +189,8 @@ export class StoreWriter {
 
   /** Write everything recorded so far. Rejects if the store cannot be written (the rows are kept). */
   async flush(): Promise<void> {
+    // nothing recorded and no store yet: nothing to write, and no store to create
+    if (!this.store && this.pending === 0 && this.inflight.size === 0) return;
     if (!this.store) {
       this.opening = true;
       try {
