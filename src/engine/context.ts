@@ -6,6 +6,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import type { Logger } from "../logging/logger.ts";
+import { setScopedClockResolver } from "./clock.ts";
 import type { RunEnv } from "./env.ts";
 
 export interface RunContext {
@@ -33,3 +34,12 @@ export function mergeTags(a: readonly string[], b: readonly string[] | undefined
 }
 
 const EMPTY: string[] = [];
+
+let scopedClocks = false;
+
+/** Let `clock()` answer with the clock of the current run environment (installed once, by the test harness). */
+export function enableScopedClocks(): void {
+  if (scopedClocks) return;
+  scopedClocks = true;
+  setScopedClockResolver(() => runContext.getStore()?.env?.clock);
+}

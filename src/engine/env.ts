@@ -11,19 +11,20 @@ import { getStore, type RunStore } from "../store/index.ts";
 import { storeWriter, type StoreWriter } from "../store/writer.ts";
 import { defaultTaskRunner } from "../runners/concurrent.ts";
 import type { TaskRunner } from "../runners/types.ts";
-import { setScopedClockResolver, type Clock } from "./clock.ts";
-import { runContext } from "./context.ts";
-import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
+import type { Clock } from "./clock.ts";
 
 /** What the cache needs of a result storage. */
 export type CacheStorage = Pick<ResultStorage, "read" | "write">;
 
-/** Told what runs do (a test harness follows its runs with it). */
+/**
+ * Told what runs do (a test harness follows its runs with it). `run` is the FlowRunRecord or
+ * TaskRunRecord (typed loosely here: the records themselves refer to this module).
+ */
 export interface RunObserver {
   /** a flow run or task run was created */
-  created(run: FlowRunRecord | TaskRunRecord): void;
+  created(run: object): void;
   /** a run's own code (a flow body or a task attempt's body) started or ended */
-  body(run: FlowRunRecord | TaskRunRecord, active: boolean): void;
+  body(run: object, active: boolean): void;
 }
 
 export interface RunEnv {
@@ -50,17 +51,3 @@ export const processEnv: RunEnv = {
   runStore: getStore,
   taskRunner: defaultTaskRunner,
 };
-
-/** The environment of the code running now. */
-export function currentEnv(): RunEnv {
-  return runContext.getStore()?.env ?? processEnv;
-}
-
-let scopedClocks = false;
-
-/** Let `clock()` answer with the clock of the current environment (installed once, by the test harness). */
-export function enableScopedClocks(): void {
-  if (scopedClocks) return;
-  scopedClocks = true;
-  setScopedClockResolver(() => runContext.getStore()?.env?.clock);
-}

@@ -38,14 +38,16 @@ export class Activity implements RunObserver {
     clock.onChange = () => this.schedule();
   }
 
-  created(run: AnyRun): void {
+  created(record: object): void {
+    const run = record as AnyRun;
     if (isFlowRun(run)) this.flowRuns.push(run);
     else this.taskRuns.push(run);
     this.open.add(run);
     this.schedule();
   }
 
-  body(run: AnyRun, active: boolean): void {
+  body(record: object, active: boolean): void {
+    const run = record as AnyRun;
     if (active) this.bodies.add(run);
     else {
       this.bodies.delete(run);

@@ -12,8 +12,8 @@
  * see each other's runs, time or mocks, and nothing outside a harness changes.
  */
 import { UsageError, FlowctlError } from "../errors.ts";
-import { runContext } from "../engine/context.ts";
-import { enableScopedClocks, type RunEnv } from "../engine/env.ts";
+import { enableScopedClocks, runContext } from "../engine/context.ts";
+import type { RunEnv } from "../engine/env.ts";
 import { LEVELS } from "../logging/levels.ts";
 import { LogHub } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";

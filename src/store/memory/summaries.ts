@@ -1,7 +1,8 @@
 /** The in-memory store's dashboard figures and pruning (the same rules as the SQL backends'). */
-import type { StateType } from "../../engine/states.ts";
-import type { PruneResult, RunStatsRows } from "../types.ts";
+import type { FlowRunRow, PruneResult, RunStatsRows } from "../types.ts";
 import type { MemoryDatabase } from "./memory-store.ts";
+
+type StateType = FlowRunRow["stateType"];
 
 export function statsOf(db: MemoryDatabase, since: number, bucketMs: number, slowest: number): RunStatsRows {
   const buckets = new Map<string, { bucket: number; stateType: StateType; count: number }>();
