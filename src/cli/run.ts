@@ -75,7 +75,7 @@ export function parseParams(opts: { param: string[]; params?: string | undefined
  * (no such file, no flow, unknown parameters) throw a UsageError. The test harness's
  * `runFile` goes through here too.
  */
-export async function loadRunTarget(target: string, parameters: Record<string, unknown>): Promise<{ def: FlowDefinition; given: Record<string, unknown> | undefined }> {
+export async function loadRunTarget(target: string, parameters: Record<string, unknown>): Promise<{ def: FlowDefinition; given: Record<string, unknown> | undefined; entrypoint: string }> {
   const { file, flowName } = splitTarget(target);
   const shown = relative(process.cwd(), resolve(file)) || file;
   const mod = await loadWorkflowModule(file);
@@ -89,7 +89,12 @@ export async function loadRunTarget(target: string, parameters: Record<string, u
       );
     }
   }
-  return { def: found.def, given: Object.keys(parameters).length > 0 || declared ? parameters : undefined };
+  return {
+    def: found.def,
+    given: Object.keys(parameters).length > 0 || declared ? parameters : undefined,
+    // recorded with the run: what `flowctl runs retry` loads
+    entrypoint: `${resolve(file)}:${found.def.name}`,
+  };
 }
 
 async function runCommand(target: string, opts: RunOpts): Promise<number> {
@@ -98,7 +103,7 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   settingsOrUsageError();
   installPrintCapture();
 
-  const { def, given } = await loadRunTarget(target, parameters);
+  const { def, given, entrypoint } = await loadRunTarget(target, parameters);
 
   // only now, with every usage, loading and parameter error behind us: an exit 2 writes nothing
   await openStoreOrUsageError();
@@ -134,7 +139,7 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   process.on("unhandledRejection", onRejection);
   process.on("uncaughtException", onException);
   try {
-    const { run, state } = await runFlow(def, undefined, given);
+    const { run, state } = await runFlow(def, undefined, given, { entrypoint });
     await storeWriter.flush();
     if (opts.json) {
       const out: Record<string, unknown> = {

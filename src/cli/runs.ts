@@ -13,6 +13,9 @@ import { UsageError } from "../errors.ts";
 import { formatColored, formatPlain, makeChalk } from "../logging/format.ts";
 import { getResultStorage } from "../results/storage.ts";
 import { getReadableStore } from "../store/index.ts";
+import { deleteKeptResults } from "../results/kept-results.ts";
+import { getSettings } from "../settings/index.ts";
+import { resolve } from "node:path";
 import type { FlowRunRow, LogRow, RunStore } from "../store/types.ts";
 import { AmbiguousRunError, lookupRun, type RunKind, type RunMatch } from "../store/run-lookup.ts";
 import { isFlowctlError } from "../errors.ts";
@@ -183,7 +186,7 @@ export function registerRunsCommand(program: Command): void {
 
   runs
     .command("prune")
-    .description("Delete runs last active before a time, with their states, logs and stored results")
+    .description("Delete runs last active before a time, with their states, logs, stored results and results kept for retries")
     .requiredOption("--older-than <duration>", "age such as 30d, 12h, 90m, 1w or 1d12h")
     .option("--json", "print what was deleted as JSON on stdout")
     .addHelpText("after", "\nRuns that are still active (a task run or subflow run changed since the cutoff) are kept.\nA stored result is deleted only when no remaining task run uses its cache key.")
@@ -425,6 +428,8 @@ async function pruneRuns(opts: PruneOpts): Promise<number> {
       }
     }
   }
+  // the results kept for retries of the pruned runs
+  deleteKeptResults(resolve(getSettings().PREFECT_LOCAL_STORAGE_PATH), res.flowRunIds ?? []);
   const summary = { cutoff, flowRuns: res.flowRuns, taskRuns: res.taskRuns, states: res.states, logs: res.logs, results };
   if (opts.json) {
     out(JSON.stringify(summary, null, 2));

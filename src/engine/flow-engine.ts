@@ -21,7 +21,7 @@ import { randomRunName } from "./names.ts";
 import { bindFlowParams } from "./parameters.ts";
 import { baseDelaySeconds } from "./retry-policy.ts";
 import { renderRunName } from "./run-name-template.ts";
-import { FlowRunRecord } from "./run-records.ts";
+import { FlowRunRecord, type ResumedRun, type ReuseSource } from "./run-records.ts";
 import { AttemptTally } from "./attempt-tally.ts";
 import { AwaitingRetry, Cancelled, Completed, Crashed, Failed, Pending, Retrying, Running, State, TimedOut, isState } from "./states.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
@@ -44,8 +44,20 @@ export async function callFlow(def: FlowDefinition, thisArg: unknown, given: unk
   throw state.error ?? new FlowctlError("FLOW_RUN_FAILED", state.message ?? state.name);
 }
 
+/** How `flowctl run` and `flowctl runs retry` start a top-level flow run. */
+export interface RunFlowOptions {
+  /** `<absolute file>:<flow name>`, recorded with the run (what `runs retry` loads) */
+  entrypoint?: string | undefined;
+  /** take up this run from the store (same id, run count + 1) instead of creating one */
+  resume?: ResumedRun | undefined;
+  /** the earlier task calls this run may reuse */
+  reuse?: ReuseSource | undefined;
+}
+
 /** Run a flow to its final state; never rejects for the flow's own failures. */
-export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unknown): Promise<{ run: FlowRunRecord; state: State }> {
+export async function runFlow(
+  def: FlowDefinition, thisArg: unknown, given: unknown, opts: RunFlowOptions = {},
+): Promise<{ run: FlowRunRecord; state: State }> {
   if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given))) {
     throw new FlowctlError(
       "INVALID_ARGUMENT",
@@ -59,9 +71,9 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
   const settings = parent?.settings ?? env.settings();
   const cfg = def.resolve(settings);
   const parameters = bindFlowParams(def.params, given as Record<string, unknown> | undefined);
-  let name = randomRunName();
+  let name = opts.resume?.name ?? randomRunName();
   let nameError: unknown;
-  if (def.options.flowRunName !== undefined) {
+  if (def.options.flowRunName !== undefined && !opts.resume) {
     try {
       name = renderRunName(def.options.flowRunName, parameters, "flowRunName");
     } catch (err) {
@@ -80,13 +92,19 @@ export async function runFlow(def: FlowDefinition, thisArg: unknown, given: unkn
     settings,
     taskRunner: def.options.taskRunner ?? parent?.taskRunner ?? env.taskRunner,
     logPrints: cfg.logPrints,
+    root: parent?.root,
+    entrypoint: parent ? undefined : opts.entrypoint,
+    resume: parent ? undefined : opts.resume,
   });
   env.observer?.created(run);
+  if (!parent) run.reuse = opts.reuse;
   if (!parent) await env.writer.open();
   run.setState(Pending());
   if (parent) parent.logger.info(`Created subflow run '${run.name}' for flow '${def.name}'`);
   // on the engine's logger, but stored with the run it announces
-  else new Logger(engineLogger.source, run.id, undefined, env.logHub).info(`Created flow run '${run.name}' for flow '${def.name}'`);
+  else if (opts.resume) {
+    new Logger(engineLogger.source, run.id, undefined, env.logHub).info(`Retrying flow run '${run.name}' for flow '${def.name}' (run count ${run.runCount + 1})`);
+  } else new Logger(engineLogger.source, run.id, undefined, env.logHub).info(`Created flow run '${run.name}' for flow '${def.name}'`);
 
   let done: Promise<State>;
   if (nameError !== undefined) {
@@ -132,6 +150,8 @@ async function executeFlowRun(
       run.closedError = undefined;
       run.attempt = new AttemptTally();
       run.setState(run.runCount === 0 ? Running() : Retrying());
+      // attempts made by this process (a retried run counts from where it was)
+      const attempt = run.runCount - run.baseRunCount;
       if (cfg.hooks.onRunning.length) await runHooks(cfg.hooks.onRunning, def.publicFlow, run, run.state, run.logger);
       const outcome = await runFlowAttempt(def, cfg, run, thisArg, given, ctx);
       await settleInflight(run);
@@ -141,10 +161,10 @@ async function executeFlowRun(
         await settleInflight(run);
       }
       final = await finalState(run, outcome);
-      if (final.type !== "FAILED" || run.runCount > cfg.retries) break;
-      const delay = baseDelaySeconds(cfg.retryDelay, cfg.retries, run.runCount);
+      if (final.type !== "FAILED" || attempt > cfg.retries) break;
+      const delay = baseDelaySeconds(cfg.retryDelay, cfg.retries, attempt);
       run.logger.info(
-        `Flow run failed in state ${final.toString()} - Retry ${run.runCount}/${cfg.retries} will start ${delay > 0 ? `${delay} second(s) from now` : "immediately"}`,
+        `Flow run failed in state ${final.toString()} - Retry ${attempt}/${cfg.retries} will start ${delay > 0 ? `${delay} second(s) from now` : "immediately"}`,
       );
       if (delay > 0) {
         run.setState(AwaitingRetry(new Date(clock().now() + delay * 1000)));

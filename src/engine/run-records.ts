@@ -95,13 +95,16 @@ function toJsonSafe(v: unknown, ancestors: object[]): unknown {
 }
 
 abstract class RunRecordBase {
-  readonly id: string = newId();
+  readonly id: string;
   name: string;
   parameters: Record<string, unknown>;
   tags: readonly string[];
   runCount = 0;
+  /** the states of this process's part of the run (a resumed run's earlier ones are in the store) */
   readonly states: State[] = [];
-  readonly created = clock().now();
+  /** how many states the run had in the store before this process took it up */
+  protected seqBase = 0;
+  created = clock().now();
   /** where the run's records and logs go */
   readonly env: RunEnv;
   /** ms since the epoch of the first Running state and of the final state */
@@ -111,8 +114,9 @@ abstract class RunRecordBase {
   private abortReason: unknown;
   aborted = false;
 
-  constructor(env: RunEnv, name: string, parameters: Record<string, unknown>, tags: readonly string[]) {
+  constructor(env: RunEnv, name: string, parameters: Record<string, unknown>, tags: readonly string[], id?: string) {
     this.env = env;
+    this.id = id ?? newId();
     this.name = name;
     this.parameters = parameters;
     this.tags = tags;
@@ -184,7 +188,7 @@ abstract class RunRecordBase {
   protected abstract touch(): void;
 
   setState(state: State): void {
-    const seq = this.states.length;
+    const seq = this.seqBase + this.states.length;
     this.states.push(state);
     const t = state.type;
     if (t === "RUNNING") {
@@ -217,6 +221,9 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   readonly flowRunId: string | undefined;
   parentTaskRunId: string | undefined;
   cacheKey: string | undefined;
+  /** the identity of the call's inputs (`keep-result.ts`), or why it has none */
+  inputsKey: string | undefined;
+  inputsProblem: string | undefined;
   readonly inputs: { parameter: string; taskRunId: string }[] = [];
   /** set by the engine: ends the current attempt at once with the given state */
   interrupt: ((state: State) => void) | undefined;
@@ -294,6 +301,16 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   readonly activeGenerators = new Map<TaskRunRecord, unknown>();
   /** set when the flow run timed out or was cancelled: later task calls fail at once */
   closedError: Error | undefined;
+  /** the top-level flow run of this one (itself when it has no parent) */
+  readonly root: FlowRunRecord;
+  /** keep the results of completed task runs (PREFECT_RESULTS_KEEP_FOR_RETRY) */
+  readonly keepResults: boolean;
+  /** `<file>:<flow name>` when started by `flowctl run` */
+  readonly entrypoint: string | undefined;
+  /** on a top-level run that retries an earlier one: the task calls it may reuse */
+  reuse: ReuseSource | undefined;
+  /** run count when this process took the run up (0 for a new run) */
+  readonly baseRunCount: number;
 
   constructor(init: {
     env: RunEnv;
@@ -307,8 +324,24 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
     settings: Settings;
     taskRunner: TaskRunner;
     logPrints: boolean;
+    root?: FlowRunRecord | undefined;
+    entrypoint?: string | undefined;
+    /** take up a run that is in the store already (`runs retry`) */
+    resume?: ResumedRun | undefined;
   }) {
-    super(init.env, init.name, init.parameters, init.tags);
+    super(init.env, init.name, init.parameters, init.tags, init.resume?.id);
+    this.root = init.root ?? this;
+    this.keepResults = init.settings.PREFECT_RESULTS_KEEP_FOR_RETRY;
+    this.entrypoint = init.entrypoint;
+    const r = init.resume;
+    this.baseRunCount = r?.runCount ?? 0;
+    if (r) {
+      this.created = r.created;
+      this.runCount = r.runCount;
+      this.seqBase = r.stateCount;
+      this.startMs = r.startTime ?? undefined;
+      for (const [key, n] of r.taskCounters) this.counters.set(key, n);
+    }
     this.flowName = init.flowName;
     this.flowVersion = init.flowVersion;
     this.parentFlowRunId = init.parentFlowRunId;
@@ -336,7 +369,35 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
       flowVersion: this.flowVersion ?? null,
       parentFlowRunId: this.parentFlowRunId ?? null,
       parentTaskRunId: this.parentTaskRunId ?? null,
+      entrypoint: this.entrypoint ?? null,
     };
   }
 
+}
+
+/** What a process needs to take up a flow run from the store (`runs retry`). */
+export interface ResumedRun {
+  id: string;
+  name: string;
+  created: number;
+  startTime: number | null;
+  runCount: number;
+  /** states already stored (the new ones follow them) */
+  stateCount: number;
+  /** task-run name counters per task key, so new task runs' names follow the earlier ones */
+  taskCounters: Map<string, number>;
+}
+
+/**
+ * The task calls a retried flow run may reuse instead of running (built by `retry-plan.ts`).
+ * `take` is asked once per call, in call order, with the call's inputs identity worked out.
+ */
+export interface ReuseSource {
+  take(task: { taskKey: string; name: string; sourceHash: string }, run: TaskRunRecord): Promise<Reused | undefined> | Reused | undefined;
+}
+
+export interface Reused {
+  value: unknown;
+  /** e.g. "Reused the result of task run 'fetch-3' (0193…)" */
+  message: string;
 }

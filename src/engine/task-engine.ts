@@ -32,6 +32,7 @@ import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
 import type { AttemptTally } from "./attempt-tally.ts";
+import { keepResult, noteInputs, sourceHashOf } from "./keep-result.ts";
 
 export interface CallOptions {
   mode: "call" | "submit";
@@ -181,13 +182,26 @@ async function executeTaskRun(p: Prepared): Promise<State> {
       args = substituteFutures(args) as unknown[];
       run.parameters = bindArgs(p.def.params, args);
     }
-    if (p.flowRun?.closedError) return await finish(p, interruptedState(p.flowRun.closedError), run.logger);
+    const flowRun = p.flowRun;
+    if (flowRun?.closedError) return await finish(p, interruptedState(flowRun.closedError), run.logger);
 
-    const plan = planCache(p.def, cfg, run, p.flowRun, p.thisArg);
+    // keeping results for retries, and reusing them in a retry (generator runs are never either)
+    const keep = flowRun !== undefined && flowRun.keepResults && !p.def.isGenerator;
+    const reuse = p.def.isGenerator ? undefined : flowRun?.root.reuse;
+    if (keep || reuse) noteInputs(run, p.thisArg);
+    if (reuse) {
+      const got = await reuse.take({ taskKey: p.def.taskKey, name: p.def.name, sourceHash: sourceHashOf(p.def) }, run);
+      if (got) return await finish(p, new State("COMPLETED", { name: "Cached", message: got.message, data: got.value }), run.logger);
+    }
+
+    const plan = planCache(p.def, cfg, run, flowRun, p.thisArg);
     if (plan) {
       run.cacheKey = plan.key;
       const hit = await readCached(plan, p.env);
-      if (hit) return await finish(p, Cached(hit.value), run.logger);
+      if (hit) {
+        if (keep) await keepResult(p.def, run, flowRun, hit.value);
+        return await finish(p, Cached(hit.value), run.logger);
+      }
     }
 
     let release: ReleaseSlots | undefined;
@@ -203,6 +217,10 @@ async function executeTaskRun(p: Prepared): Promise<State> {
     try {
       const final = await attemptLoop(p, args);
       if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data, p.env);
+      if (keep && final.type === "COMPLETED") {
+        const writing = keepResult(p.def, run, flowRun, final.data);
+        if (writing) await writing;
+      }
       return await finish(p, final, run.logger);
     } finally {
       release?.();

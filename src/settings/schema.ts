@@ -100,6 +100,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: () => false,
   },
   {
+    key: "PREFECT_RESULTS_KEEP_FOR_RETRY",
+    type: "boolean",
+    description:
+      "Keep the result of every completed task run of a flow run (small ones in the run store, larger ones as result files under PREFECT_LOCAL_STORAGE_PATH/runs) so that `flowctl runs retry` can reuse them; removed by `runs prune` and `runs delete`.",
+    default: () => true,
+  },
+  {
     key: "PREFECT_TASKS_REFRESH_CACHE",
     type: "boolean",
     description: "Run every cached task anyway and overwrite its cached result.",
@@ -169,6 +176,7 @@ export interface Settings {
   PREFECT_LOGGING_LOG_PRINTS: boolean;
   PREFECT_LOGGING_COLORS: boolean;
   PREFECT_RESULTS_PERSIST_BY_DEFAULT: boolean;
+  PREFECT_RESULTS_KEEP_FOR_RETRY: boolean;
   PREFECT_TASKS_REFRESH_CACHE: boolean;
   PREFECT_TASK_RUNNER_MAX_CONCURRENCY: number;
   PREFECT_TASK_RUN_TAG_CONCURRENCY_SLOT_WAIT_SECONDS: number;

@@ -25,6 +25,8 @@ export interface FlowRunRow {
   startTime: number | null;
   endTime: number | null;
   updated: number;
+  /** `<absolute file path>:<flow name>` for runs started by `flowctl run` (what `runs retry` loads) */
+  entrypoint?: string | null;
 }
 
 export interface TaskRunRow {
@@ -76,6 +78,24 @@ export interface LogRow {
   timestamp: number;
 }
 
+/**
+ * The result a completed task run left for `runs retry` to reuse. Kept small ones are `payload`
+ * here; larger ones are a result file (`kind: "file"`); one that could not be kept says why.
+ */
+export interface KeptResultRow {
+  taskRunId: string;
+  /** the top-level flow run (subflows' task runs are kept under it) */
+  flowRunId: string;
+  /** the call's inputs in canonical form (or their hash); null when they could not be hashed */
+  inputsKey: string | null;
+  /** the task's source hash (TASK_SOURCE) */
+  sourceHash: string;
+  kind: "value" | "file" | "unkept";
+  payload: Uint8Array | null;
+  message: string | null;
+  created: number;
+}
+
 /** One transaction's worth of changes. Runs are upserts (the latest snapshot wins). */
 export interface WriteBatch {
   flowRuns: FlowRunRow[];
@@ -83,6 +103,8 @@ export interface WriteBatch {
   states: StateRow[];
   inputs: InputRow[];
   logs: LogRow[];
+  /** kept results (inserted once; a row already there is replaced) */
+  results?: KeptResultRow[];
 }
 
 export interface FlowRunFilter {
@@ -121,6 +143,8 @@ export interface FlowRunWithTaskCounts extends FlowRunRow {
 
 /** What `pruneOlderThan` removed. `cacheKeys`: the cache keys of pruned task runs that no remaining task run uses. */
 export interface PruneResult {
+  /** the ids of the flow runs removed (their result files go with them) */
+  flowRunIds?: string[];
   flowRuns: number;
   taskRuns: number;
   states: number;
@@ -200,6 +224,8 @@ export interface RunStore {
    */
   findRuns(ref: string, opts?: { limit?: number }): Promise<{ flowRuns: FlowRunRow[]; taskRuns: TaskRunRow[] }>;
   getStates(runId: string): Promise<StateRow[]>;
+  /** The kept results of a top-level flow run's task runs (its subflows' included). */
+  getKeptResults(flowRunId: string): Promise<KeptResultRow[]>;
   getInputs(taskRunId: string): Promise<InputRow[]>;
   getLogs(filter: LogFilter): Promise<LogRow[]>;
   /** `listFlowRuns` (same filter, same order) with each run's task-run counts by state type. */

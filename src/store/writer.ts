@@ -13,7 +13,7 @@
 import { logHub } from "../logging/logger.ts";
 import type { LogRecord } from "../logging/record.ts";
 import { getStore, onStoreClose } from "./index.ts";
-import type { FlowRunRow, InputRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
+import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
 
 export interface Persistable<R> {
   readonly id: string;
@@ -29,6 +29,7 @@ export class StoreWriter {
   private states: StateRow[] = [];
   private inputs: InputRow[] = [];
   private logs: LogRow[] = [];
+  private results: KeptResultRow[] = [];
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<void>>();
@@ -65,6 +66,13 @@ export class StoreWriter {
   addInput(row: InputRow): void {
     if (!this.enabled) return;
     this.inputs.push(row);
+    this.bump();
+  }
+
+  /** A completed task run's kept result (for `runs retry`). */
+  addResult(row: KeptResultRow): void {
+    if (!this.enabled) return;
+    this.results.push(row);
     this.bump();
   }
 
@@ -139,12 +147,14 @@ export class StoreWriter {
       states: this.states,
       inputs: this.inputs,
       logs: this.logs,
+      results: this.results,
     };
     this.flowRuns = new Map();
     this.taskRuns = new Map();
     this.states = [];
     this.inputs = [];
     this.logs = [];
+    this.results = [];
     this.pending = 0;
     if (this.timer) {
       clearTimeout(this.timer);
@@ -160,7 +170,9 @@ export class StoreWriter {
     this.states = batch.states.concat(this.states);
     this.inputs = batch.inputs.concat(this.inputs);
     this.logs = batch.logs.concat(this.logs);
-    this.pending += batch.flowRuns.length + batch.taskRuns.length + batch.states.length + batch.inputs.length + batch.logs.length;
+    const results = batch.results ?? [];
+    this.results = results.concat(this.results);
+    this.pending += batch.flowRuns.length + batch.taskRuns.length + batch.states.length + batch.inputs.length + batch.logs.length + results.length;
   }
 
   /** Hand what is pending to the store now (the store is open); the write goes on in the background. */

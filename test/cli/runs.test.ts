@@ -314,7 +314,14 @@ describe("flowctl runs prune", () => {
         db.prepare("UPDATE task_runs SET created = created - ?, updated = updated - ? WHERE flow_run_id = ?").run(TEN_DAYS, TEN_DAYS, id);
       }
       const logsBefore = (db.prepare("SELECT COUNT(*) AS n FROM logs").get() as { n: number }).n;
+      const entry = db.prepare("SELECT entrypoint FROM flow_runs WHERE id = ?").get(a.id) as { entrypoint: string };
+      assert.equal(entry.entrypoint, `${join(w.dir, "cached.ts")}:cached`, "flowctl run records where the flow came from");
+      const keptOf = (d: Database.Database, id: string) => (d.prepare("SELECT COUNT(*) AS n FROM task_run_results WHERE flow_run_id = ?").get(id) as { n: number }).n;
+      assert.equal(keptOf(db, a.id), 1);
       db.close();
+      // a large kept result of the first run lives in a result file of its own
+      mkdirSync(join(w.home, "storage", "runs", a.id), { recursive: true });
+      writeFileSync(join(w.home, "storage", "runs", a.id, "t.result"), "V");
 
       const bad = await w.cli(["runs", "prune", "--older-than", "10 parsecs"]);
       assert.equal(bad.code, 2);
@@ -334,6 +341,10 @@ describe("flowctl runs prune", () => {
       db2.close();
       assert.equal(counts.states, 0);
       assert.ok(counts.logs > 0 && counts.logs < logsBefore);
+      const db3 = new Database(join(w.home, "flowctl.db"), { readonly: true });
+      assert.deepEqual([keptOf(db3, a.id), keptOf(db3, b.id), keptOf(db3, remaining[0].id)], [0, 0, 1], "kept results go with their runs");
+      db3.close();
+      assert.equal(existsSync(join(w.home, "storage", "runs", a.id)), false, "and so do their result files");
 
       const again = await w.json(["runs", "prune", "--older-than", "1d"]);
       assert.deepEqual({ ...again, cutoff: 0 }, { cutoff: 0, flowRuns: 0, taskRuns: 0, states: 0, logs: 0, results: 0 });

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { openStore } from "../../src/store/index.ts";
-import type { FlowRunRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
+import type { FlowRunRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
 import type { StateType } from "../../src/engine/states.ts";
 import { postgresSchema } from "../fixtures/redis/services.ts";
 
@@ -72,7 +72,7 @@ function flowRow(id: string, at: number, over: Partial<FlowRunRow> = {}): FlowRu
   return {
     id, name: `run-${id}`, flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
     parameters: "{}", tags: "[]", stateType: "COMPLETED", stateName: "Completed", stateMessage: null, runCount: 1,
-    created: at, startTime: at, endTime: at + 1000, updated: at + 1000, ...over,
+    created: at, startTime: at, endTime: at + 1000, updated: at + 1000, entrypoint: null, ...over,
   };
 }
 
@@ -200,6 +200,39 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.deepEqual(await found("x_"), [[], []]);
       assert.deepEqual(await found("%"), [[], []]);
       assert.deepEqual(await found("nope"), [[], []]);
+    });
+
+    test("entrypoints and kept results: written, read back by top-level flow run, replaced, pruned", async () => {
+      const store = await fresh();
+      const old = NOW - 10 * DAY;
+      const kept = (taskRunId: string, flowRunId: string, over: Partial<KeptResultRow> = {}): KeptResultRow => ({
+        taskRunId, flowRunId, inputsKey: `o{x:n${taskRunId.length}}`, sourceHash: "src-1", kind: "value",
+        payload: Buffer.from([0, 1, 2, 255]), message: null, created: old, ...over,
+      });
+      const rows = [
+        kept("t1", "f1"),
+        kept("t2", "f1", { kind: "unkept", payload: null, inputsKey: null, message: "Cannot serialise the result: result is a function" }),
+        kept("s1", "f1", { kind: "file", payload: null }),
+        kept("u1", "f2", { payload: new Uint8Array(70_000).fill(7) }),
+      ];
+      await store.writeBatch(batch({
+        flowRuns: [flowRow("f1", old, { entrypoint: "/work/flows/etl.ts:etl" }), flowRow("f2", NOW)],
+        taskRuns: [taskRow("t1", "f1", old), taskRow("t2", "f1", old), taskRow("u1", "f2", NOW)],
+        results: rows,
+      }));
+      assert.equal((await store.getFlowRun("f1"))!.entrypoint, "/work/flows/etl.ts:etl");
+      assert.equal((await store.getFlowRun("f2"))!.entrypoint, null);
+      const byId = (rs: KeptResultRow[]) => [...rs].sort((a, b) => a.taskRunId.localeCompare(b.taskRunId));
+      assert.deepEqual(byId(await store.getKeptResults("f1")), byId(rows.slice(0, 3)));
+      const big = await store.getKeptResults("f2");
+      assert.ok(Buffer.isBuffer(big[0]!.payload) && big[0]!.payload.length === 70_000 && big[0]!.payload[69_999] === 7);
+      // a row written again is replaced
+      await store.writeBatch(batch({ results: [kept("t1", "f1", { payload: Buffer.from("again") })] }));
+      assert.equal(Buffer.from((await store.getKeptResults("f1")).find((r) => r.taskRunId === "t1")!.payload!).toString(), "again");
+      const res = await store.pruneOlderThan(NOW - DAY);
+      assert.deepEqual(res.flowRunIds, ["f1"]);
+      assert.deepEqual(await store.getKeptResults("f1"), []);
+      assert.equal((await store.getKeptResults("f2")).length, 1);
     });
 
     test("a run's latest snapshot wins, whatever order the batches arrive in", async () => {
@@ -390,8 +423,8 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
         ],
       }));
       const res = await store.pruneOlderThan(NOW - DAY);
-      assert.deepEqual({ ...res, cacheKeys: [...res.cacheKeys].sort() }, {
-        flowRuns: 2, taskRuns: 3, states: 6, logs: 4, cacheKeys: ["only-old", "standalone"],
+      assert.deepEqual({ ...res, cacheKeys: [...res.cacheKeys].sort(), flowRunIds: [...res.flowRunIds!].sort() }, {
+        flowRunIds: ["old", "oldsub"], flowRuns: 2, taskRuns: 3, states: 6, logs: 4, cacheKeys: ["only-old", "standalone"],
       });
       assert.deepEqual(ids(await store.listFlowRuns()).sort(), ["busy", "new", "newsub", "oldparent"]);
       assert.deepEqual(ids(await store.listTaskRuns()).sort(), ["s2", "t3", "t4"]);
@@ -399,7 +432,7 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.deepEqual(await store.getInputs("t2"), []);
       assert.equal((await store.getInputs("t3")).length, 1);
       assert.deepEqual((await store.getLogs({})).map((l) => l.message), ["e", "f"]);
-      assert.deepEqual(await store.pruneOlderThan(NOW - DAY), { flowRuns: 0, taskRuns: 0, states: 0, logs: 0, cacheKeys: [] });
+      assert.deepEqual(await store.pruneOlderThan(NOW - DAY), { flowRunIds: [], flowRuns: 0, taskRuns: 0, states: 0, logs: 0, cacheKeys: [] });
     });
 
     test("concurrency limits: create, change, list, inspect, reset, delete", async () => {

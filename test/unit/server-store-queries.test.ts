@@ -116,8 +116,8 @@ describe("pruneOlderThan", () => {
       ],
     }));
     const res = await store.pruneOlderThan(NOW - DAY);
-    assert.deepEqual({ ...res, cacheKeys: [...res.cacheKeys].sort() }, {
-      flowRuns: 2, taskRuns: 3, states: 6, logs: 4, cacheKeys: ["only-old", "standalone"],
+    assert.deepEqual({ ...res, cacheKeys: [...res.cacheKeys].sort(), flowRunIds: [...res.flowRunIds!].sort() }, {
+      flowRunIds: ["old", "oldsub"], flowRuns: 2, taskRuns: 3, states: 6, logs: 4, cacheKeys: ["only-old", "standalone"],
     });
     const flows = (await store.listFlowRuns()).map((r) => r.id).sort();
     assert.deepEqual(flows, ["busy", "new", "newsub", "oldparent"]);
@@ -129,6 +129,6 @@ describe("pruneOlderThan", () => {
     assert.equal((await store.getInputs("t3")).length, 1);
     assert.deepEqual((await store.getLogs({})).map((l) => l.message), ["e", "f"]);
     // nothing left to prune at the same cutoff
-    assert.deepEqual(await store.pruneOlderThan(NOW - DAY), { flowRuns: 0, taskRuns: 0, states: 0, logs: 0, cacheKeys: [] });
+    assert.deepEqual(await store.pruneOlderThan(NOW - DAY), { flowRunIds: [], flowRuns: 0, taskRuns: 0, states: 0, logs: 0, cacheKeys: [] });
   });
 });

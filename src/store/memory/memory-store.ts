@@ -10,10 +10,14 @@
 import { FlowctlError } from "../../errors.ts";
 import type {
   ConcurrencyLimitRow, ConcurrencySlotRow, FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult,
-  RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
+  RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow,
 } from "../types.ts";
 import { MemoryConcurrency } from "./concurrency.ts";
 import { pruneDatabase, statsOf } from "./summaries.ts";
+
+function copyKept(r: KeptResultRow): KeptResultRow {
+  return { ...r, payload: r.payload === null ? null : Buffer.from(r.payload) };
+}
 
 interface Stored<R> {
   row: R;
@@ -30,6 +34,8 @@ export class MemoryDatabase {
   /** per task run, keyed `upstream\0parameter` */
   readonly inputs = new Map<string, Map<string, InputRow>>();
   logs: LogRow[] = [];
+  /** kept results, per task run */
+  readonly results = new Map<string, KeptResultRow>();
   nextSeq = 0;
   nextLogId = 1;
   readonly concurrency: MemoryConcurrency;
@@ -87,6 +93,11 @@ export class MemoryStore implements RunStore {
       const { id: _ignored, ...rest } = l;
       db.logs.push({ id: db.nextLogId++, ...rest });
     }
+    for (const r of batch.results ?? []) db.results.set(r.taskRunId, copyKept(r));
+  }
+
+  async getKeptResults(flowRunId: string): Promise<KeptResultRow[]> {
+    return Array.from(this.check().results.values()).filter((r) => r.flowRunId === flowRunId).map(copyKept);
   }
 
   async writeBatch(batch: WriteBatch): Promise<void> {

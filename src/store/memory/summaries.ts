@@ -68,9 +68,11 @@ export function pruneDatabase(db: MemoryDatabase, cutoff: number): PruneResult {
   );
   for (const id of taskIds) db.taskRuns.delete(id);
   for (const id of flowIds) db.flowRuns.delete(id);
+  for (const [id, r] of db.results) if (taskIds.has(id) || flowIds.has(r.flowRunId)) db.results.delete(id);
   const stillUsed = new Set<string>();
   for (const { row } of db.taskRuns.values()) if (row.cacheKey !== null) stillUsed.add(row.cacheKey);
   return {
+    flowRunIds: [...flowIds],
     flowRuns: flowIds.size,
     taskRuns: taskIds.size,
     states,

@@ -11,14 +11,15 @@ import { FlowctlError, isFlowctlError } from "../../errors.ts";
 import type {
   ConcurrencyLimitRow, ConcurrencySlotRow, SlotAcquisition, SlotRequest,
   FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult, RunStatsRows, RunStore, StateRow,
-  TaskRunFilter, TaskRunRow, WriteBatch,
+  TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow,
 } from "../types.ts";
+import { keptRow } from "../kept-rows.ts";
 import { parsePgUrl, type PgTarget } from "./connection.ts";
 import { migrate } from "./migrate.ts";
 import { pruneOlderThan, statsSince, withTaskCounts } from "./run-summaries.ts";
 import * as concurrency from "./concurrency.ts";
 import {
-  FLOW_COLS, FLOW_RUNS, LOGS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
+  FLOW_COLS, FLOW_RUNS, LOGS, RESULTS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
   type ColumnSet,
 } from "./rows.ts";
 
@@ -45,6 +46,10 @@ const SQL = {
   input:
     "INSERT INTO task_run_inputs (task_run_id, upstream_task_run_id, parameter) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
   log: insertSelect(LOGS as ColumnSet<unknown>),
+  result: `${insertSelect(RESULTS as ColumnSet<unknown>)} ON CONFLICT (task_run_id) DO UPDATE SET ${RESULTS.columns
+    .slice(1)
+    .map((c) => `${c[0]} = excluded.${c[0]}`)
+    .join(", ")}`,
 };
 
 /** The newest snapshot of each run (the later one on a tie), in id order. */
@@ -111,7 +116,8 @@ export class PostgresStore implements RunStore {
     const taskRuns = latestById(batch.taskRuns);
     const states = lastByKey(batch.states, (s) => `${s.runId}\0${String(s.seq).padStart(10, "0")}`);
     const inputs = lastByKey(batch.inputs, (i) => `${i.taskRunId}\0${i.upstreamTaskRunId}\0${i.parameter}`);
-    if (!flowRuns.length && !taskRuns.length && !states.length && !inputs.length && !batch.logs.length) return;
+    const results = lastByKey(batch.results ?? [], (r) => r.taskRunId);
+    if (!flowRuns.length && !taskRuns.length && !states.length && !inputs.length && !batch.logs.length && !results.length) return;
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       try {
@@ -123,6 +129,7 @@ export class PostgresStore implements RunStore {
           await client.query(SQL.input, [inputs.map((i) => i.taskRunId), inputs.map((i) => i.upstreamTaskRunId), inputs.map((i) => i.parameter)]);
         }
         if (batch.logs.length) await client.query(SQL.log, columnArrays(LOGS, batch.logs));
+        if (results.length) await client.query(SQL.result, columnArrays(RESULTS, results));
         await client.query("COMMIT");
         return;
       } catch (err) {
@@ -201,6 +208,14 @@ export class PostgresStore implements RunStore {
 
   async getStates(runId: string): Promise<StateRow[]> {
     return (await this.query(`SELECT ${STATE_COLS} FROM run_states WHERE run_id = $1 ORDER BY seq`, [runId])).map(stateRow);
+  }
+
+  async getKeptResults(flowRunId: string): Promise<KeptResultRow[]> {
+    const rows = await this.query(
+      "SELECT task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created FROM task_run_results WHERE flow_run_id = $1",
+      [flowRunId],
+    );
+    return rows.map(keptRow);
   }
 
   async getInputs(taskRunId: string): Promise<InputRow[]> {

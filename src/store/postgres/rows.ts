@@ -1,5 +1,5 @@
 /** Row shapes of the PostgreSQL store: column lists, array parameters for writes, mapping reads. */
-import type { FlowRunRow, LogRow, StateRow, TaskRunRow } from "../types.ts";
+import type { FlowRunRow, KeptResultRow, LogRow, StateRow, TaskRunRow } from "../types.ts";
 
 export interface ColumnSet<R> {
   table: string;
@@ -14,11 +14,11 @@ export const FLOW_RUNS: ColumnSet<FlowRunRow> = {
     ["id", "text"], ["name", "text"], ["flow_name", "text"], ["flow_version", "text"], ["parent_flow_run_id", "text"],
     ["parent_task_run_id", "text"], ["parameters", "text"], ["tags", "text"], ["state_type", "text"], ["state_name", "text"],
     ["state_message", "text"], ["run_count", "integer"], ["created", "bigint"], ["start_time", "bigint"], ["end_time", "bigint"],
-    ["updated", "bigint"],
+    ["updated", "bigint"], ["entrypoint", "text"],
   ],
   values: (r) => [
     r.id, r.name, r.flowName, r.flowVersion, r.parentFlowRunId, r.parentTaskRunId, r.parameters, r.tags, r.stateType, r.stateName,
-    r.stateMessage, r.runCount, r.created, r.startTime, r.endTime, r.updated,
+    r.stateMessage, r.runCount, r.created, r.startTime, r.endTime, r.updated, r.entrypoint ?? null,
   ],
 };
 
@@ -43,6 +43,15 @@ export const RUN_STATES: ColumnSet<StateRow> = {
     ["timestamp", "bigint"], ["scheduled_time", "bigint"], ["error", "text"],
   ],
   values: (s) => [s.runId, s.seq, s.runKind, s.type, s.name, s.message, s.timestamp, s.scheduledTime, s.error],
+};
+
+export const RESULTS: ColumnSet<KeptResultRow> = {
+  table: "task_run_results",
+  columns: [
+    ["task_run_id", "text"], ["flow_run_id", "text"], ["inputs_key", "text"], ["source_hash", "text"], ["kind", "text"],
+    ["payload", "bytea"], ["message", "text"], ["created", "bigint"],
+  ],
+  values: (r) => [r.taskRunId, r.flowRunId, r.inputsKey, r.sourceHash, r.kind, r.payload === null ? null : Buffer.from(r.payload), r.message, r.created],
 };
 
 export const LOGS: ColumnSet<LogRow> = {
@@ -84,7 +93,7 @@ export function flowRow(r: Record<string, unknown>): FlowRunRow {
     parentFlowRunId: str(r.parent_flow_run_id), parentTaskRunId: str(r.parent_task_run_id), parameters: r.parameters as string,
     tags: r.tags as string, stateType: r.state_type as FlowRunRow["stateType"], stateName: r.state_name as string,
     stateMessage: str(r.state_message), runCount: Number(r.run_count), created: Number(r.created), startTime: num(r.start_time),
-    endTime: num(r.end_time), updated: Number(r.updated),
+    endTime: num(r.end_time), updated: Number(r.updated), entrypoint: str(r.entrypoint),
   };
 }
 

@@ -43,6 +43,9 @@ export function pruneOlderThan(db: Db, cutoff: number): PruneResult {
         )
         .run(flowJson, taskJson).changes +
       db.prepare("DELETE FROM logs WHERE flow_run_id IS NULL AND task_run_id IS NULL AND timestamp < ?").run(cutoff).changes;
+    db.prepare(
+      "DELETE FROM task_run_results WHERE task_run_id IN (SELECT value FROM json_each(?)) OR flow_run_id IN (SELECT value FROM json_each(?))",
+    ).run(taskJson, flowJson);
     const taskRuns = db.prepare("DELETE FROM task_runs WHERE id IN (SELECT value FROM json_each(?))").run(taskJson).changes;
     const flowRuns = db.prepare("DELETE FROM flow_runs WHERE id IN (SELECT value FROM json_each(?))").run(flowJson).changes;
 
@@ -54,7 +57,7 @@ export function pruneOlderThan(db: Db, cutoff: number): PruneResult {
           .all(JSON.stringify(keys)) as { cache_key: string }[]
       ).map((r) => r.cache_key),
     );
-    return { flowRuns, taskRuns, states, logs, cacheKeys: keys.filter((k) => !stillUsed.has(k)) };
+    return { flowRunIds: flowIds, flowRuns, taskRuns, states, logs, cacheKeys: keys.filter((k) => !stillUsed.has(k)) };
   });
   return tx.immediate();
 }

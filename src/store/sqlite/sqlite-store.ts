@@ -11,7 +11,8 @@ import { WriteThread } from "./write-thread.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
-import type { FlowRunWithTaskCounts, PruneResult, RunStatsRows } from "../types.ts";
+import type { FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
+import { keptRow } from "../kept-rows.ts";
 import { statsSince, withTaskCounts } from "./run-summaries.ts";
 import { pruneOlderThan } from "./prune.ts";
 import * as concurrency from "./concurrency.ts";
@@ -134,6 +135,13 @@ export class SqliteStore implements RunStore {
     }));
   }
 
+  async getKeptResults(flowRunId: string): Promise<KeptResultRow[]> {
+    const rows = this.db
+      .prepare("SELECT task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created FROM task_run_results WHERE flow_run_id = ?")
+      .all(flowRunId) as Record<string, unknown>[];
+    return rows.map(keptRow);
+  }
+
   async getInputs(taskRunId: string): Promise<InputRow[]> {
     const rows = this.db
       .prepare("SELECT task_run_id, upstream_task_run_id, parameter FROM task_run_inputs WHERE task_run_id = ?")
@@ -237,6 +245,7 @@ function flowRow(r: Record<string, unknown>): FlowRunRow {
     parameters: r.parameters as string, tags: r.tags as string, stateType: r.state_type as FlowRunRow["stateType"],
     stateName: r.state_name as string, stateMessage: (r.state_message as string | null) ?? null, runCount: Number(r.run_count),
     created: Number(r.created), startTime: num(r.start_time), endTime: num(r.end_time), updated: Number(r.updated),
+    entrypoint: (r.entrypoint as string | null) ?? null,
   };
 }
 
