@@ -33,7 +33,8 @@ function sandbox() {
   const home = join(root, "home");
   mkdirSync(home);
   const run = (args: string[], env: Record<string, string> = {}) => runCli(args, { home, env: { ...CLEAN_ENV, ...env } });
-  const entries = () => readdirSync(join(home, "storage")).sort();
+  // cache entries (the `runs` folder holds results kept for retries, not cache entries)
+  const entries = () => readdirSync(join(home, "storage")).filter((f) => f !== "runs").sort();
   return { root, home, run, entries };
 }
 
