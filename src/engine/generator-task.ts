@@ -168,6 +168,18 @@ async function* generatorRun(
 }
 
 async function pull(iter: AnyIterator, ctx: RunContext, deadline: number | undefined, p: Prepared): Promise<IteratorResult<unknown>> {
+  const observer = p.env.observer;
+  if (observer === undefined) return pullWithin(iter, ctx, deadline, p);
+  // the body runs while it is pulled (a test harness holds its clock meanwhile)
+  observer.body(p.run, true);
+  try {
+    return await pullWithin(iter, ctx, deadline, p);
+  } finally {
+    observer.body(p.run, false);
+  }
+}
+
+async function pullWithin(iter: AnyIterator, ctx: RunContext, deadline: number | undefined, p: Prepared): Promise<IteratorResult<unknown>> {
   const next = runContext.run(ctx, () => iter.next());
   if (deadline === undefined) return next;
   const left = deadline - clock().now();

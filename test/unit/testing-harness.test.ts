@@ -256,3 +256,21 @@ test("a run that waits on the clock forever, with nothing armed, fails h.run wit
   assert.equal((await h.run(() => limited.with({ returnState: true })())).name, "TimedOut");
   await h.close();
 });
+
+test("generator tasks: a body doing real work while it is pulled holds the clock; its time limit runs on virtual time", async () => {
+  const h = await testHarness({ startTime: START });
+  const rows = task({ timeoutSeconds: 30 }, async function* rows() {
+    yield await new Promise<number>((r) => setTimeout(() => r(1), 50)); // real work: 50 ms
+    await h.clock.sleep("1m"); // past the limit, on the virtual clock
+    yield 2;
+  });
+  const seen: number[] = [];
+  const consume = flow(async function consume() {
+    for await (const r of rows()) seen.push(r as number);
+  });
+  await assert.rejects(h.run(() => consume()), /Task run exceeded timeout of 30 second/);
+  assert.deepEqual(seen, [1]);
+  assert.equal(h.taskRuns()[0]!.state.name, "TimedOut");
+  assert.equal(h.clock.now() - START, 30_000, "the 50 ms of real work did not let the clock jump to the limit");
+  await h.close();
+});
