@@ -2,13 +2,23 @@
  * Run ids: UUIDv7 (RFC 9562) — 48 bits of milliseconds, then random bits. Ids made later sort
  * later, so the store's B-trees grow at their end instead of being written all over, which
  * roughly halves the cost of inserting a run's rows.
+ *
+ * The 36 characters are written into one scratch buffer and read out as a single flat string:
+ * concatenating hex pairs made ~20 intermediate strings (≈ 600 bytes of garbage) per id.
  */
 import { randomFillSync } from "node:crypto";
 
 const POOL = 16 * 256;
 let pool = Buffer.allocUnsafe(POOL);
 let offset = POOL;
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const out = Buffer.alloc(36, 0x2d); // '-' at 8, 13, 18, 23 stays
+const HEX = new Uint8Array(16);
+for (let i = 0; i < 16; i++) HEX[i] = "0123456789abcdef".charCodeAt(i);
+
+function put(pos: number, byte: number): void {
+  out[pos] = HEX[byte >>> 4]!;
+  out[pos + 1] = HEX[byte & 15]!;
+}
 
 export function newId(now: number = Date.now()): string {
   if (offset >= POOL) {
@@ -21,9 +31,16 @@ export function newId(now: number = Date.now()): string {
   // 48-bit big-endian timestamp
   const hi = Math.floor(now / 2 ** 16);
   const lo = now % 2 ** 16;
-  const ts =
-    HEX[(hi >>> 24) & 0xff]! + HEX[(hi >>> 16) & 0xff]! + HEX[(hi >>> 8) & 0xff]! + HEX[hi & 0xff]! + HEX[(lo >>> 8) & 0xff]! + HEX[lo & 0xff]!;
-  const version = HEX[(b[o + 6]! & 0x0f) | 0x70]! + HEX[b[o + 7]!]!;
-  const variant = HEX[(b[o + 8]! & 0x3f) | 0x80]! + HEX[b[o + 9]!]!;
-  return `${ts.slice(0, 8)}-${ts.slice(8)}-${version}-${variant}-${HEX[b[o + 10]!]}${HEX[b[o + 11]!]}${HEX[b[o + 12]!]}${HEX[b[o + 13]!]}${HEX[b[o + 14]!]}${HEX[b[o + 15]!]}`;
+  put(0, (hi >>> 24) & 0xff);
+  put(2, (hi >>> 16) & 0xff);
+  put(4, (hi >>> 8) & 0xff);
+  put(6, hi & 0xff);
+  put(9, lo >>> 8);
+  put(11, lo & 0xff);
+  put(14, (b[o + 6]! & 0x0f) | 0x70);
+  put(16, b[o + 7]!);
+  put(19, (b[o + 8]! & 0x3f) | 0x80);
+  put(21, b[o + 9]!);
+  for (let i = 0; i < 6; i++) put(24 + 2 * i, b[o + 10 + i]!);
+  return out.toString("latin1", 0, 36);
 }

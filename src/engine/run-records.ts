@@ -51,11 +51,29 @@ export interface FlowRun {
 
 /** JSON for the store: values that JSON cannot hold are shown, not dropped silently. */
 export function toJsonText(value: unknown): string {
+  if (isFlatJson(value)) return JSON.stringify(value);
   try {
     return JSON.stringify(toJsonSafe(value, [])) ?? "null";
   } catch (err) {
     return JSON.stringify(`<unserialisable: ${(err as Error).message}>`);
   }
+}
+
+/** A plain object of strings, booleans, finite numbers and nulls: JSON holds it as it is. */
+function isFlatJson(v: unknown): boolean {
+  if (typeof v !== "object" || v === null || Object.getPrototypeOf(v) !== Object.prototype) return false;
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    const t = typeof x;
+    if (t === "string" || t === "boolean" || x === null) continue;
+    if (t !== "number" || !Number.isFinite(x)) return false;
+  }
+  return true;
+}
+
+const NO_TAGS = "[]";
+function tagsText(tags: readonly string[]): string {
+  return tags.length === 0 ? NO_TAGS : JSON.stringify(tags);
 }
 
 function toJsonSafe(v: unknown, ancestors: object[]): unknown {
@@ -161,25 +179,6 @@ abstract class RunRecordBase {
 
   protected abstract readonly kind: "flow" | "task";
 
-  /** The store columns flow runs and task runs share. */
-  protected commonRow() {
-    const s = this.state;
-    return {
-      id: this.id,
-      name: this.name,
-      parameters: toJsonText(this.parameters),
-      tags: JSON.stringify(this.tags),
-      stateType: s.type,
-      stateName: s.name,
-      stateMessage: s.message ?? null,
-      runCount: this.runCount,
-      created: this.created,
-      startTime: this.startMs ?? null,
-      endTime: this.endMs ?? null,
-      updated: s.ts,
-    };
-  }
-
   abstract toRow(): FlowRunRow | TaskRunRow;
 
   toJSON(): Record<string, unknown> {
@@ -267,8 +266,21 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   }
 
   toRow(): TaskRunRow {
+    // one literal, no spread of shared columns: this runs for every task run in every batch
+    const s = this.state;
     return {
-      ...this.commonRow(),
+      id: this.id,
+      name: this.name,
+      parameters: toJsonText(this.parameters),
+      tags: tagsText(this.tags),
+      stateType: s.type,
+      stateName: s.name,
+      stateMessage: s.message ?? null,
+      runCount: this.runCount,
+      created: this.created,
+      startTime: this.startMs ?? null,
+      endTime: this.endMs ?? null,
+      updated: s.ts,
       taskName: this.taskName,
       taskKey: this.taskKey,
       flowRunId: this.flowRunId ?? null,
@@ -363,8 +375,20 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   }
 
   toRow(): FlowRunRow {
+    const s = this.state;
     return {
-      ...this.commonRow(),
+      id: this.id,
+      name: this.name,
+      parameters: toJsonText(this.parameters),
+      tags: tagsText(this.tags),
+      stateType: s.type,
+      stateName: s.name,
+      stateMessage: s.message ?? null,
+      runCount: this.runCount,
+      created: this.created,
+      startTime: this.startMs ?? null,
+      endTime: this.endMs ?? null,
+      updated: s.ts,
       flowName: this.flowName,
       flowVersion: this.flowVersion ?? null,
       parentFlowRunId: this.parentFlowRunId ?? null,

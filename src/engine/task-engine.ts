@@ -13,6 +13,7 @@
 import { consumeIfGenerator } from "./consume-generator.ts";
 import { FlowctlError, TimeoutError, coerceError, describeError, isFlowctlError } from "../errors.ts";
 import { engineLogger, Logger } from "../logging/logger.ts";
+import { LEVELS } from "../logging/levels.ts";
 import type { TaskAttempt } from "../runners/types.ts";
 import type { Settings } from "../settings/schema.ts";
 import { clock } from "./clock.ts";
@@ -110,9 +111,11 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   run.setState(Pending());
   let tally: AttemptTally | undefined;
   let tallyIndex = 0;
-  logger.info(`Created task run '${run.name}' for task '${def.name}'`);
+  // (the messages are built only when INFO lines go anywhere: a quiet flow does not pay for them)
+  const info = logger.isEnabledFor(INFO);
+  if (info) logger.info(`Created task run '${run.name}' for task '${def.name}'`);
   if (flowRun) {
-    logger.info(opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
+    if (info) logger.info(opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
     if (ctx?.taskRun === undefined) {
       tally = flowRun.attempt;
       tallyIndex = tally.add();
@@ -162,18 +165,13 @@ export async function finishBeforeStart(p: Prepared, err: unknown): Promise<Stat
   return finish(p, state, p.run.logger);
 }
 
-/**
- * Most store batches left unacknowledged before a task run waits for the store: what was
- * recorded stays in memory until the store has it, so this bounds memory whatever N is.
- */
-const MAX_UNACKNOWLEDGED_BATCHES = 4;
-
 async function executeTaskRun(p: Prepared): Promise<State> {
   const { run, cfg } = p;
   // submit() hands back its future before any of the run happens (a sync body included)
   if (p.opts.mode === "submit") await undefined;
+  // backpressure: what was recorded stays in memory until the store has it
   const writer = p.env.writer;
-  if (writer.backlog >= MAX_UNACKNOWLEDGED_BATCHES) await writer.drain(MAX_UNACKNOWLEDGED_BATCHES);
+  while (writer.congested) await writer.whenDrained();
   try {
     let args = p.args;
     if (p.opts.waitFor !== undefined || containsFutures(args)) {
@@ -463,9 +461,11 @@ export async function finish(p: Prepared, state: State, logger: Logger): Promise
   p.tally?.record(p.tallyIndex, state);
   const hooks = state.type === "COMPLETED" ? cfg.onCompletion : state.type === "FAILED" ? cfg.onFailure : undefined;
   if (hooks?.length) await runHooks(hooks, def.publicTask, run, state, logger);
-  if (state.type === "COMPLETED") logger.info(`Finished in state ${state.toString()}`);
-  else logger.error(`Finished in state ${state.toString()}`);
+  if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);
+  else if (logger.isEnabledFor(INFO)) logger.info(`Finished in state ${state.toString()}`);
   return state;
 }
+
+const INFO = LEVELS.INFO;
 
 export type { Prepared };

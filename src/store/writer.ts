@@ -22,6 +22,8 @@ export interface Persistable<R> {
 
 const FLUSH_INTERVAL_MS = 200;
 const FLUSH_THRESHOLD = 2000;
+/** Batches left unacknowledged before the engine waits for the store (bounds memory whatever N is). */
+const MAX_UNACKNOWLEDGED = 4;
 
 export class StoreWriter {
   private flowRuns = new Map<string, Persistable<FlowRunRow>>();
@@ -33,6 +35,7 @@ export class StoreWriter {
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<void>>();
+  private drained: { promise: Promise<void>; resolve: () => void } | undefined;
   private opening = false;
   private store: RunStore | undefined;
   private reportedError = false;
@@ -93,19 +96,33 @@ export class StoreWriter {
     return this.pending > 0;
   }
 
-  /** Batches handed to the store and not yet acknowledged (each is kept until it is). */
-  get backlog(): number {
-    return this.inflight.size;
+  /**
+   * Too many batches are waiting for the store: the engine holds new task runs back until
+   * `whenDrained()` (backpressure). Each batch is kept until the store acknowledges it, and a flow
+   * that runs on microtasks alone never lets an acknowledgement in: without this, every batch would
+   * stay in memory until the flow ends (and a slow store would fall behind without bound).
+   */
+  get congested(): boolean {
+    return this.inflight.size >= MAX_UNACKNOWLEDGED;
   }
 
-  /**
-   * Resolves once fewer than `max` batches are waiting for the store: the engine's backpressure.
-   * A flow that runs on microtasks alone never lets the store's acknowledgements in, so without
-   * it every batch would stay in memory until the flow ends (and a slow store would fall behind
-   * without bound).
-   */
-  async drain(max: number): Promise<void> {
-    while (this.inflight.size >= max) await Promise.race(this.inflight).catch(() => undefined);
+  /** Resolves once fewer than MAX_UNACKNOWLEDGED batches wait; one promise, shared by every waiter. */
+  whenDrained(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    if (!this.drained) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.drained = { promise, resolve };
+    }
+    return this.drained.promise;
+  }
+
+  private settled(write: Promise<void>): void {
+    this.inflight.delete(write);
+    if (this.drained && !this.congested) {
+      this.drained.resolve();
+      this.drained = undefined;
+    }
   }
 
   private exitHooked = false;
@@ -194,8 +211,8 @@ export class StoreWriter {
     );
     this.inflight.add(write);
     write.then(
-      () => this.inflight.delete(write),
-      () => this.inflight.delete(write),
+      () => this.settled(write),
+      () => this.settled(write),
     );
   }
 

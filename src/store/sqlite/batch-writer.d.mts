@@ -1,7 +1,17 @@
 import type Database from "better-sqlite3";
-import type { WriteBatch } from "../types.ts";
+import type { KeptResultRow, WriteBatch } from "../types.ts";
 
 export declare const FLOW_COLS: string;
 export declare const TASK_COLS: string;
+/** A batch as it crosses to the write thread: each kind of row as one flat array of column values. */
+export interface PackedBatch {
+  flowRuns: unknown[];
+  taskRuns: unknown[];
+  states: unknown[];
+  inputs: unknown[];
+  logs: unknown[];
+  results: KeptResultRow[];
+}
+export declare function packBatch(batch: WriteBatch): PackedBatch;
 /** One IMMEDIATE transaction per batch, on this connection. */
-export declare function createBatchWriter(db: Database.Database): (batch: WriteBatch) => void;
+export declare function createBatchWriter(db: Database.Database): (packed: PackedBatch) => void;

@@ -6,7 +6,7 @@
 import Database from "better-sqlite3";
 import { FlowctlError } from "../../errors.ts";
 import { openSqliteFile, type SqliteOpenOptions } from "./open.ts";
-import { createBatchWriter, FLOW_COLS, TASK_COLS } from "./batch-writer.mjs";
+import { createBatchWriter, FLOW_COLS, packBatch, TASK_COLS } from "./batch-writer.mjs";
 import { WriteThread } from "./write-thread.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
@@ -34,8 +34,10 @@ export class SqliteStore implements RunStore {
     this.db = openSqliteFile(path, opts);
     // writes go to a thread of their own (the engine never waits on the disk), except for an
     // in-memory database, which only this connection can see
-    if (path === ":memory:") this.writeInThread = createBatchWriter(this.db);
-    else if (!opts.readOnly) this.writeThread = new WriteThread(path);
+    if (path === ":memory:") {
+      const write = createBatchWriter(this.db);
+      this.writeInThread = (batch) => write(packBatch(batch));
+    } else if (!opts.readOnly) this.writeThread = new WriteThread(path);
   }
 
   private readOnlyError(): FlowctlError {

@@ -8,6 +8,7 @@
 import { Worker } from "node:worker_threads";
 import { FlowctlError } from "../../errors.ts";
 import type { WriteBatch } from "../types.ts";
+import { packBatch } from "./batch-writer.mjs";
 
 const WORKER_URL = new URL("./write-worker.mjs", import.meta.url);
 const SYNC_TIMEOUT_MS = 60_000;
@@ -47,7 +48,7 @@ export class WriteThread {
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) this.worker.ref();
-      this.worker.postMessage({ id, batch });
+      this.worker.postMessage({ id, batch: packBatch(batch) });
     });
   }
 
@@ -57,7 +58,7 @@ export class WriteThread {
     const id = this.nextId++;
     const flag = new Int32Array(new SharedArrayBuffer(4));
     this.pending.set(id, { resolve: () => undefined, reject: () => undefined });
-    this.worker.postMessage({ id, batch, flag });
+    this.worker.postMessage({ id, batch: packBatch(batch), flag });
     const result = Atomics.wait(flag, 0, 0, SYNC_TIMEOUT_MS);
     if (result === "timed-out") throw new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} timed out`);
     if (Atomics.load(flag, 0) === 2) throw new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} failed`);
