@@ -26,7 +26,8 @@ export type ErrorCode =
   | "NOT_SUPPORTED"
   | "RUN_NOT_FOUND"
   | "AMBIGUOUS_RUN"
-  | "HARNESS_STALLED";
+  | "HARNESS_STALLED"
+  | "INVALID_PARAMETERS";
 
 export class FlowctlError extends Error {
   readonly code: ErrorCode;
@@ -55,6 +56,49 @@ export class UsageError extends FlowctlError {
     super(code, message, options);
     this.name = "UsageError";
   }
+}
+
+/** One thing wrong with a flow's parameters: which one, and what was expected and received. */
+export interface ParameterProblem {
+  /** the parameter (a dotted path inside it for nested values); "" for the whole object */
+  field: string;
+  /** what was wrong, in the schema library's words when it has them */
+  message: string;
+  /** the value that arrived, when there was one */
+  received?: unknown;
+}
+
+/** A flow was called with parameters it does not take or that its schema refuses. Lists every problem. */
+export class ParameterError extends FlowctlError {
+  readonly problems: ParameterProblem[];
+  constructor(flowName: string, problems: ParameterProblem[]) {
+    const n = problems.length;
+    super(
+      "INVALID_PARAMETERS",
+      `Invalid parameters for flow '${flowName}' (${n} problem${n === 1 ? "" : "s"}): ${problems.map(showProblem).join("; ")}`,
+    );
+    this.name = "ParameterError";
+    this.problems = problems;
+  }
+}
+
+function showProblem(p: ParameterProblem): string {
+  const where = p.field === "" ? "" : `'${p.field}': `;
+  return `${where}${p.message}${"received" in p ? ` (got ${showValue(p.received)})` : ""}`;
+}
+
+/** A short rendering of a received value for an error message. */
+export function showValue(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (typeof v === "bigint") return `${v}n`;
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? "an invalid Date" : `Date ${v.toISOString()}`;
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 export function isFlowctlError(err: unknown, code?: ErrorCode): err is FlowctlError {

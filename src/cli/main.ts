@@ -13,6 +13,7 @@ import { registerServerCommand } from "./server.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerConcurrencyLimitCommand } from "./concurrency-limit.ts";
 import { registerWorkerCommand } from "./worker.ts";
+import { registerInspectCommand } from "./inspect.ts";
 import { exitAfterDraining, guardStdio } from "./exit.ts";
 
 const require = createRequire(import.meta.url);
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerCacheCommand(program);
   registerConcurrencyLimitCommand(program);
   registerWorkerCommand(program);
+  registerInspectCommand(program);
   return program;
 }
 

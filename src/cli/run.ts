@@ -1,7 +1,6 @@
 /** `flowctl run FILE[:FLOW]`: load a workflow file and run one of its flows. */
 import type { Command } from "commander";
 import { relative, resolve } from "node:path";
-import { UsageError } from "../errors.ts";
 import { runFlow, interruptActiveFlowRuns } from "../engine/flow-engine.ts";
 import { engineLogger } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
@@ -11,6 +10,9 @@ import { describeError, errorToData } from "../errors.ts";
 import { toJsonText } from "../engine/run-records.ts";
 import { action, applyLoggingOptions, EXIT, openStoreOrUsageError, settingsOrUsageError } from "./util.ts";
 import { exitAfterDraining, exitNow } from "./exit.ts";
+import { UsageError } from "../errors.ts";
+import { inspectFile } from "./inspect.ts";
+import { bindCliParameters, readParamOptions } from "./params.ts";
 import { findFlows, loadWorkflowModule, pickFlow, splitTarget } from "./loader.ts";
 import type { FlowDefinition } from "../engine/flow-definition.ts";
 
@@ -20,90 +22,58 @@ interface RunOpts {
   logLevel?: string;
   color: boolean;
   json?: boolean;
+  help?: boolean;
 }
 
 export function registerRunCommand(program: Command): void {
   program
     .command("run")
     .description("Run a flow from a workflow file (TypeScript or JavaScript)")
-    .argument("<target>", "FILE or FILE:FLOW (a flow name or export name)")
+    .argument("[target]", "FILE or FILE:FLOW (a flow name or export name)")
+    .helpOption(false)
+    .option("-h, --help", "show this help; with FILE, list the file's flows and their parameters")
     .option("-p, --param <key=value>", "a flow parameter; the value is parsed as JSON when it is valid JSON (repeatable)", collect, [])
     .option("--params <json>", "all flow parameters as one JSON object")
     .option("--log-level <level>", `lowest level shown (${LOG_LEVELS.join(", ")})`)
     .option("--no-color", "plain log lines, no colors")
     .option("--json", "print the flow run's result as JSON on stdout")
     .addHelpText("after", "\nExit codes: 0 completed, 1 failed/crashed/cancelled, 2 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM).")
-    .action(action((target: string, opts: RunOpts) => runCommand(target, opts)));
+    .action(action((target: string | undefined, opts: RunOpts, cmd: Command) => {
+      if (opts.help && target !== undefined) return inspectFile(target, { json: opts.json });
+      if (opts.help) {
+        cmd.outputHelp();
+        return EXIT.OK;
+      }
+      if (target === undefined) throw new UsageError("missing required argument 'target'");
+      return runCommand(target, opts);
+    }));
 }
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-export function parseParams(opts: { param: string[]; params?: string | undefined }): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (opts.params !== undefined) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(opts.params);
-    } catch (err) {
-      throw new UsageError(`--params is not valid JSON: ${(err as Error).message}`);
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new UsageError(`--params must be a JSON object like '{"key": 1}', got ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`);
-    }
-    Object.assign(out, parsed);
-  }
-  for (const p of opts.param) {
-    const i = p.indexOf("=");
-    if (i <= 0) throw new UsageError(`--param expects key=value, got '${p}'`);
-    const key = p.slice(0, i).trim();
-    const raw = p.slice(i + 1);
-    let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      // not JSON: kept as a string
-    }
-    out[key] = value;
-  }
-  return out;
-}
-
 /**
- * `FILE[:FLOW]` and its parameters → the flow to run and what to call it with. Usage errors
- * (no such file, no flow, unknown parameters) throw a UsageError. The test harness's
- * `runFile` goes through here too.
+ * `FILE[:FLOW]` → the flow to run. Usage errors (no such file, no flow) throw a UsageError.
+ * The test harness's `runFile` goes through here too.
  */
-export async function loadRunTarget(target: string, parameters: Record<string, unknown>): Promise<{ def: FlowDefinition; given: Record<string, unknown> | undefined; entrypoint: string }> {
+export async function loadRunTarget(target: string): Promise<{ def: FlowDefinition; entrypoint: string }> {
   const { file, flowName } = splitTarget(target);
   const shown = relative(process.cwd(), resolve(file)) || file;
   const mod = await loadWorkflowModule(file);
   const found = pickFlow(findFlows(mod), flowName, shown);
-  const declared = found.def.declaredParameters;
-  if (declared) {
-    const unknown = Object.keys(parameters).filter((k) => !declared.includes(k));
-    if (unknown.length > 0) {
-      throw new UsageError(
-        `Unknown parameter${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} for flow '${found.def.name}'; it takes: ${declared.join(", ") || "no parameters"}`,
-      );
-    }
-  }
-  return {
-    def: found.def,
-    given: Object.keys(parameters).length > 0 || declared ? parameters : undefined,
-    // recorded with the run: what `flowctl runs retry` loads
-    entrypoint: `${resolve(file)}:${found.def.name}`,
-  };
+  // recorded with the run: what `flowctl runs retry` loads
+  return { def: found.def, entrypoint: `${resolve(file)}:${found.def.name}` };
 }
 
 async function runCommand(target: string, opts: RunOpts): Promise<number> {
-  const parameters = parseParams(opts);
+  const paramOpts = { param: opts.param, params: opts.params };
+  readParamOptions(paramOpts); // syntax errors first, before loading anything
   applyLoggingOptions(opts);
   settingsOrUsageError();
   installPrintCapture();
-
-  const { def, given, entrypoint } = await loadRunTarget(target, parameters);
+  const { def, entrypoint } = await loadRunTarget(target);
+  const call = await bindCliParameters(def, paramOpts);
 
   // only now, with every usage, loading and parameter error behind us: an exit 2 writes nothing
   await openStoreOrUsageError();
@@ -139,7 +109,7 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   process.on("unhandledRejection", onRejection);
   process.on("uncaughtException", onException);
   try {
-    const { run, state } = await runFlow(def, undefined, given, { entrypoint });
+    const { run, state } = await runFlow(def, undefined, call.args, { entrypoint, prepared: call });
     await storeWriter.flush();
     if (opts.json) {
       const out: Record<string, unknown> = {

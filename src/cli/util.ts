@@ -22,7 +22,7 @@ export const cliState: CliState = { debug: false, exitCode: 0 };
 /** Errors that mean "the user's input was wrong": exit 2. */
 export function isUsageError(err: unknown): boolean {
   if (err instanceof SettingValueError) return true;
-  return isFlowctlError(err) && ["USAGE", "LOAD_ERROR", "CONFIG_ERROR", "INVALID_OPTION", "INVALID_ARGUMENT", "STORE_INCOMPATIBLE"].includes(err.code);
+  return isFlowctlError(err) && ["USAGE", "LOAD_ERROR", "CONFIG_ERROR", "INVALID_OPTION", "INVALID_ARGUMENT", "STORE_INCOMPATIBLE", "INVALID_PARAMETERS"].includes(err.code);
 }
 
 export function printError(err: unknown): void {

@@ -6,6 +6,7 @@ import { definingFile } from "./definition-site.ts";
 import type { AnyHook } from "./hooks.ts";
 import { kebabCase } from "./names.ts";
 import { parseParams, type ParamSpec } from "./parameters.ts";
+import type { ParamsSchema } from "./param-schema.ts";
 
 export interface ResolvedFlow {
   retries: number;
@@ -22,6 +23,8 @@ export class FlowDefinition {
   readonly fn: (...args: any[]) => any;
   readonly options: FlowOptions;
   readonly params: ParamSpec;
+  /** the `params` schema, when the flow declares one */
+  readonly paramsSchema: ParamsSchema | undefined;
   readonly modulePath: string | undefined;
   publicFlow: unknown;
   private resolvedFor: Settings | undefined;
@@ -39,11 +42,7 @@ export class FlowDefinition {
     this.version = options.version;
     this.modulePath = site?.file ?? definingFile();
     this.params = parseParams(fn, this.modulePath);
-  }
-
-  /** Parameter names the flow declares, when it declares them (a destructured object without `...rest`). */
-  get declaredParameters(): string[] | undefined {
-    return this.params.objectKeys !== undefined && !this.params.objectRest ? this.params.objectKeys : undefined;
+    this.paramsSchema = options.params;
   }
 
   resolve(settings: Settings): ResolvedFlow {

@@ -18,7 +18,7 @@ import type { FlowDefinition, ResolvedFlow } from "./flow-definition.ts";
 import { isFuture } from "./futures.ts";
 import { runHooks } from "./hooks.ts";
 import { randomRunName } from "./names.ts";
-import { bindFlowParams } from "./parameters.ts";
+import { prepareFlowCall, type PreparedFlowCall } from "./flow-call.ts";
 import { baseDelaySeconds } from "./retry-policy.ts";
 import { renderRunName } from "./run-name-template.ts";
 import { FlowRunRecord, type ResumedRun, type ReuseSource } from "./run-records.ts";
@@ -38,8 +38,8 @@ type Outcome =
 
 const interrupts = new WeakMap<FlowRunRecord, (state: State) => void>();
 
-export async function callFlow(def: FlowDefinition, thisArg: unknown, given: unknown): Promise<unknown> {
-  const { state } = await runFlow(def, thisArg, given);
+export async function callFlow(def: FlowDefinition, thisArg: unknown, args: readonly unknown[]): Promise<unknown> {
+  const { state } = await runFlow(def, thisArg, args);
   if (state.type === "COMPLETED") return state.data;
   throw state.error ?? new FlowctlError("FLOW_RUN_FAILED", state.message ?? state.name);
 }
@@ -52,37 +52,27 @@ export interface RunFlowOptions {
   resume?: ResumedRun | undefined;
   /** the earlier task calls this run may reuse */
   reuse?: ReuseSource | undefined;
+  /** the call's arguments, already checked (flowctl run checks them before opening the store) */
+  prepared?: PreparedFlowCall | undefined;
 }
 
-/** Run a flow to its final state; never rejects for the flow's own failures. */
+/**
+ * Run a flow to its final state; never rejects for the flow's own failures. Bad parameters
+ * reject with a ParameterError before any run exists.
+ */
 export async function runFlow(
-  def: FlowDefinition, thisArg: unknown, given: unknown, opts: RunFlowOptions = {},
+  def: FlowDefinition, thisArg: unknown, callArgs: readonly unknown[], opts: RunFlowOptions = {},
 ): Promise<{ run: FlowRunRecord; state: State }> {
-  if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given))) {
-    throw new FlowctlError(
-      "INVALID_ARGUMENT",
-      `Flow '${def.name}' takes its parameters as one object, like ${def.name}({ key: value }); got ${Array.isArray(given) ? "an array" : typeof given}`,
-    );
-  }
+  const { args, parameters } = opts.prepared ?? (await prepareFlowCall(def, callArgs));
   const ctx = currentContext();
   const parent = ctx?.flowRun;
   if (parent?.closedError) throw parent.closedError;
   const env = ctx?.env ?? processEnv;
   const settings = parent?.settings ?? env.settings();
   const cfg = def.resolve(settings);
-  const parameters = bindFlowParams(def.params, given as Record<string, unknown> | undefined);
-  let name = opts.resume?.name ?? randomRunName();
-  let nameError: unknown;
-  if (def.options.flowRunName !== undefined && !opts.resume) {
-    try {
-      name = renderRunName(def.options.flowRunName, parameters, "flowRunName");
-    } catch (err) {
-      nameError = err;
-    }
-  }
   const run = new FlowRunRecord({
     env,
-    name,
+    name: opts.resume?.name ?? randomRunName(),
     flowName: def.name,
     flowVersion: def.version,
     parentFlowRunId: parent?.id,
@@ -98,6 +88,17 @@ export async function runFlow(
   });
   env.observer?.created(run);
   if (!parent) run.reuse = opts.reuse;
+  let nameError: unknown;
+  if (def.options.flowRunName !== undefined && !opts.resume) {
+    const template = def.options.flowRunName;
+    try {
+      // `runtime.flowRun` inside a flowRunName function describes the run being named
+      const naming: RunContext = { flowRun: run, taskRun: undefined, tags: run.tags, env };
+      run.rename(runContext.run(naming, () => renderRunName(template, parameters, "flowRunName")));
+    } catch (err) {
+      nameError = err;
+    }
+  }
   if (!parent) await env.writer.open();
   run.setState(Pending());
   if (parent) parent.logger.info(`Created subflow run '${run.name}' for flow '${def.name}'`);
@@ -111,7 +112,7 @@ export async function runFlow(
     const e = coerceError(nameError);
     done = finishFlow(def, cfg, run, Failed({ message: `Flow run could not start: ${e.message}`, error: e }));
   } else {
-    done = executeFlowRun(def, cfg, run, thisArg, given, ctx);
+    done = executeFlowRun(def, cfg, run, thisArg, args, ctx);
   }
   if (parent) {
     const tally = ctx?.taskRun === undefined ? parent.attempt : undefined;
@@ -141,7 +142,7 @@ function runnerInUse(runner: TaskRunner): boolean {
 }
 
 async function executeFlowRun(
-  def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRecord, thisArg: unknown, given: unknown, ctx: RunContext | undefined,
+  def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRecord, thisArg: unknown, args: readonly unknown[], ctx: RunContext | undefined,
 ): Promise<State> {
   let final: State;
   try {
@@ -153,7 +154,7 @@ async function executeFlowRun(
       // attempts made by this process (a retried run counts from where it was)
       const attempt = run.runCount - run.baseRunCount;
       if (cfg.hooks.onRunning.length) await runHooks(cfg.hooks.onRunning, def.publicFlow, run, run.state, run.logger);
-      const outcome = await runFlowAttempt(def, cfg, run, thisArg, given, ctx);
+      const outcome = await runFlowAttempt(def, cfg, run, thisArg, args, ctx);
       await settleInflight(run);
       if (run.activeGenerators.size > 0) {
         // generator task runs left suspended at a yield: nobody can pull them any more
@@ -197,7 +198,7 @@ async function finishFlow(def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRe
 }
 
 function runFlowAttempt(
-  def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRecord, thisArg: unknown, given: unknown, ctx: RunContext | undefined,
+  def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRecord, thisArg: unknown, args: readonly unknown[], ctx: RunContext | undefined,
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     let settled = false;
@@ -236,7 +237,7 @@ function runFlowAttempt(
     observer?.body(run, true);
     let body: Promise<unknown>;
     try {
-      const r = runContext.run(runCtx, () => def.fn.call(thisArg, given));
+      const r = runContext.run(runCtx, () => def.fn.apply(thisArg, args as unknown[]));
       body = r instanceof Promise ? r : Promise.resolve(r);
     } catch (err) {
       body = Promise.reject(err);

@@ -141,19 +141,6 @@ export function bindArgs(spec: ParamSpec, args: readonly unknown[]): Record<stri
   return out;
 }
 
-/** A flow's parameters: the object it was called with, over its literal defaults. */
-export function bindFlowParams(spec: ParamSpec, given: Record<string, unknown> | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (spec.objectKeys !== undefined) for (const [k, v] of spec.defaults) out[k] = v;
-  if (given) {
-    for (const k of Object.keys(given)) {
-      const v = given[k];
-      if (v !== undefined || !(k in out)) out[k] = v;
-    }
-  }
-  return out;
-}
-
 function extractParamList(src: string): string | undefined {
   let s = src.trimStart();
   // arrow with a single bare parameter: `x => …`, `async x => …`

@@ -297,7 +297,6 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   readonly flowVersion: string | undefined;
   readonly parentFlowRunId: string | undefined;
   readonly parentTaskRunId: string | undefined;
-  readonly logger: Logger;
   readonly settings: Settings;
   readonly taskRunner: TaskRunner;
   logPrints: boolean;
@@ -361,7 +360,18 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
     this.settings = init.settings;
     this.taskRunner = init.taskRunner;
     this.logPrints = init.logPrints;
-    this.logger = new Logger(`Flow run '${init.name}'`, this.id, undefined, init.env.logHub);
+  }
+
+  private runLogger: Logger | undefined;
+
+  get logger(): Logger {
+    return (this.runLogger ??= new Logger(`Flow run '${this.name}'`, this.id, undefined, this.env.logHub));
+  }
+
+  /** Before its first state only (flowRunName). */
+  rename(name: string): void {
+    this.name = name;
+    this.runLogger = undefined;
   }
 
   nextTaskIndex(taskKey: string): number {

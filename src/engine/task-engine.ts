@@ -103,7 +103,10 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   let nameError: unknown;
   if (def.options.taskRunName !== undefined) {
     try {
-      run.rename(renderRunName(def.options.taskRunName, run.parameters, "taskRunName"));
+      // `runtime.taskRun` inside a taskRunName function describes the run being named
+      const template = def.options.taskRunName;
+      const naming = { flowRun, taskRun: run, tags: run.tags, env: ctx?.env };
+      run.rename(runContext.run(naming, () => renderRunName(template, run.parameters, "taskRunName")));
     } catch (err) {
       nameError = err;
     }

@@ -5,6 +5,7 @@
 import { Chalk, type ChalkInstance } from "chalk";
 import type { LogRecord } from "./record.ts";
 import { levelName } from "./levels.ts";
+import { sanitize } from "./sanitize.ts";
 
 const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
@@ -14,8 +15,9 @@ export function formatTime(ms: number): string {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.${pad3(d.getMilliseconds())}`;
 }
 
+/** Plain line; the source and message are user data as well as ours: control characters escaped. */
 export function formatPlain(rec: LogRecord): string {
-  return `${formatTime(rec.timestamp)} | ${levelName(rec.level).padEnd(7)} | ${rec.source} - ${rec.message}`;
+  return `${formatTime(rec.timestamp)} | ${levelName(rec.level).padEnd(7)} | ${sanitize(rec.source)} - ${sanitize(rec.message, true)}`;
 }
 
 const STATE_COLORS: Record<string, (c: ChalkInstance) => ChalkInstance> = {
@@ -47,8 +49,8 @@ const LEVEL_COLORS: Record<string, (c: ChalkInstance) => ChalkInstance> = {
 export function formatColored(rec: LogRecord, chalk: ChalkInstance): string {
   const name = levelName(rec.level);
   const level = LEVEL_COLORS[name]!(chalk)(name.padEnd(7));
-  const source = rec.source.replace(/'([^']*)'/, (_m, n: string) => `'${chalk.bold(n)}'`);
-  const message = rec.message.replace(STATE_RE, (_m, s: string) => `${STATE_COLORS[s]!(chalk)(s)}(`);
+  const source = sanitize(rec.source).replace(/'([^']*)'/, (_m, n: string) => `'${chalk.bold(n)}'`);
+  const message = sanitize(rec.message, true).replace(STATE_RE, (_m, s: string) => `${STATE_COLORS[s]!(chalk)(s)}(`);
   return `${chalk.dim(formatTime(rec.timestamp))} | ${level} | ${source} - ${message}`;
 }
 

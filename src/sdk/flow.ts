@@ -1,16 +1,25 @@
 /**
  * `flow()`: turn a function into a flow. Forms: `flow(fn)`, `flow(options, fn)`,
- * `flow(options)(fn)`, and as a standard decorator on class methods. A flow is called with
- * one parameters object and returns a promise of the function's value.
+ * `flow(options)(fn)`, and as a standard decorator on class methods. A flow is called like its
+ * function (`add(1, 2)`, `getRepoInfo({ repoName })`) and returns a promise of its value.
+ * With `options.params` (a Standard Schema) it takes one object, validated before the run,
+ * and the function's parameter type is the schema's output type.
  */
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { FlowctlError } from "../errors.ts";
 import { definingFile } from "../engine/definition-site.ts";
 import { FlowDefinition } from "../engine/flow-definition.ts";
 import { callFlow } from "../engine/flow-engine.ts";
 import { validateFlowOptions, type FlowOptions } from "./options.ts";
 
-/** A flow is called with at most one argument: its parameters object. */
-export type FlowArgs = [] | [params?: any] | [params: any];
+/** A flow's arguments: those of its function. */
+export type FlowArgs = any[];
+
+/** The call signature of a flow with a `params` schema: one object, optional when every field is. */
+export type SchemaArgs<S extends StandardSchemaV1> =
+  {} extends StandardSchemaV1.InferInput<S> ? [params?: StandardSchemaV1.InferInput<S>] : [params: StandardSchemaV1.InferInput<S>];
+
+type SchemaFn<S extends StandardSchemaV1, R> = (params: StandardSchemaV1.InferOutput<S>) => R;
 
 export interface Flow<A extends unknown[] = any[], R = any> {
   (...args: A): Promise<Awaited<R>>;
@@ -24,8 +33,8 @@ export interface Flow<A extends unknown[] = any[], R = any> {
 }
 
 export function makeFlow(def: FlowDefinition, bound?: { thisArg: unknown }): Flow {
-  const f = function (this: unknown, params?: unknown) {
-    return callFlow(def, bound ? bound.thisArg : this, params);
+  const f = function (this: unknown, ...args: unknown[]) {
+    return callFlow(def, bound ? bound.thisArg : this, args);
   } as unknown as Flow & Record<string, unknown>;
   Object.defineProperties(f, {
     name: { value: def.name, configurable: true },
@@ -73,7 +82,9 @@ export function flow<This, A extends FlowArgs, R>(
   context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
 ): (this: This, ...args: A) => R;
 export function flow<A extends FlowArgs, R>(fn: (...args: A) => R): Flow<A, R>;
+export function flow<S extends StandardSchemaV1, R>(options: FlowOptions & { params: S }, fn: SchemaFn<S, R>): Flow<SchemaArgs<S>, R>;
 export function flow<A extends FlowArgs, R>(options: FlowOptions, fn: (...args: A) => R): Flow<A, R>;
+export function flow<S extends StandardSchemaV1>(options: FlowOptions & { params: S }): <R>(fn: SchemaFn<S, R>) => Flow<SchemaArgs<S>, R>;
 export function flow(options: FlowOptions): {
   <This, A extends FlowArgs, R>(
     method: (this: This, ...args: A) => R,

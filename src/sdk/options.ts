@@ -9,6 +9,7 @@ import type { TaskRun, FlowRun } from "../engine/run-records.ts";
 import type { CachePolicy } from "../results/cache-policies.ts";
 import type { TaskRunner } from "../runners/types.ts";
 import type { Task } from "./task.ts";
+import { isStandardSchema, type ParamsSchema } from "../engine/param-schema.ts";
 
 export type RetryDelay = number | number[] | ((retries: number) => number[]);
 
@@ -59,6 +60,14 @@ export interface TaskOptions {
 export interface FlowOptions {
   /** Flow name; defaults to the function name in kebab case. */
   name?: string;
+  /**
+   * The flow's parameters as any Standard Schema object schema (zod, valibot, arktype, …).
+   * The flow then takes one object: every call is validated first (a `ParameterError`, code
+   * `INVALID_PARAMETERS`, lists every problem; nothing runs), the function receives the
+   * schema's output, and `flowctl run --param` strings are coerced by the declared types.
+   * @example flow({ params: z.object({ n: z.number().default(3) }) }, async ({ n }) => n * 2)
+   */
+  params?: ParamsSchema;
   description?: string;
   version?: string;
   /** Retries of the whole flow function. @default PREFECT_FLOW_DEFAULT_RETRIES (0) */
@@ -161,6 +170,9 @@ const TASK_CHECKS: Record<keyof TaskOptions, Check> = {
 
 const FLOW_CHECKS: Record<keyof FlowOptions, Check> = {
   name: checks.nonEmptyString,
+  params: ((o, k, v) => {
+    if (!isStandardSchema(v)) invalid(o, k, "a Standard Schema (a zod, valibot or arktype object schema)", v);
+  }) as Check,
   description: checks.string,
   version: checks.string,
   retries: checks.nonNegInt,

@@ -4,6 +4,7 @@
  * harness, returning what the command would have printed instead of printing it.
  */
 import { loadRunTarget } from "../cli/run.ts";
+import { bindObjectParameters } from "../cli/params.ts";
 import { UsageError, coerceError } from "../errors.ts";
 import { runFlow } from "../engine/flow-engine.ts";
 import type { State } from "../engine/states.ts";
@@ -30,7 +31,7 @@ export interface RunFileResult {
   error: Error | undefined;
 }
 
-const USAGE = ["USAGE", "LOAD_ERROR", "CONFIG_ERROR", "INVALID_OPTION", "INVALID_ARGUMENT"];
+const USAGE = ["USAGE", "LOAD_ERROR", "CONFIG_ERROR", "INVALID_OPTION", "INVALID_ARGUMENT", "INVALID_PARAMETERS"];
 
 /** Run inside the harness's context (the caller enters it). */
 export async function runFileHere(hub: LogHub, file: string, opts: RunFileOptions = {}): Promise<RunFileResult> {
@@ -43,8 +44,9 @@ export async function runFileHere(hub: LogHub, file: string, opts: RunFileOption
       throw new UsageError(`runFile: params must be an object like { key: value }, got ${Array.isArray(params) ? "an array" : typeof params}`);
     }
     const target = opts.flow === undefined ? file : `${file}:${opts.flow}`;
-    const { def, given } = await loadRunTarget(target, params);
-    const { run, state } = await runFlow(def, undefined, given);
+    const { def } = await loadRunTarget(target);
+    const call = await bindObjectParameters(def, params);
+    const { run, state } = await runFlow(def, undefined, call.args, { prepared: call });
     return { exitCode: state.type === "COMPLETED" ? 0 : 1, state, flowRunId: run.id, output: lines.join("\n"), error: undefined };
   } catch (err) {
     const e = coerceError(err);

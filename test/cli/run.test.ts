@@ -91,7 +91,7 @@ test("bad input: one line, exit 2, no stack trace, nothing written", async () =>
       [["run", "flows.ts:sum", "--params", "[1]"], /^flowctl: error: --params must be a JSON object/],
       [["run", "flows.ts:sum", "--params", "{oops"], /^flowctl: error: --params is not valid JSON/],
       [["run", "flows.ts:sum", "--param", "novalue"], /^flowctl: error: --param expects key=value, got 'novalue'$/],
-      [["run", "flows.ts:sum", "--param", "c=1"], /^flowctl: error: Unknown parameter 'c' for flow 'sum'; it takes: a, b$/],
+      [["run", "flows.ts:sum", "--param", "c=1"], /^flowctl: error: Invalid parameters for flow 'sum' \(1 problem\): 'c': flow 'sum' has no parameter 'c'; its parameters: a, b$/],
       [["run", "flows.ts:sum", "--log-level", "LOUD"], /^flowctl: error: --log-level must be one of/],
       [["run", "badoption.ts"], /^flowctl: error: Loading badoption\.ts:2 failed: FlowctlError: task 't': expected `retries` to be a non-negative integer, got -1$/],
       [["run"], /^flowctl: error: missing required argument 'target'$/],

@@ -412,5 +412,5 @@ describe("worker shutdown and bad input", LIMIT, () => {
 
 /** Run a flow and hand back its run record and final state (the store is written as usual). */
 async function runWithState(f: unknown): Promise<{ run: FlowRunRecord; state: State }> {
-  return runFlow((f as { definition: FlowDefinition }).definition, undefined, undefined);
+  return runFlow((f as { definition: FlowDefinition }).definition, undefined, []);
 }

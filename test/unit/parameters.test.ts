@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bindArgs, bindFlowParams, parseParams } from "../../src/engine/parameters.ts";
+import { bindArgs, parseParams } from "../../src/engine/parameters.ts";
 import { kebabCase, randomRunName } from "../../src/engine/names.ts";
 
 test("positional parameters with literal defaults", () => {
@@ -19,8 +19,8 @@ test("a single destructured object maps to its keys, defaults included", () => {
   };
   const spec = parseParams(fn);
   assert.deepEqual(spec.objectKeys, ["repoName", "verbose"]);
-  assert.deepEqual(bindFlowParams(spec, undefined), { repoName: "PrefectHQ/prefect", verbose: false });
-  assert.deepEqual(bindFlowParams(spec, { repoName: "a/b" }), { repoName: "a/b", verbose: false });
+  assert.deepEqual(bindArgs(spec, []), { repoName: "PrefectHQ/prefect", verbose: false });
+  assert.deepEqual(bindArgs(spec, [{ repoName: "a/b" }]), { repoName: "a/b", verbose: false });
   assert.deepEqual(bindArgs(spec, [{ verbose: true }]), { repoName: "PrefectHQ/prefect", verbose: true });
 });
 
