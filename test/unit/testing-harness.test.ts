@@ -207,7 +207,7 @@ test("runFile: the CLI path — exit code, final state and the printed lines", a
   assert.match(ok.output, /Finished in state Completed\(\)$/);
   const bad = await h.runFile("test/fixtures/testing/etl.ts", { params: { sauce: "x" } });
   assert.equal(bad.exitCode, 2);
-  assert.match(bad.output, /^flowctl: error: Unknown parameter 'sauce' for flow 'etl'; it takes: source$/);
+  assert.match(bad.output, /^flowctl: error: Invalid parameters for flow 'etl' \(1 problem\): 'sauce': flow 'etl' has no parameter 'sauce'; its parameters: source$/);
   assert.equal((await h.runFile("test/fixtures/testing/missing.ts")).exitCode, 2);
   h.mock(extract).throws(new Error("source offline"));
   const failed = await h.runFile("test/fixtures/testing/etl.ts");
