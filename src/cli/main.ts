@@ -8,6 +8,7 @@ import { cliState, EXIT, printError } from "./util.ts";
 import { registerRunCommand } from "./run.ts";
 import { registerConfigCommand } from "./config.ts";
 import { registerRunsCommand } from "./runs.ts";
+import { registerRetryCommand } from "./retry.ts";
 import { registerTasksCommand } from "./tasks.ts";
 import { registerServerCommand } from "./server.ts";
 import { registerCacheCommand } from "./cache.ts";
@@ -37,7 +38,7 @@ export function buildProgram(): Command {
     });
   registerRunCommand(program);
   registerConfigCommand(program);
-  registerRunsCommand(program);
+  registerRetryCommand(registerRunsCommand(program));
   registerTasksCommand(program);
   registerServerCommand(program);
   registerCacheCommand(program);

@@ -1,7 +1,8 @@
 /** `flowctl run FILE[:FLOW]`: load a workflow file and run one of its flows. */
 import type { Command } from "commander";
 import { relative, resolve } from "node:path";
-import { runFlow, interruptActiveFlowRuns } from "../engine/flow-engine.ts";
+import { runFlow, interruptActiveFlowRuns, type RunFlowOptions } from "../engine/flow-engine.ts";
+import type { PreparedFlowCall } from "../engine/flow-call.ts";
 import { engineLogger } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
 import { LOG_LEVELS } from "../settings/schema.ts";
@@ -23,6 +24,7 @@ interface RunOpts {
   color: boolean;
   json?: boolean;
   help?: boolean;
+  retryOf?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -37,6 +39,7 @@ export function registerRunCommand(program: Command): void {
     .option("--log-level <level>", `lowest level shown (${LOG_LEVELS.join(", ")})`)
     .option("--no-color", "plain log lines, no colors")
     .option("--json", "print the flow run's result as JSON on stdout")
+    .option("--retry-of <run>", "retry this earlier flow run with the flow from FILE: the same run, run count + 1, its parameters (--param overrides); completed task calls whose task source and inputs are unchanged are reused")
     .addHelpText("after", "\nExit codes: 0 completed, 1 failed/crashed/cancelled, 2 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM).")
     .action(action((target: string | undefined, opts: RunOpts, cmd: Command) => {
       if (opts.help && target !== undefined) return inspectFile(target, { json: opts.json });
@@ -73,11 +76,25 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   settingsOrUsageError();
   installPrintCapture();
   const { def, entrypoint } = await loadRunTarget(target);
+  if (opts.retryOf !== undefined) {
+    await openStoreOrUsageError();
+    const { prepareRetry } = await import("./retry.ts");
+    const retry = await prepareRetry(opts.retryOf, { bySource: true, anyFinalState: true });
+    const call = await bindCliParameters(def, { param: opts.param, params: retry.paramsWith(opts.params) });
+    return executeFlow(def, call, { entrypoint, resume: retry.resume, reuse: retry.plan }, opts);
+  }
   const call = await bindCliParameters(def, paramOpts);
 
   // only now, with every usage, loading and parameter error behind us: an exit 2 writes nothing
   await openStoreOrUsageError();
+  return executeFlow(def, call, { entrypoint }, opts);
+}
 
+/**
+ * Run a loaded flow as the process's one top-level flow run: signals, stray errors, the final
+ * flush and `--json` output; the exit code.
+ */
+export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, flowOpts: RunFlowOptions, opts: { json?: boolean | undefined }): Promise<number> {
   let interruptedBy: "SIGINT" | "SIGTERM" | undefined;
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
     if (interruptedBy === "SIGINT" && signal === "SIGINT") {
@@ -109,7 +126,7 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   process.on("unhandledRejection", onRejection);
   process.on("uncaughtException", onException);
   try {
-    const { run, state } = await runFlow(def, undefined, call.args, { entrypoint, prepared: call });
+    const { run, state } = await runFlow(def, undefined, call.args, { ...flowOpts, prepared: call });
     await storeWriter.flush();
     if (opts.json) {
       const out: Record<string, unknown> = {

@@ -152,7 +152,8 @@ interface InspectOpts { json?: boolean; color: boolean }
 interface LogsOpts { follow?: boolean; level?: string; json?: boolean; color: boolean }
 interface PruneOpts { olderThan: string; json?: boolean }
 
-export function registerRunsCommand(program: Command): void {
+/** The `runs` command and its read-only subcommands (retry, cancel and delete add theirs to it). */
+export function registerRunsCommand(program: Command): Command {
   const runs = program.command("runs").description("List, inspect, read the logs of and prune recorded flow runs");
 
   runs
@@ -191,6 +192,7 @@ export function registerRunsCommand(program: Command): void {
     .option("--json", "print what was deleted as JSON on stdout")
     .addHelpText("after", "\nRuns that are still active (a task run or subflow run changed since the cutoff) are kept.\nA stored result is deleted only when no remaining task run uses its cache key.")
     .action(action((opts: PruneOpts) => pruneRuns(opts)));
+  return runs;
 }
 
 async function listRuns(opts: LsOpts): Promise<number> {
@@ -394,7 +396,7 @@ async function runLogs(run: string, opts: LogsOpts): Promise<number> {
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /** `30d`, `12h`, `90m`, `45s`, `1w`, `1d12h` → milliseconds. */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, option = "--older-than"): number {
   const s = text.trim().toLowerCase();
   const re = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)/gy;
   let total = 0;
@@ -405,7 +407,7 @@ export function parseDuration(text: string): number {
     end = re.lastIndex;
   }
   if (s === "" || end !== s.length) {
-    throw new UsageError(`--older-than expects a duration like 30d, 12h, 90m, 45s, 1w or 1d12h (units ms, s, m, h, d, w), got '${text}'`);
+    throw new UsageError(`${option} expects a duration like 30d, 12h, 90m, 45s, 1w or 1d12h (units ms, s, m, h, d, w), got '${text}'`);
   }
   return total;
 }

@@ -54,12 +54,10 @@ export function noteInputs(run: TaskRunRecord, thisArg: unknown): void {
   else run.inputsProblem = res.problem;
 }
 
-/** Keep a completed call's value (see the header). Never throws: a result that cannot be kept is recorded as such. */
-export function keepResult(def: TaskDefinition, run: TaskRunRecord, flowRun: FlowRunRecord, value: unknown): Promise<void> | undefined {
-  const root = flowRun.root;
-  const row: KeptResultRow = {
+function rowFor(def: TaskDefinition, run: TaskRunRecord, flowRun: FlowRunRecord): KeptResultRow {
+  return {
     taskRunId: run.id,
-    flowRunId: root.id,
+    flowRunId: flowRun.root.id,
     inputsKey: run.inputsKey ?? null,
     sourceHash: sourceHashOf(def),
     kind: "unkept",
@@ -67,6 +65,27 @@ export function keepResult(def: TaskDefinition, run: TaskRunRecord, flowRun: Flo
     message: null,
     created: Date.now(),
   };
+}
+
+/**
+ * Record how a call whose inputs are known ended when it did not complete, or whose result it
+ * reused: a later retry counts every call (the n-th call with the same inputs), not only the
+ * completed ones.
+ */
+export function noteOutcome(def: TaskDefinition, run: TaskRunRecord, flowRun: FlowRunRecord, stateName: string, reusedFrom?: string): void {
+  if (run.inputsKey === undefined) return;
+  const row = rowFor(def, run, flowRun);
+  if (reusedFrom !== undefined) {
+    row.kind = "reused";
+    row.message = reusedFrom;
+  } else row.message = `it ended ${stateName}`;
+  flowRun.env.writer.addResult(row);
+}
+
+/** Keep a completed call's value (see the header). Never throws: a result that cannot be kept is recorded as such. */
+export function keepResult(def: TaskDefinition, run: TaskRunRecord, flowRun: FlowRunRecord, value: unknown): Promise<void> | undefined {
+  const root = flowRun.root;
+  const row = rowFor(def, run, flowRun);
   if (run.inputsKey === undefined) {
     row.message = run.inputsProblem ?? "its inputs were not recorded";
     flowRun.env.writer.addResult(row);

@@ -432,6 +432,8 @@ export interface ReuseSource {
 
 export interface Reused {
   value: unknown;
+  /** the task run whose result it is */
+  taskRunId: string;
   /** e.g. "Reused the result of task run 'fetch-3' (0193…)" */
   message: string;
 }

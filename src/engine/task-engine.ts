@@ -33,7 +33,7 @@ import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
 import type { AttemptTally } from "./attempt-tally.ts";
-import { keepResult, noteInputs, sourceHashOf } from "./keep-result.ts";
+import { keepResult, noteInputs, noteOutcome, sourceHashOf } from "./keep-result.ts";
 
 export interface CallOptions {
   mode: "call" | "submit";
@@ -192,7 +192,10 @@ async function executeTaskRun(p: Prepared): Promise<State> {
     if (keep || reuse) noteInputs(run, p.thisArg);
     if (reuse) {
       const got = await reuse.take({ taskKey: p.def.taskKey, name: p.def.name, sourceHash: sourceHashOf(p.def) }, run);
-      if (got) return await finish(p, new State("COMPLETED", { name: "Cached", message: got.message, data: got.value }), run.logger);
+      if (got) {
+        if (keep) noteOutcome(p.def, run, flowRun!, "Cached", got.taskRunId);
+        return await finish(p, new State("COMPLETED", { name: "Cached", message: got.message, data: got.value }), run.logger);
+      }
     }
 
     const plan = planCache(p.def, cfg, run, flowRun, p.thisArg);
@@ -462,6 +465,8 @@ export async function finish(p: Prepared, state: State, logger: Logger): Promise
   const { run, cfg, def } = p;
   run.setState(state);
   p.tally?.record(p.tallyIndex, state);
+  // a call that did not complete still counts in a retry's occurrences
+  if (state.type !== "COMPLETED" && state.isFinal() && p.flowRun?.keepResults) noteOutcome(def, run, p.flowRun, state.name);
   const hooks = state.type === "COMPLETED" ? cfg.onCompletion : state.type === "FAILED" ? cfg.onFailure : undefined;
   if (hooks?.length) await runHooks(hooks, def.publicTask, run, state, logger);
   if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);

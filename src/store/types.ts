@@ -90,7 +90,8 @@ export interface KeptResultRow {
   inputsKey: string | null;
   /** the task's source hash (TASK_SOURCE) */
   sourceHash: string;
-  kind: "value" | "file" | "unkept";
+  /** `reused`: the call reused an earlier run's result; `message` is that task run's id */
+  kind: "value" | "file" | "unkept" | "reused";
   payload: Uint8Array | null;
   message: string | null;
   created: number;
