@@ -16,6 +16,7 @@ import { registerConcurrencyLimitCommand } from "./concurrency-limit.ts";
 import { registerWorkerCommand } from "./worker.ts";
 import { registerInspectCommand } from "./inspect.ts";
 import { exitAfterDraining, guardStdio } from "./exit.ts";
+import { setFullTracebacks } from "../logging/traceback.ts";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -49,7 +50,10 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes("--debug")) cliState.debug = true;
+  if (argv.includes("--debug")) {
+    cliState.debug = true;
+    setFullTracebacks(true);
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -11,6 +11,8 @@ import { promises as fsp } from "node:fs";
 import type { ChalkInstance } from "chalk";
 import { UsageError } from "../errors.ts";
 import { formatColored, formatPlain, makeChalk } from "../logging/format.ts";
+import { sanitize, sanitizeKeepingColors } from "../logging/sanitize.ts";
+import { formatTraceback } from "../logging/traceback.ts";
 import { getResultStorage } from "../results/storage.ts";
 import { getReadableStore } from "../store/index.ts";
 import { deleteKeptResults } from "../results/kept-results.ts";
@@ -26,7 +28,10 @@ import {
 } from "../server/run-views.ts";
 import { action, EXIT, parseIntOption } from "./util.ts";
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
+// user data (names, tags, messages) is printed escaped: no control character reaches the terminal raw
+const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
+/** JSON: exact (JSON.stringify escapes the control characters itself) */
+const outJson = (text: string) => process.stdout.write(`${text}\n`);
 
 // ---------------------------------------------------------------- shared formatting
 
@@ -44,10 +49,10 @@ const STATE_COLOR: Record<string, (c: ChalkInstance) => ChalkInstance> = {
 
 export function stateText(s: StateView, chalk: ChalkInstance, withMessage = false): string {
   const color = STATE_COLOR[s.type]?.(chalk) ?? chalk;
-  const name = color(s.name);
+  const name = color(sanitize(s.name));
   if (!withMessage) return name;
   const parts: string[] = [];
-  if (s.message) parts.push(`'${s.message}'`);
+  if (s.message) parts.push(`'${sanitize(s.message)}'`);
   if (s.name.toUpperCase() !== s.type) parts.push(`type=${s.type}`);
   return `${name}(${parts.join(", ")})`;
 }
@@ -83,11 +88,17 @@ function runDuration(r: { durationMs: number | null; state: StateView }): string
   return r.durationMs !== null && !FINAL_TYPES.has(r.state.type) ? `${d}…` : d;
 }
 
+/** A table whose cells are one line each: control characters (newlines too) escaped, colors kept. */
 export function table(head: string[]): Table.Table {
-  return new Table({
+  const t = new Table({
     head, style: { head: [], border: [] },
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
   });
+  const push = t.push.bind(t);
+  type Row = Parameters<typeof push>[number];
+  t.push = (...rows: Row[]) =>
+    push(...(rows.map((row) => (Array.isArray(row) ? row.map((c) => (typeof c === "string" ? sanitizeKeepingColors(c) : c)) : row)) as Row[]));
+  return t;
 }
 
 /** The `--state` option: comma-separated state types or names. */
@@ -200,7 +211,7 @@ async function listRuns(opts: LsOpts): Promise<number> {
   const store = await openStore();
   const runs = await listFlowRunViews(store, { state, flowName: opts.flow, tag: opts.tag, limit: opts.limit });
   if (opts.json) {
-    out(JSON.stringify(runs, null, 2));
+    outJson(JSON.stringify(runs, null, 2));
     return EXIT.OK;
   }
   if (runs.length === 0) {
@@ -246,7 +257,7 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
   const flow = match.kind === "flow" ? await flowRunDetail(store, match.row.id, { withTaskHistory: true }) : undefined;
   if (flow) {
     if (opts.json) {
-      out(JSON.stringify({ kind: "flow-run", ...flow }, null, 2));
+      outJson(JSON.stringify({ kind: "flow-run", ...flow }, null, 2));
       return EXIT.OK;
     }
     const f = flow.flowRun;
@@ -278,7 +289,7 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
   const task = await taskRunDetail(store, match.row.id);
   if (!task) throw new UsageError(`The run '${run}' was deleted meanwhile.`);
   if (opts.json) {
-    out(JSON.stringify({ kind: "task-run", ...task }, null, 2));
+    outJson(JSON.stringify({ kind: "task-run", ...task }, null, 2));
     return EXIT.OK;
   }
   const t = task.taskRun;
@@ -297,7 +308,12 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
   out(field("Parameters", JSON.stringify(t.parameters)));
   out(field("Upstream", upstreamText(task.upstream) || "-"));
   const err = errorSummary(task.states);
-  if (err) out(field("Error", err.split("\n")[0]!));
+  if (err) {
+    out(field("Error", err.split("\n")[0]!));
+    // the stored stack and cause chain (flowctl/node frames folded unless --debug)
+    const trace = formatTraceback(task.states[task.states.length - 1]?.error);
+    if (trace) out(trace.split("\n").map((l) => `  ${l}`).join("\n"));
+  }
   out("");
   out("State history:");
   for (const line of historyLines(task.states, chalk)) out(line);
@@ -355,7 +371,7 @@ async function runLogs(run: string, opts: LogsOpts): Promise<number> {
   const printNew = async () => {
     const rows = await store.getLogs({ ...where, minLevel, afterId });
     for (const l of rows) {
-      if (opts.json) out(JSON.stringify(logView(l)));
+      if (opts.json) outJson(JSON.stringify(logView(l)));
       else {
         const rec = { level: l.level, source: l.source, message: l.message, timestamp: l.timestamp };
         out(chalk.level > 0 ? formatColored(rec, chalk) : formatPlain(rec));
@@ -434,7 +450,7 @@ async function pruneRuns(opts: PruneOpts): Promise<number> {
   deleteKeptResults(resolve(getSettings().PREFECT_LOCAL_STORAGE_PATH), res.flowRunIds ?? []);
   const summary = { cutoff, flowRuns: res.flowRuns, taskRuns: res.taskRuns, states: res.states, logs: res.logs, results };
   if (opts.json) {
-    out(JSON.stringify(summary, null, 2));
+    outJson(JSON.stringify(summary, null, 2));
     return EXIT.OK;
   }
   const n = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;

@@ -286,12 +286,7 @@ function parseLiteral(text: string): unknown {
   const q = t[0];
   if ((q === '"' || q === "'" || q === "`") && skipString(t, 0) === t.length - 1) {
     if (q === "`" && t.includes("${")) return NO_VALUE;
-    const body = t.slice(1, -1);
-    try {
-      return JSON.parse(`"${body.replace(/\\'/g, "'").replace(/\\`/g, "`").replace(/(?<!\\)"/g, '\\"').replace(/\n/g, "\\n")}"`);
-    } catch {
-      return body;
-    }
+    return unescapeJs(t.slice(1, -1));
   }
   if (t.startsWith("[") && t.endsWith("]")) {
     const items = splitTopLevel(t.slice(1, -1), ",").map((s) => s.trim()).filter((s) => s !== "");
@@ -319,4 +314,15 @@ function parseLiteral(text: string): unknown {
     return out;
   }
   return NO_VALUE;
+}
+
+/** The value of a JavaScript string literal's body (esbuild writes control characters as `\x1B`). */
+function unescapeJs(body: string): string {
+  return body.replace(/\\(x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|\r\n|[\s\S])/g, (_m, e: string) => {
+    if (e[0] === "x" && e.length === 3) return String.fromCharCode(parseInt(e.slice(1), 16));
+    if (e.startsWith("u{")) return String.fromCodePoint(parseInt(e.slice(2, -1), 16));
+    if (e[0] === "u" && e.length === 5) return String.fromCharCode(parseInt(e.slice(1), 16));
+    const simple: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", f: "\f", v: "\v", "0": "\0", "\n": "", "\r": "", "\r\n": "" };
+    return simple[e] ?? e;
+  });
 }

@@ -24,6 +24,7 @@ import { runHooks } from "./hooks.ts";
 import { bindArgs } from "./parameters.ts";
 import { baseDelaySeconds, jitteredDelay } from "./retry-policy.ts";
 import { renderRunName } from "./run-name-template.ts";
+import { formatTraceback } from "../logging/traceback.ts";
 import { TaskRunRecord, type FlowRunRecord } from "./run-records.ts";
 import {
   AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Pending, Retrying, Running, State, TimedOut, isState,
@@ -325,8 +326,11 @@ export async function decideRetry(p: Prepared, failure: State): Promise<number |
   const { run, cfg, def } = p;
   const what = failure.name === "TimedOut" ? `TimeoutError: ${failure.message}` : failure.error ? describeError(failure.error) : failure.toString();
   const retries = cfg.retries;
+  // the ERROR line that ends a failed task carries its traceback (user frames, cause chain)
+  const trace = failure.name !== "TimedOut" && failure.error ? formatTraceback(failure.error) : "";
+  const withTrace = (line: string) => (trace ? `${line}\n${trace}` : line);
   if (run.runCount > retries) {
-    run.logger.error(retries === 0 ? `Task run failed with exception: ${what}` : `Task run failed with exception: ${what} - Retries are exhausted`);
+    run.logger.error(withTrace(retries === 0 ? `Task run failed with exception: ${what}` : `Task run failed with exception: ${what} - Retries are exhausted`));
     return undefined;
   }
   if (def.options.retryConditionFn) {
@@ -338,7 +342,7 @@ export async function decideRetry(p: Prepared, failure: State): Promise<number |
       ok = false;
     }
     if (!ok) {
-      run.logger.error(`Task run failed with exception: ${what} - Retry condition not met`);
+      run.logger.error(withTrace(`Task run failed with exception: ${what} - Retry condition not met`));
       return undefined;
     }
   }

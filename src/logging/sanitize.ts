@@ -28,3 +28,21 @@ export function sanitize(text: string, multiline = false): string {
   if (multiline) return UNSAFE_MULTILINE.test(text) ? text.replace(ALL_MULTILINE, escape) : text;
   return UNSAFE_LINE.test(text) ? text.replace(ALL_LINE, escape) : text;
 }
+
+const SGR = /\x1b\[[0-9;]*m/g;
+
+/**
+ * Like `sanitize`, for text that already holds our own colors: SGR color sequences
+ * (`\x1b[31m`) are kept, every other control character is escaped. Used on CLI output whose
+ * user data was not escaped at its source; colors are all such a sequence can do.
+ */
+export function sanitizeKeepingColors(text: string, multiline = false): string {
+  if (!(multiline ? UNSAFE_MULTILINE : UNSAFE_LINE).test(text)) return text;
+  let out = "";
+  let last = 0;
+  for (const m of text.matchAll(SGR)) {
+    out += sanitize(text.slice(last, m.index), multiline) + m[0];
+    last = m.index + m[0].length;
+  }
+  return out + sanitize(text.slice(last), multiline);
+}
