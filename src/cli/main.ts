@@ -9,6 +9,7 @@ import { registerRunCommand } from "./run.ts";
 import { registerConfigCommand } from "./config.ts";
 import { registerRunsCommand } from "./runs.ts";
 import { registerRetryCommand } from "./retry.ts";
+import { registerCancelCommand } from "./cancel.ts";
 import { registerTasksCommand } from "./tasks.ts";
 import { registerServerCommand } from "./server.ts";
 import { registerCacheCommand } from "./cache.ts";
@@ -39,7 +40,9 @@ export function buildProgram(): Command {
     });
   registerRunCommand(program);
   registerConfigCommand(program);
-  registerRetryCommand(registerRunsCommand(program));
+  const runs = registerRunsCommand(program);
+  registerRetryCommand(runs);
+  registerCancelCommand(runs);
   registerTasksCommand(program);
   registerServerCommand(program);
   registerCacheCommand(program);

@@ -26,6 +26,7 @@ import { AttemptTally } from "./attempt-tally.ts";
 import { AwaitingRetry, Cancelled, Completed, Crashed, Failed, Pending, Retrying, Running, State, TimedOut, isState } from "./states.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { closeSuspendedGenerators } from "./generator-task.ts";
+import { watchForCancel } from "./cancel-watch.ts";
 
 /** Flow runs in progress in this process, subflows included (interrupted together on SIGINT/SIGTERM). */
 export const activeFlowRuns = new Map<FlowRunRecord, Promise<State>>();
@@ -124,10 +125,13 @@ export async function runFlow(
     });
   }
   activeFlowRuns.set(run, done);
+  // a top-level run can be cancelled from any process sharing the store (`flowctl runs cancel`)
+  const stopWatch = parent ? undefined : watchForCancel(run, (message) => cancelRun(run, message));
   let state: State;
   try {
     state = await done;
   } finally {
+    stopWatch?.();
     activeFlowRuns.delete(run);
     // the last flow run in progress that uses a runner releases its workers and connections
     if (!runnerInUse(run.taskRunner)) await run.taskRunner.shutdown?.().catch(() => undefined);
@@ -317,13 +321,13 @@ export async function interruptActiveFlowRuns(signal: "SIGINT" | "SIGTERM" | "CR
   await Promise.all(runs.map(([, done]) => done));
 }
 
-function interruptRun(run: FlowRunRecord, signal: "SIGINT" | "SIGTERM" | "CRASH", cause?: unknown): void {
-  const message =
-    signal === "SIGINT" ? "Flow run was cancelled by SIGINT (interrupt)."
-    : signal === "SIGTERM" ? "Flow run crashed: the process received SIGTERM."
-    : `Flow run crashed: an uncaught exception: ${describeError(cause)}`;
-  const error = new FlowctlError(signal === "SIGINT" ? "CANCELLED" : "CRASHED", message, { cause });
-  const state = signal === "SIGINT" ? Cancelled({ message, error }) : Crashed({ message, error });
+/** End a flow run Cancelled with this message, as SIGINT would (`flowctl runs cancel`). */
+export function cancelRun(run: FlowRunRecord, message: string): void {
+  const error = new FlowctlError("CANCELLED", message);
+  endRun(run, Cancelled({ message, error }), error);
+}
+
+function endRun(run: FlowRunRecord, state: State, error: Error): void {
   const fn = interrupts.get(run);
   if (fn) fn(state);
   else {
@@ -331,4 +335,13 @@ function interruptRun(run: FlowRunRecord, signal: "SIGINT" | "SIGTERM" | "CRASH"
     run.abort(error);
     for (const t of run.running) t.interrupt?.(state);
   }
+}
+
+function interruptRun(run: FlowRunRecord, signal: "SIGINT" | "SIGTERM" | "CRASH", cause?: unknown): void {
+  const message =
+    signal === "SIGINT" ? "Flow run was cancelled by SIGINT (interrupt)."
+    : signal === "SIGTERM" ? "Flow run crashed: the process received SIGTERM."
+    : `Flow run crashed: an uncaught exception: ${describeError(cause)}`;
+  const error = new FlowctlError(signal === "SIGINT" ? "CANCELLED" : "CRASHED", message, { cause });
+  endRun(run, signal === "SIGINT" ? Cancelled({ message, error }) : Crashed({ message, error }), error);
 }

@@ -225,6 +225,12 @@ export interface RunStore {
    */
   findRuns(ref: string, opts?: { limit?: number }): Promise<{ flowRuns: FlowRunRow[]; taskRuns: TaskRunRow[] }>;
   getStates(runId: string): Promise<StateRow[]>;
+  /**
+   * Ask the process running a flow run to cancel it (`flowctl runs cancel`); a second request
+   * keeps the first. The process polls `getCancellation` while the run is active.
+   */
+  requestCancellation(flowRunId: string, message: string, at: number): Promise<void>;
+  getCancellation(flowRunId: string): Promise<{ message: string; requested: number } | undefined>;
   /** The kept results of a top-level flow run's task runs (its subflows' included). */
   getKeptResults(flowRunId: string): Promise<KeptResultRow[]>;
   getInputs(taskRunId: string): Promise<InputRow[]>;

@@ -235,6 +235,17 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.equal((await store.getKeptResults("f2")).length, 1);
     });
 
+    test("cancel requests: recorded once (the first wins), read back, pruned with their run", async () => {
+      const store = await fresh();
+      assert.equal(await store.getCancellation("f1"), undefined);
+      await store.requestCancellation("f1", "Cancelled by flowctl runs cancel from a", NOW - 10 * DAY);
+      await store.requestCancellation("f1", "Cancelled by flowctl runs cancel from b", NOW);
+      assert.deepEqual(await store.getCancellation("f1"), { message: "Cancelled by flowctl runs cancel from a", requested: NOW - 10 * DAY });
+      await store.writeBatch(batch({ flowRuns: [flowRow("f1", NOW - 10 * DAY)] }));
+      await store.pruneOlderThan(NOW - DAY);
+      assert.equal(await store.getCancellation("f1"), undefined);
+    });
+
     test("a run's latest snapshot wins, whatever order the batches arrive in", async () => {
       const store = await fresh();
       const newer = flowRow("f", NOW, { stateType: "COMPLETED", stateName: "Completed", updated: NOW + 500 });

@@ -36,6 +36,8 @@ export class MemoryDatabase {
   logs: LogRow[] = [];
   /** kept results, per task run */
   readonly results = new Map<string, KeptResultRow>();
+  /** cancel requests, per flow run */
+  readonly cancellations = new Map<string, { message: string; requested: number }>();
   nextSeq = 0;
   nextLogId = 1;
   readonly concurrency: MemoryConcurrency;
@@ -94,6 +96,16 @@ export class MemoryStore implements RunStore {
       db.logs.push({ id: db.nextLogId++, ...rest });
     }
     for (const r of batch.results ?? []) db.results.set(r.taskRunId, copyKept(r));
+  }
+
+  async requestCancellation(flowRunId: string, message: string, at: number): Promise<void> {
+    const db = this.check();
+    if (!db.cancellations.has(flowRunId)) db.cancellations.set(flowRunId, { message, requested: at });
+  }
+
+  async getCancellation(flowRunId: string): Promise<{ message: string; requested: number } | undefined> {
+    const c = this.check().cancellations.get(flowRunId);
+    return c && { ...c };
   }
 
   async getKeptResults(flowRunId: string): Promise<KeptResultRow[]> {

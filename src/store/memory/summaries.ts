@@ -69,6 +69,7 @@ export function pruneDatabase(db: MemoryDatabase, cutoff: number): PruneResult {
   for (const id of taskIds) db.taskRuns.delete(id);
   for (const id of flowIds) db.flowRuns.delete(id);
   for (const [id, r] of db.results) if (taskIds.has(id) || flowIds.has(r.flowRunId)) db.results.delete(id);
+  for (const id of flowIds) db.cancellations.delete(id);
   const stillUsed = new Set<string>();
   for (const { row } of db.taskRuns.values()) if (row.cacheKey !== null) stillUsed.add(row.cacheKey);
   return {

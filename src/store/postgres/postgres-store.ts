@@ -210,6 +210,15 @@ export class PostgresStore implements RunStore {
     return (await this.query(`SELECT ${STATE_COLS} FROM run_states WHERE run_id = $1 ORDER BY seq`, [runId])).map(stateRow);
   }
 
+  async requestCancellation(flowRunId: string, message: string, at: number): Promise<void> {
+    await this.query("INSERT INTO run_cancellations (flow_run_id, message, requested) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", [flowRunId, message, at]);
+  }
+
+  async getCancellation(flowRunId: string): Promise<{ message: string; requested: number } | undefined> {
+    const [r] = await this.query<{ message: string; requested: string }>("SELECT message, requested FROM run_cancellations WHERE flow_run_id = $1", [flowRunId]);
+    return r && { message: r.message, requested: Number(r.requested) };
+  }
+
   async getKeptResults(flowRunId: string): Promise<KeptResultRow[]> {
     const rows = await this.query(
       "SELECT task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created FROM task_run_results WHERE flow_run_id = $1",

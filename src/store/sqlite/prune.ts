@@ -46,6 +46,7 @@ export function pruneOlderThan(db: Db, cutoff: number): PruneResult {
     db.prepare(
       "DELETE FROM task_run_results WHERE task_run_id IN (SELECT value FROM json_each(?)) OR flow_run_id IN (SELECT value FROM json_each(?))",
     ).run(taskJson, flowJson);
+    db.prepare("DELETE FROM run_cancellations WHERE flow_run_id IN (SELECT value FROM json_each(?))").run(flowJson);
     const taskRuns = db.prepare("DELETE FROM task_runs WHERE id IN (SELECT value FROM json_each(?))").run(taskJson).changes;
     const flowRuns = db.prepare("DELETE FROM flow_runs WHERE id IN (SELECT value FROM json_each(?))").run(flowJson).changes;
 

@@ -137,6 +137,17 @@ export class SqliteStore implements RunStore {
     }));
   }
 
+  async requestCancellation(flowRunId: string, message: string, at: number): Promise<void> {
+    this.db.prepare("INSERT OR IGNORE INTO run_cancellations (flow_run_id, message, requested) VALUES (?, ?, ?)").run(flowRunId, message, at);
+  }
+
+  async getCancellation(flowRunId: string): Promise<{ message: string; requested: number } | undefined> {
+    const r = this.db.prepare("SELECT message, requested FROM run_cancellations WHERE flow_run_id = ?").get(flowRunId) as
+      | { message: string; requested: number }
+      | undefined;
+    return r && { message: r.message, requested: Number(r.requested) };
+  }
+
   async getKeptResults(flowRunId: string): Promise<KeptResultRow[]> {
     const rows = this.db
       .prepare("SELECT task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created FROM task_run_results WHERE flow_run_id = ?")
