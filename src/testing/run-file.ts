@@ -44,9 +44,9 @@ export async function runFileHere(hub: LogHub, file: string, opts: RunFileOption
       throw new UsageError(`runFile: params must be an object like { key: value }, got ${Array.isArray(params) ? "an array" : typeof params}`);
     }
     const target = opts.flow === undefined ? file : `${file}:${opts.flow}`;
-    const { def } = await loadRunTarget(target);
+    const { def, entrypoint } = await loadRunTarget(target);
     const call = await bindObjectParameters(def, params);
-    const { run, state } = await runFlow(def, undefined, call.args, { prepared: call });
+    const { run, state } = await runFlow(def, undefined, call.args, { prepared: call, entrypoint });
     return { exitCode: state.type === "COMPLETED" ? 0 : 1, state, flowRunId: run.id, output: lines.join("\n"), error: undefined };
   } catch (err) {
     const e = coerceError(err);

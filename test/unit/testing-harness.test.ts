@@ -205,6 +205,8 @@ test("runFile: the CLI path — exit code, final state and the printed lines", a
   assert.match(ok.output, /\| INFO {4}\| Task run 'extract-0' - Task run failed with exception: .*Retry 1\/3 will start 1 second\(s\) from now/);
   assert.match(ok.output, /Task run 'load-0' - loading 3 rows/);
   assert.match(ok.output, /Finished in state Completed\(\)$/);
+  // recorded like a `flowctl run` (what `flowctl runs retry` would load)
+  assert.match((await h.store.getFlowRun(ok.flowRunId!))!.entrypoint ?? "", /test\/fixtures\/testing\/etl\.ts:etl$/);
   const bad = await h.runFile("test/fixtures/testing/etl.ts", { params: { sauce: "x" } });
   assert.equal(bad.exitCode, 2);
   assert.match(bad.output, /^flowctl: error: Invalid parameters for flow 'etl' \(1 problem\): 'sauce': flow 'etl' has no parameter 'sauce'; its parameters: source$/);
