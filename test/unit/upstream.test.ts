@@ -2,17 +2,19 @@
  * Upstream dependencies: futures passed as arguments (also nested) are resolved before the task
  * runs and recorded as its inputs; a failed upstream makes the downstream NotReady without
  * running it, and that cascades; `waitFor`; `allowFailure`; a task waiting on its own future.
+ * On the test harness: what the store got is read from the harness's own store.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { allowFailure, asCompleted, flow, task, wait, type Task, type TaskRunFuture } from "../../src/index.ts";
-import { flushedStore, useTempHome, type TempHome } from "../support/home.ts";
+import { allowFailure, asCompleted, flow, task, wait, type Task, type TaskRunFuture } from "flowctl";
+import { testHarness, type TestHarness } from "flowctl/testing";
 
-let home: TempHome;
+// one harness for the file: runs, logs and the store in memory, time limits on its clock
+let h: TestHarness;
 before(async () => {
-  home = await useTempHome();
+  h = await testHarness({ settings: { PREFECT_LOGGING_LEVEL: "DEBUG" } });
 });
-after(() => home.cleanup());
+after(() => h.close());
 
 const value = task(async function value(v: unknown) {
   return v;
@@ -35,7 +37,7 @@ describe("futures as arguments", () => {
       fut = consume.submit(ups[0]!, { list: [ups[1], [ups[1]]], map: new Map([["k", ups[2]]]), set: new Set([ups[3]]) });
       return fut.result();
     });
-    assert.equal(await f(), "ok");
+    assert.equal(await h.run(f), "ok");
     assert.deepEqual(seen, [1, { list: [2, [2]], map: new Map([["k", 3]]), set: new Set([4]) }]);
     const run = fut.taskRun;
     assert.deepEqual(run.parameters.direct, 1, "parameters hold the resolved values");
@@ -43,7 +45,7 @@ describe("futures as arguments", () => {
       run.inputs.map((i) => [i.parameter, i.taskRunId]).sort(),
       [["direct", ups[0]!.taskRunId], ["nested", ups[1]!.taskRunId], ["nested", ups[2]!.taskRunId], ["nested", ups[3]!.taskRunId]].sort(),
     );
-    const store = await flushedStore();
+    const store = h.store;
     const inputs = await store.getInputs(fut.taskRunId);
     assert.equal(inputs.length, 4);
     const row = await store.getTaskRun(fut.taskRunId);
@@ -60,7 +62,7 @@ describe("futures as arguments", () => {
       fut = sum.submit({ a: a as unknown as number, b: 3 }); // TaskArgs types top-level futures only
       return fut.result();
     });
-    assert.equal(await f(), 5);
+    assert.equal(await h.run(f), 5);
     assert.deepEqual(fut.taskRun.inputs.map((i) => i.parameter), ["a"]);
   });
 
@@ -71,7 +73,7 @@ describe("futures as arguments", () => {
     const f = flow(async function direct() {
       return inc(value.submit(41));
     });
-    assert.equal(await f(), 42);
+    assert.equal(await h.run(f), 42);
   });
 });
 
@@ -93,7 +95,7 @@ describe("a failed upstream", () => {
       const last = after2.submit([mid]);
       futs = [up, mid, last];
     });
-    await assert.rejects(f(), (e: Error & { code?: string }) => e.code === "FLOW_RUN_FAILED" && e.message === "3/3 states failed.");
+    await assert.rejects(h.run(f), (e: Error & { code?: string }) => e.code === "FLOW_RUN_FAILED" && e.message === "3/3 states failed.");
     assert.equal(ran, 0);
     const [up, mid, last] = futs as [TaskRunFuture, TaskRunFuture, TaskRunFuture];
     assert.equal(up.state.name, "Failed");
@@ -102,10 +104,10 @@ describe("a failed upstream", () => {
     assert.equal(mid.state.message, `Upstream task run '${up.taskRun.name}' did not reach a 'COMPLETED' state.`);
     assert.equal(last.state.message, `Upstream task run '${mid.taskRun.name}' did not reach a 'COMPLETED' state.`);
     await assert.rejects(mid.result(), (e: Error & { code?: string }) => e.code === "UPSTREAM_NOT_COMPLETED" && e.message === mid.state.message);
-    const errors = home.logs.filter((r) => r.level >= 40).map((r) => `${r.source} - ${r.message}`);
+    const errors = h.logs({ level: "ERROR" }).map((r) => `${r.source} - ${r.message}`);
     assert.ok(errors.includes(`Task run '${mid.taskRun.name}' - ${mid.state.message}`), errors.join("\n"));
     assert.deepEqual(mid.taskRun.states.map((s) => s.name), ["Pending", "NotReady"]);
-    const store = await flushedStore();
+    const store = h.store;
     const midRow = await store.getTaskRun(mid.taskRunId);
     assert.equal(midRow?.stateName, "NotReady");
     // an unresolved future shows in the stored parameters as a reference, not as its whole run
@@ -122,7 +124,7 @@ describe("a failed upstream", () => {
       await assert.rejects(never(up), (e: Error & { code?: string }) => e.code === "UPSTREAM_NOT_COMPLETED");
       return "checked";
     });
-    assert.equal(await f(), "checked");
+    assert.equal(await h.run(f), "checked");
   });
 
   test("allowFailure passes the upstream's error in as the value", async () => {
@@ -132,7 +134,7 @@ describe("a failed upstream", () => {
     const f = flow(async function tolerant() {
       return [await describeIt(allowFailure(fail.submit("tolerated"))), await describeIt(allowFailure(value.submit(5)))];
     });
-    assert.deepEqual(await f(), ["error: tolerated", "value: 5"]);
+    assert.deepEqual(await h.run(f), ["error: tolerated", "value: 5"]);
   });
 });
 
@@ -157,7 +159,7 @@ describe("waitFor", () => {
       setImmediate(release);
       return readIt.with({ waitFor: [w, r] })();
     });
-    assert.equal(await f(), "read");
+    assert.equal(await h.run(f), "read");
     assert.deepEqual(order, ["write", "read", "read"]);
     assert.deepEqual(r.taskRun.inputs, [{ parameter: "waitFor", taskRunId: w.taskRunId }]);
   });
@@ -171,7 +173,7 @@ describe("waitFor", () => {
       const st = await after3.with({ waitFor: [up], returnState: true })();
       return [st.name, st.message];
     });
-    const [name, message] = (await f()) as [string, string];
+    const [name, message] = (await h.run(f)) as [string, string];
     assert.equal(name, "NotReady");
     assert.match(message, /^Upstream task run 'fail-\d+' did not reach a 'COMPLETED' state\.$/);
   });
@@ -192,7 +194,7 @@ describe("a task waiting on its own future", () => {
       const st = await box.self.wait();
       return [st.name, st.message];
     });
-    const [name, message] = (await f()) as [string, string];
+    const [name, message] = (await h.run(f)) as [string, string];
     assert.equal(name, "Failed");
     assert.match(message, /Task run 'selfish-0' cannot wait on its own future/);
   });
@@ -206,8 +208,10 @@ describe("a task waiting on its own future", () => {
       for await (const _ of asCompleted([box.self!]));
     });
     for (const t of [viaWait, viaAsCompleted]) {
-      box.self = t.submit();
-      const st = await box.self.wait(10);
+      const st = await h.run(() => {
+        box.self = t.submit();
+        return box.self.wait(10);
+      });
       assert.equal(st.name, "Failed", `${t.name}: ${st.toString()}`);
       assert.match(st.message ?? "", /cannot wait on its own future/);
     }
@@ -218,9 +222,11 @@ describe("a task waiting on its own future", () => {
     const loop = task(async function loop() {
       return "never";
     });
-    const fut = loop.with({ waitFor: holder }).submit();
-    holder.push(fut);
-    const st = await fut.wait(10);
+    const st = await h.run(() => {
+      const fut = loop.with({ waitFor: holder }).submit();
+      holder.push(fut);
+      return fut.wait(10);
+    });
     assert.equal(st.type, "FAILED", st.toString());
     assert.match(st.message ?? "", /Task run 'loop' cannot wait on its own future/);
   });
