@@ -18,6 +18,7 @@ import { registerWorkerCommand } from "./worker.ts";
 import { registerInspectCommand } from "./inspect.ts";
 import { exitAfterDraining, guardStdio } from "./exit.ts";
 import { setFullTracebacks } from "../logging/traceback.ts";
+import { errorJson, printJson } from "./json.ts";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -57,13 +58,17 @@ export async function main(argv: string[]): Promise<number> {
     cliState.debug = true;
     setFullTracebacks(true);
   }
+  // before parsing: commander's own usage errors (an unknown option) honour --json too
+  cliState.json = argv.slice(2).includes("--json");
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end with code 0 and have printed already
-      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      if (err.exitCode === 0) return EXIT.OK;
+      if (cliState.json) printJson(errorJson("USAGE", err.message.replace(/^error: /, ""), EXIT.USAGE));
+      return EXIT.USAGE;
     }
     printError(err);
     return EXIT.FAILED;

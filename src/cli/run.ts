@@ -8,7 +8,11 @@ import { installPrintCapture } from "../logging/prints.ts";
 import { LOG_LEVELS } from "../settings/schema.ts";
 import { storeWriter } from "../store/writer.ts";
 import { describeError, errorToData } from "../errors.ts";
-import { toJsonText } from "../engine/run-records.ts";
+import { toJsonText, type FlowRunRecord } from "../engine/run-records.ts";
+import type { State } from "../engine/states.ts";
+import { getStore } from "../store/index.ts";
+import { flowRunDetail, flowRunView } from "../server/run-views.ts";
+import { flowRunDetailJson, flowRunJson, printJson, type FlowRunJson } from "./json.ts";
 import { action, applyLoggingOptions, EXIT, openStoreOrUsageError, settingsOrUsageError } from "./util.ts";
 import { exitAfterDraining, exitNow } from "./exit.ts";
 import { UsageError } from "../errors.ts";
@@ -128,20 +132,7 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
   try {
     const { run, state } = await runFlow(def, undefined, call.args, { ...flowOpts, prepared: call });
     await storeWriter.flush();
-    if (opts.json) {
-      const out: Record<string, unknown> = {
-        id: run.id,
-        name: run.name,
-        flowName: run.flowName,
-        parameters: run.parameters,
-        state: { type: state.type, name: state.name, message: state.message ?? null },
-        startTime: run.startTime?.toISOString() ?? null,
-        endTime: run.endTime?.toISOString() ?? null,
-      };
-      if (state.type === "COMPLETED") out.result = state.data;
-      else if (state.error) out.error = errorToData(state.error);
-      process.stdout.write(toJsonText(out) + "\n");
-    }
+    if (opts.json) printJson(await runJson(run, state));
     if (interruptedBy) return interruptedBy === "SIGINT" ? EXIT.SIGINT : EXIT.SIGTERM;
     return state.type === "COMPLETED" ? EXIT.OK : EXIT.FAILED;
   } finally {
@@ -150,4 +141,22 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
     process.off("unhandledRejection", onRejection);
     process.off("uncaughtException", onException);
   }
+}
+
+/**
+ * `run --json`: the flow run as `runs ls --json` and `runs inspect --json` give it (read back
+ * from the store, so the three agree), with its `result` or its `error`.
+ */
+async function runJson(run: FlowRunRecord, state: State): Promise<FlowRunJson & { result?: unknown; error?: unknown }> {
+  let shape: FlowRunJson;
+  try {
+    const detail = await flowRunDetail(await getStore(), run.id);
+    if (!detail) throw new Error("not in the store");
+    shape = flowRunDetailJson(detail).flowRun;
+  } catch {
+    // the store could not be read back (its rows are journalled): the record in memory
+    shape = flowRunJson(flowRunView(run.toRow()));
+  }
+  if (state.type === "COMPLETED") return { ...shape, result: JSON.parse(toJsonText(state.data)) as unknown };
+  return state.error ? { ...shape, error: errorToData(state.error) } : shape;
 }

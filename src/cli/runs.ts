@@ -13,6 +13,7 @@ import { UsageError } from "../errors.ts";
 import { formatColored, formatPlain, makeChalk } from "../logging/format.ts";
 import { sanitize, sanitizeKeepingColors } from "../logging/sanitize.ts";
 import { formatTraceback } from "../logging/traceback.ts";
+import { flowRunDetailJson, flowRunJson, logJson, printJson, taskRunDetailJson } from "./json.ts";
 import { getResultStorage } from "../results/storage.ts";
 import { getReadableStore } from "../store/index.ts";
 import { deleteKeptResults } from "../results/kept-results.ts";
@@ -211,7 +212,7 @@ async function listRuns(opts: LsOpts): Promise<number> {
   const store = await openStore();
   const runs = await listFlowRunViews(store, { state, flowName: opts.flow, tag: opts.tag, limit: opts.limit });
   if (opts.json) {
-    outJson(JSON.stringify(runs, null, 2));
+    printJson(runs.map((r) => flowRunJson(r)));
     return EXIT.OK;
   }
   if (runs.length === 0) {
@@ -257,7 +258,7 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
   const flow = match.kind === "flow" ? await flowRunDetail(store, match.row.id, { withTaskHistory: true }) : undefined;
   if (flow) {
     if (opts.json) {
-      outJson(JSON.stringify({ kind: "flow-run", ...flow }, null, 2));
+      printJson(flowRunDetailJson(flow));
       return EXIT.OK;
     }
     const f = flow.flowRun;
@@ -289,7 +290,7 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
   const task = await taskRunDetail(store, match.row.id);
   if (!task) throw new UsageError(`The run '${run}' was deleted meanwhile.`);
   if (opts.json) {
-    outJson(JSON.stringify({ kind: "task-run", ...task }, null, 2));
+    printJson(taskRunDetailJson(task));
     return EXIT.OK;
   }
   const t = task.taskRun;
@@ -371,7 +372,7 @@ async function runLogs(run: string, opts: LogsOpts): Promise<number> {
   const printNew = async () => {
     const rows = await store.getLogs({ ...where, minLevel, afterId });
     for (const l of rows) {
-      if (opts.json) outJson(JSON.stringify(logView(l)));
+      if (opts.json) outJson(JSON.stringify(logJson(logView(l))));
       else {
         const rec = { level: l.level, source: l.source, message: l.message, timestamp: l.timestamp };
         out(chalk.level > 0 ? formatColored(rec, chalk) : formatPlain(rec));
@@ -450,7 +451,7 @@ async function pruneRuns(opts: PruneOpts): Promise<number> {
   deleteKeptResults(resolve(getSettings().PREFECT_LOCAL_STORAGE_PATH), res.flowRunIds ?? []);
   const summary = { cutoff, flowRuns: res.flowRuns, taskRuns: res.taskRuns, states: res.states, logs: res.logs, results };
   if (opts.json) {
-    outJson(JSON.stringify(summary, null, 2));
+    printJson({ ...summary, cutoff: new Date(cutoff).toISOString() });
     return EXIT.OK;
   }
   const n = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;

@@ -6,12 +6,12 @@ import type { Command } from "commander";
 import { taskRunView } from "../server/run-views.ts";
 import { action, EXIT, parseIntOption } from "./util.ts";
 import { sanitizeKeepingColors } from "../logging/sanitize.ts";
+import { printJson, taskRunJson } from "./json.ts";
 import { colorsFor, findFlowRun, formatDuration, formatStart, openStore, stateOption, stateText, table } from "./runs.ts";
 
 interface LsOpts { flowRun?: string; state?: string; task?: string; tag?: string; limit: number; json?: boolean; color: boolean }
 
 const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
-const outJson = (text: string) => process.stdout.write(`${text}\n`);
 
 export function registerTasksCommand(program: Command): void {
   const tasks = program.command("tasks").description("List recorded task runs");
@@ -44,7 +44,7 @@ async function listTasks(opts: LsOpts): Promise<number> {
     if (f) flowNames.set(id, f.name);
   }
   if (opts.json) {
-    outJson(JSON.stringify(runs.map((r) => ({ ...r, flowRunName: r.flowRunId ? flowNames.get(r.flowRunId) ?? null : null })), null, 2));
+    printJson(runs.map((r) => taskRunJson(r, r.flowRunId ? flowNames.get(r.flowRunId) ?? null : null)));
     return EXIT.OK;
   }
   if (runs.length === 0) {

@@ -3,7 +3,9 @@
  * code (or nothing for 0); only `exit.ts` calls process.exit.
  */
 import { InvalidArgumentError } from "commander";
-import { isFlowctlError, UsageError } from "../errors.ts";
+import { isFlowctlError, ParameterError, UsageError } from "../errors.ts";
+import { sanitize } from "../logging/sanitize.ts";
+import { errorJson, printJson } from "./json.ts";
 import { SettingValueError, LOG_LEVELS, type LogLevelName, type Settings } from "../settings/schema.ts";
 import { getSettings, resetSettings } from "../settings/index.ts";
 import { configureLogging } from "../logging/logger.ts";
@@ -13,11 +15,13 @@ export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as
 
 export interface CliState {
   debug: boolean;
+  /** `--json` was asked for: errors are also printed as a JSON object on stdout */
+  json: boolean;
   /** exit code the program ends with */
   exitCode: number;
 }
 
-export const cliState: CliState = { debug: false, exitCode: 0 };
+export const cliState: CliState = { debug: false, json: false, exitCode: 0 };
 
 /** Errors that mean "the user's input was wrong": exit 2. */
 export function isUsageError(err: unknown): boolean {
@@ -25,11 +29,19 @@ export function isUsageError(err: unknown): boolean {
   return isFlowctlError(err) && ["USAGE", "LOAD_ERROR", "CONFIG_ERROR", "INVALID_OPTION", "INVALID_ARGUMENT", "STORE_INCOMPATIBLE", "INVALID_PARAMETERS"].includes(err.code);
 }
 
-export function printError(err: unknown): void {
+/**
+ * One line on stderr (the stack too with --debug); with --json also `{ "error": … }` on stdout
+ * (docs/json-output.md), so a script reading stdout always gets JSON.
+ */
+export function printError(err: unknown, exitCode: number = isUsageError(err) ? EXIT.USAGE : EXIT.FAILED): void {
   const message = err instanceof Error ? err.message : String(err);
   const firstLine = cliState.debug ? message : message.split("\n")[0];
-  process.stderr.write(`flowctl: error: ${firstLine}\n`);
-  if (cliState.debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.stderr.write(`flowctl: error: ${sanitize(firstLine ?? "", false)}\n`);
+  if (cliState.debug && err instanceof Error && err.stack) process.stderr.write(`${sanitize(err.stack, true)}\n`);
+  if (cliState.json) {
+    const code = isFlowctlError(err) ? err.code : err instanceof SettingValueError ? "CONFIG_ERROR" : exitCode === EXIT.USAGE ? "USAGE" : "ERROR";
+    printJson(errorJson(code, message, exitCode, err instanceof ParameterError ? err.problems : undefined));
+  }
 }
 
 /**
@@ -42,8 +54,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const code = await fn(...args);
       cliState.exitCode = code ?? 0;
     } catch (err) {
-      printError(err);
       cliState.exitCode = isUsageError(err) ? EXIT.USAGE : EXIT.FAILED;
+      printError(err, cliState.exitCode);
     }
   };
 }
