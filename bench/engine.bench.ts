@@ -1,14 +1,56 @@
 /**
- * The engine's per-task overhead: a flow of 10,000 no-op tasks called one after another,
- * every state persisted to a real SQLite store, logging at WARNING — against raw calls of the
- * same function, awaited the same way, in the same process.
+ * The engine's per-task cost and memory, measured in one run against two baselines:
+ *
+ * - raw calls of the same no-op function, awaited the same way;
+ * - p-limit + p-retry: each call wrapped in `pLimit(CONCURRENCY)` and `pRetry` (what a script
+ *   adds to get a concurrency cap and retries, tracking nothing).
+ *
+ * flowctl runs the same calls as task runs of one flow run — one after another (`await t(i)`)
+ * and fanned out (`t.map(items)`) — every state of every run persisted to a real SQLite file,
+ * logging at WARNING. Per-call figures are the median of ROUNDS rounds of N calls after a
+ * warm-up; a flow round includes the final flush of every row to the store.
+ *
+ * Peak RSS: a fresh child process per size (10k and 100k sequential, 100k via `.map`; 1M
+ * sequential with `--big`), so one size's peak does not hide in another's; each child reports
+ * the kernel's high-water mark (`maxRSS`) and counts the runs and states in the store after.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { BenchFigure } from "./run.ts";
 
 const N = 10_000;
+const ROUNDS = 5;
+const CONCURRENCY = 16;
+const BIG = process.argv.includes("--big");
+
+interface RssResult {
+  mode: "sequential" | "map";
+  n: number;
+  ms: number;
+  peakRssMiB: number;
+  taskRuns: number;
+  states: number;
+  flowState: string;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function timeRounds(fn: () => Promise<unknown>): Promise<number> {
+  await fn(); // warm-up: JIT, store opened, tables created
+  const ms: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = performance.now();
+    await fn();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
 
 export default async function engineBench(): Promise<BenchFigure[]> {
   const home = mkdtempSync(join(tmpdir(), "flowctl-bench-"));
@@ -19,6 +61,8 @@ export default async function engineBench(): Promise<BenchFigure[]> {
   const { resetLogging } = await import("../src/logging/logger.ts");
   const { getStore, closeStore } = await import("../src/store/index.ts");
   const { storeWriter } = await import("../src/store/writer.ts");
+  const { default: pLimit } = await import("p-limit");
+  const { default: pRetry } = await import("p-retry");
   resetSettings();
   resetLogging();
 
@@ -26,60 +70,140 @@ export default async function engineBench(): Promise<BenchFigure[]> {
     return i;
   }
   const noopTask = task(noop);
+  const items = Array.from({ length: N }, (_, i) => i);
 
-  // raw baseline: the same calls, awaited one by one
-  const raw = async () => {
+  const rawSequential = async () => {
     let s = 0;
     for (let i = 0; i < N; i++) s += await noop(i);
     return s;
+  };
+  const rawFanout = async () => (await Promise.all(items.map(async (i) => noop(i)))).length;
+  const plrSequential = async () => {
+    const limit = pLimit(CONCURRENCY);
+    let s = 0;
+    for (let i = 0; i < N; i++) s += await limit(() => pRetry(() => noop(i), { retries: 3 }));
+    return s;
+  };
+  const plrFanout = async () => {
+    const limit = pLimit(CONCURRENCY);
+    return (await Promise.all(items.map((i) => limit(() => pRetry(() => noop(i), { retries: 3 }))))).length;
   };
   const sequential = flow(async function sequential() {
     let s = 0;
     for (let i = 0; i < N; i++) s += await noopTask(i);
     return s;
   });
+  const fanout = flow(async function fanout() {
+    return (await noopTask.map(items).result()).length;
+  });
 
-  await raw();
-  await sequential(); // warm-up: JIT, store opened, tables created
-  const rawStart = process.hrtime.bigint();
-  await raw();
-  const rawNs = Number(process.hrtime.bigint() - rawStart);
-
-  const runs: number[] = [];
-  let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5);
-  for (let r = 0; r < 3; r++) {
-    const t0 = process.hrtime.bigint();
-    await sequential(); // includes the final flush of every state to SQLite
-    runs.push(Number(process.hrtime.bigint() - t0));
-  }
-  clearInterval(sampler);
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  const best = Math.min(...runs);
+  const us = (ms: number) => (ms * 1000) / N;
+  const rawSeq = us(await timeRounds(rawSequential));
+  const rawFan = us(await timeRounds(rawFanout));
+  const plrSeq = us(await timeRounds(plrSequential));
+  const plrFan = us(await timeRounds(plrFanout));
+  const flowSeq = us(await timeRounds(() => sequential()));
+  const flowFan = us(await timeRounds(() => fanout()));
 
   await storeWriter.flush();
   const store = await getStore();
-  const persisted = (await store.listFlowRuns({ flowName: "sequential", limit: 10 })).length;
-  const states = await store.getStates((await store.listFlowRuns({ flowName: "sequential", limit: 1 }))[0]!.id);
+  const last = (await store.listFlowRuns({ flowName: "sequential", limit: 1 }))[0]!;
+  const lastRuns = await store.listTaskRuns({ flowRunId: last.id, limit: N + 1 });
+  const lastStates = (await Promise.all(lastRuns.slice(0, 100).map((r) => store.getStates(r.id)))).flat().length;
   await closeStore();
   rmSync(home, { recursive: true, force: true });
 
-  const perTaskUs = best / N / 1000;
-  const rawPerCallUs = rawNs / N / 1000;
+  const rss: RssResult[] = [];
+  const sizes: [RssResult["mode"], number][] = [["sequential", 10_000], ["sequential", 100_000], ["map", 100_000]];
+  if (BIG) sizes.push(["sequential", 1_000_000]);
+  for (const [mode, n] of sizes) rss.push(await runChild(mode, n));
+
+  const metrics: Record<string, number | string> = {
+    "raw call, sequential (µs)": rawSeq,
+    "raw call, fanned out (µs)": rawFan,
+    "p-limit + p-retry, sequential (µs)": plrSeq,
+    "p-limit + p-retry, fanned out (µs)": plrFan,
+    "flowctl, sequential (µs per task)": flowSeq,
+    "flowctl, .map (µs per task)": flowFan,
+    "per task (µs)": flowSeq,
+    "overhead per task (µs)": flowSeq - rawSeq,
+    "overhead per fanned-out task (µs)": flowFan - rawFan,
+    "flowctl / (p-limit+p-retry), sequential": flowSeq / plrSeq,
+    "flowctl / (p-limit+p-retry), fanned out": flowFan / plrFan,
+    "tasks/s, sequential": Math.round(1e6 / flowSeq),
+    "task runs stored (last sequential round)": lastRuns.length,
+    "states per task run (first 100 checked)": lastStates / Math.min(100, lastRuns.length),
+  };
+  for (const r of rss) {
+    const label = `${r.n.toLocaleString("en-US")} ${r.mode === "map" ? "via .map" : "sequential"}`;
+    metrics[`${label}: peak RSS (MiB)`] = r.peakRssMiB;
+    metrics[`${label}: µs per task`] = (r.ms * 1000) / r.n;
+    metrics[`${label}: task runs / states stored`] = `${r.taskRuns.toLocaleString("en-US")} / ${r.states.toLocaleString("en-US")} (${r.flowState})`;
+  }
+  if (!BIG) metrics["1,000,000 sequential"] = "run with --big";
   return [
     {
       name: "engine",
-      description: `${N.toLocaleString("en-US")} sequential no-op tasks in one flow, every state persisted to SQLite, logging WARNING (best of 3)`,
-      metrics: {
-        "flow run total (ms)": best / 1e6,
-        "per task (µs)": perTaskUs,
-        "raw call (µs)": rawPerCallUs,
-        "overhead per task (µs)": perTaskUs - rawPerCallUs,
-        "tasks/s": Math.round(N / (best / 1e9)),
-        "peak RSS (MiB)": peakRss / 2 ** 20,
-        "flow runs persisted": persisted,
-        "flow states persisted (last run)": states.length,
-      },
+      description:
+        `${N.toLocaleString("en-US")} no-op calls per round, median of ${ROUNDS}: raw, p-limit(${CONCURRENCY}) + p-retry, and flowctl task runs ` +
+        `(one flow run; every state persisted to SQLite; logging WARNING); peak RSS per size in a fresh process`,
+      metrics,
     },
   ];
+}
+
+function runChild(mode: RssResult["mode"], n: number): Promise<RssResult> {
+  const home = mkdtempSync(join(tmpdir(), "flowctl-bench-rss-"));
+  return new Promise<RssResult>((resolve, reject) => {
+    const c = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
+      env: { ...process.env, FLOWCTL_ENGINE_RSS_CHILD: `${mode}:${n}`, PREFECT_HOME: home, PREFECT_LOGGING_LEVEL: "WARNING" },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    c.stdout.on("data", (d) => (out += d));
+    c.on("error", reject);
+    c.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`engine bench child '${mode}:${n}' exited ${code}`));
+      resolve(JSON.parse(out.trim().split("\n").at(-1)!) as RssResult);
+    });
+  }).finally(() => rmSync(home, { recursive: true, force: true }));
+}
+
+/** One flow run of n no-op task runs in this fresh process; the peak RSS, then what the store holds. */
+async function rssChild(mode: RssResult["mode"], n: number): Promise<RssResult> {
+  const { flow, task } = await import("../src/index.ts");
+  const { getStore } = await import("../src/store/index.ts");
+  const { storeWriter } = await import("../src/store/writer.ts");
+  const noopTask = task(function noop(i: number) {
+    return i;
+  });
+  const run = flow(async function rss() {
+    let s = 0;
+    if (mode === "map") for (const v of await noopTask.map(Array.from({ length: n }, (_, i) => i)).result()) s += v;
+    else for (let i = 0; i < n; i++) s += await noopTask(i);
+    return s;
+  });
+  const t0 = performance.now();
+  await run();
+  const ms = performance.now() - t0; // includes the final flush of every row
+  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  await storeWriter.flush();
+  // counted in SQL on the store's file: listing a million rows would only measure the listing
+  const { default: Database } = await import("better-sqlite3");
+  const db = new Database((await getStore()).location, { readonly: true });
+  const flowRun = db.prepare("SELECT id, state_name AS s FROM flow_runs ORDER BY created DESC LIMIT 1").get() as { id: string; s: string };
+  const count = (sql: string) => (db.prepare(sql).get(flowRun.id) as { n: number }).n;
+  const taskRuns = count("SELECT count(*) AS n FROM task_runs WHERE flow_run_id = ?");
+  const states = count("SELECT count(*) AS n FROM run_states WHERE run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ?)");
+  db.close();
+  return { mode, n, ms, peakRssMiB, taskRuns, states, flowState: flowRun.s };
+}
+
+const childSpec = process.env.FLOWCTL_ENGINE_RSS_CHILD;
+if (childSpec !== undefined && import.meta.url === `file://${process.argv[1]}`) {
+  const [mode, n] = childSpec.split(":");
+  if ((mode !== "sequential" && mode !== "map") || !(Number(n) > 0)) throw new Error(`FLOWCTL_ENGINE_RSS_CHILD: expected sequential|map:N, got '${childSpec}'`);
+  const result = await rssChild(mode, Number(n));
+  process.stdout.write(JSON.stringify(result) + "\n");
+  process.exit(0);
 }
