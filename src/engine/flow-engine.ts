@@ -255,7 +255,12 @@ function runFlowAttempt(
 
 /** Wait until every task run started in this flow run has finished (new ones may start meanwhile). */
 async function settleInflight(run: FlowRunRecord): Promise<void> {
-  while (run.inflight.size > 0) await Promise.all(Array.from(run.inflight));
+  for (;;) {
+    const tasks = run.whenTasksSettled();
+    if (tasks) await tasks;
+    else if (run.inflight.size > 0) await Promise.all(Array.from(run.inflight));
+    else return;
+  }
 }
 
 async function finalState(run: FlowRunRecord, outcome: Outcome): Promise<State> {

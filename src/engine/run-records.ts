@@ -302,8 +302,11 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   logPrints: boolean;
   /** task-run name counters, per task key */
   private readonly counters = new Map<string, number>();
-  /** every task run started in this flow run and not yet finished */
+  /** subflow runs and pulled generator runs started in this flow run and not yet finished */
   readonly inflight = new Set<Promise<unknown>>();
+  /** task runs started in this flow run and not yet finished (a count: nothing kept per run) */
+  private tasksInFlight = 0;
+  private tasksSettled: { promise: Promise<void>; resolve: () => void } | undefined;
   /** counts of the runs started directly in the flow body during the current attempt (for the final state) */
   attempt = new AttemptTally();
   /** task runs currently executing an attempt (cancelled together on timeout/interrupt) */
@@ -372,6 +375,28 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   rename(name: string): void {
     this.name = name;
     this.runLogger = undefined;
+  }
+
+  taskStarted(): void {
+    this.tasksInFlight++;
+  }
+
+  taskEnded(): void {
+    if (--this.tasksInFlight === 0 && this.tasksSettled) {
+      this.tasksSettled.resolve();
+      this.tasksSettled = undefined;
+    }
+  }
+
+  /** Resolves when no task run of this flow run is in flight (at once if none is). */
+  whenTasksSettled(): Promise<void> | undefined {
+    if (this.tasksInFlight === 0) return undefined;
+    if (!this.tasksSettled) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.tasksSettled = { promise, resolve };
+    }
+    return this.tasksSettled.promise;
   }
 
   nextTaskIndex(taskKey: string): number {

@@ -68,12 +68,9 @@ interface Prepared {
 /** Create the run (Pending, logged) and start it; the caller decides how to hand back the result. */
 export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): StartedTaskRun {
   const p = prepareTaskRun(def, thisArg, args, opts);
+  // counted in flight until its final state is recorded, hooks run and logged (see executeTaskRun)
+  p.flowRun?.taskStarted();
   const done = p.nameError !== undefined ? finishBeforeStart(p, p.nameError) : executeTaskRun(p);
-  const flowRun = p.flowRun;
-  if (flowRun) {
-    flowRun.inflight.add(done);
-    done.then(() => flowRun.inflight.delete(done));
-  }
   return { run: p.run, done };
 }
 
@@ -166,10 +163,22 @@ function generatorParent(generators: Map<TaskRunRecord, unknown>, args: readonly
 export async function finishBeforeStart(p: Prepared, err: unknown): Promise<State> {
   const error = coerceError(err);
   const state = Failed({ message: `Task run could not start: ${error.message}`, error });
-  return finish(p, state, p.run.logger);
+  try {
+    return await finish(p, state, p.run.logger);
+  } finally {
+    p.flowRun?.taskEnded();
+  }
 }
 
 async function executeTaskRun(p: Prepared): Promise<State> {
+  try {
+    return await executeTaskRunBody(p);
+  } finally {
+    p.flowRun?.taskEnded();
+  }
+}
+
+async function executeTaskRunBody(p: Prepared): Promise<State> {
   const { run, cfg } = p;
   // submit() hands back its future before any of the run happens (a sync body included)
   if (p.opts.mode === "submit") await undefined;
@@ -297,7 +306,7 @@ async function attemptLoop(p: Prepared, args: readonly unknown[]): Promise<State
     let failure: State;
     if (outcome.kind === "ok") {
       const v = outcome.value;
-      if (!isState(v)) return Completed({ data: await consumeIfGenerator(v) });
+      if (!isState(v)) return Completed({ data: typeof v === "object" && v !== null ? await consumeIfGenerator(v) : v });
       if (v.type !== "FAILED") return v;
       failure = v;
     } else {
@@ -464,15 +473,22 @@ function invokeBody(fn: (...a: any[]) => unknown, thisArg: unknown, args: readon
 }
 
 
-/** Record the final state, run its hooks, log it. */
-export async function finish(p: Prepared, state: State, logger: Logger): Promise<State> {
+/**
+ * Record the final state, run its hooks, log it. Synchronous when there are no hooks (most
+ * runs): a promise less for every task run.
+ */
+export function finish(p: Prepared, state: State, logger: Logger): State | Promise<State> {
   const { run, cfg, def } = p;
   run.setState(state);
   p.tally?.record(p.tallyIndex, state);
   // a call that did not complete still counts in a retry's occurrences
   if (state.type !== "COMPLETED" && state.isFinal() && p.flowRun?.keepResults) noteOutcome(def, run, p.flowRun, state.name);
   const hooks = state.type === "COMPLETED" ? cfg.onCompletion : state.type === "FAILED" ? cfg.onFailure : undefined;
-  if (hooks?.length) await runHooks(hooks, def.publicTask, run, state, logger);
+  if (hooks?.length) return runHooks(hooks, def.publicTask, run, state, logger).then(() => logFinished(state, logger));
+  return logFinished(state, logger);
+}
+
+function logFinished(state: State, logger: Logger): State {
   if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);
   else if (logger.isEnabledFor(INFO)) logger.info(`Finished in state ${state.toString()}`);
   return state;
