@@ -13,18 +13,13 @@ const FUTURE = Symbol.for("flowctl.future");
 
 export class TaskRunFuture<T = unknown> {
   readonly [FUTURE] = true;
-  private finalState: State | undefined;
 
   /** @internal */
   constructor(
     readonly taskRun: TaskRunRecord,
     /** @internal resolves with the final state; never rejects */
     readonly done: Promise<State>,
-  ) {
-    done.then((s) => {
-      this.finalState = s;
-    });
-  }
+  ) {}
 
   get taskRunId(): string {
     return this.taskRun.id;
@@ -36,7 +31,8 @@ export class TaskRunFuture<T = unknown> {
   }
 
   get isDone(): boolean {
-    return this.finalState !== undefined;
+    // read from the run (a callback per future, to remember it, cost every run of a .map)
+    return this.taskRun.finished;
   }
 
   /** Wait for the run to finish; with a time limit, resolve with the state as it is then. */

@@ -112,14 +112,28 @@ function toJsonSafe(v: unknown, ancestors: object[]): unknown {
   }
 }
 
+const NO_STATES: readonly State[] = Object.freeze([]);
+
+function appended(states: readonly State[], state: State): State[] {
+  const n = states.length;
+  const out = new Array<State>(n + 1);
+  for (let i = 0; i < n; i++) out[i] = states[i]!;
+  out[n] = state;
+  return out;
+}
+
 abstract class RunRecordBase {
   readonly id: string;
   name: string;
   parameters: Record<string, unknown>;
   tags: readonly string[];
   runCount = 0;
-  /** the states of this process's part of the run (a resumed run's earlier ones are in the store) */
-  readonly states: State[] = [];
+  /**
+   * the states of this process's part of the run (a resumed run's earlier ones are in the store).
+   * Replaced by a copy one longer on each change: a pushed-to array reserves 17 slots, and the
+   * records of finished runs a user keeps (a list of futures) would carry that slack each.
+   */
+  states: readonly State[] = NO_STATES;
   /** how many states the run had in the store before this process took it up */
   protected seqBase = 0;
   created = clock().now();
@@ -188,7 +202,7 @@ abstract class RunRecordBase {
 
   setState(state: State): void {
     const seq = this.seqBase + this.states.length;
-    this.states.push(state);
+    this.states = appended(this.states, state);
     const t = state.type;
     if (t === "RUNNING") {
       this.runCount++;
@@ -224,6 +238,8 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   inputsKey: string | undefined;
   inputsProblem: string | undefined;
   readonly inputs: { parameter: string; taskRunId: string }[] = [];
+  /** its final state (or NotReady) is recorded, its hooks ran and it was logged */
+  finished = false;
   /** set by the engine: ends the current attempt at once with the given state */
   interrupt: ((state: State) => void) | undefined;
   private runLogger: Logger | undefined;

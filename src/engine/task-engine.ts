@@ -171,81 +171,78 @@ export async function finishBeforeStart(p: Prepared, err: unknown): Promise<Stat
 }
 
 async function executeTaskRun(p: Prepared): Promise<State> {
-  try {
-    return await executeTaskRunBody(p);
-  } finally {
-    p.flowRun?.taskEnded();
-  }
-}
-
-async function executeTaskRunBody(p: Prepared): Promise<State> {
   const { run, cfg } = p;
-  // submit() hands back its future before any of the run happens (a sync body included)
-  if (p.opts.mode === "submit") await undefined;
-  // backpressure: what was recorded stays in memory until the store has it
-  const writer = p.env.writer;
-  while (writer.congested) await writer.whenDrained();
   try {
-    let args = p.args;
-    if (p.opts.waitFor !== undefined || containsFutures(args)) {
-      const notReady = await settleUpstream(p);
-      if (notReady) return await finish(p, notReady, run.logger);
-      args = substituteFutures(args) as unknown[];
-      run.parameters = bindArgs(p.def.params, args);
-    }
-    const flowRun = p.flowRun;
-    if (flowRun?.closedError) return await finish(p, interruptedState(flowRun.closedError), run.logger);
-
-    // keeping results for retries, and reusing them in a retry (generator runs are never either)
-    const keep = flowRun !== undefined && flowRun.keepResults && !p.def.isGenerator;
-    const reuse = p.def.isGenerator ? undefined : flowRun?.root.reuse;
-    if (keep || reuse) noteInputs(run, p.thisArg);
-    if (reuse) {
-      const got = await reuse.take({ taskKey: p.def.taskKey, name: p.def.name, sourceHash: sourceHashOf(p.def) }, run);
-      if (got) {
-        if (keep) noteOutcome(p.def, run, flowRun!, "Cached", got.taskRunId);
-        return await finish(p, new State("COMPLETED", { name: "Cached", message: got.message, data: got.value }), run.logger);
-      }
-    }
-
-    const plan = planCache(p.def, cfg, run, flowRun, p.thisArg);
-    if (plan) {
-      run.cacheKey = plan.key;
-      const hit = await readCached(plan, p.env);
-      if (hit) {
-        if (keep) await keepResult(p.def, run, flowRun, hit.value);
-        return await finish(p, Cached(hit.value), run.logger);
-      }
-    }
-
-    let release: ReleaseSlots | undefined;
-    if (run.tags.length > 0) {
-      // the run stays Pending while it waits for tag concurrency slots
-      const slots = await acquireConcurrencySlots(run, p.flowRun, p.env);
-      if (slots.kind === "interrupted") return await finish(p, interruptedState(slots.reason), run.logger);
-      if (slots.kind === "refused") {
-        return await finish(p, Failed({ message: slots.error.message, error: slots.error }), run.logger);
-      }
-      release = slots.release;
-    }
+    // submit() hands back its future before any of the run happens (a sync body included)
+    if (p.opts.mode === "submit") await undefined;
+    // backpressure: what was recorded stays in memory until the store has it
+    const writer = p.env.writer;
+    while (writer.congested) await writer.whenDrained();
     try {
-      const final = await attemptLoop(p, args);
-      if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data, p.env);
-      if (keep && final.type === "COMPLETED") {
-        const writing = keepResult(p.def, run, flowRun, final.data);
-        if (writing) await writing;
+      let args = p.args;
+      if (p.opts.waitFor !== undefined || containsFutures(args)) {
+        const notReady = await settleUpstream(p);
+        if (notReady) return await finish(p, notReady, run.logger);
+        args = substituteFutures(args) as unknown[];
+        run.parameters = bindArgs(p.def.params, args);
       }
-      return await finish(p, final, run.logger);
-    } finally {
-      release?.();
+      const flowRun = p.flowRun;
+      if (flowRun?.closedError) return await finish(p, interruptedState(flowRun.closedError), run.logger);
+
+      // keeping results for retries, and reusing them in a retry (generator runs are never either)
+      const keep = flowRun !== undefined && flowRun.keepResults && !p.def.isGenerator;
+      const reuse = p.def.isGenerator ? undefined : flowRun?.root.reuse;
+      if (keep || reuse) noteInputs(run, p.thisArg);
+      if (reuse) {
+        const got = await reuse.take({ taskKey: p.def.taskKey, name: p.def.name, sourceHash: sourceHashOf(p.def) }, run);
+        if (got) {
+          if (keep) noteOutcome(p.def, run, flowRun!, "Cached", got.taskRunId);
+          return await finish(p, new State("COMPLETED", { name: "Cached", message: got.message, data: got.value }), run.logger);
+        }
+      }
+
+      const plan = planCache(p.def, cfg, run, flowRun, p.thisArg);
+      if (plan) {
+        run.cacheKey = plan.key;
+        const hit = await readCached(plan, p.env);
+        if (hit) {
+          if (keep) await keepResult(p.def, run, flowRun, hit.value);
+          return await finish(p, Cached(hit.value), run.logger);
+        }
+      }
+
+      let release: ReleaseSlots | undefined;
+      if (run.tags.length > 0) {
+        // the run stays Pending while it waits for tag concurrency slots
+        const slots = await acquireConcurrencySlots(run, p.flowRun, p.env);
+        if (slots.kind === "interrupted") return await finish(p, interruptedState(slots.reason), run.logger);
+        if (slots.kind === "refused") {
+          return await finish(p, Failed({ message: slots.error.message, error: slots.error }), run.logger);
+        }
+        release = slots.release;
+      }
+      try {
+        const final = await attemptLoop(p, args);
+        if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data, p.env);
+        if (keep && final.type === "COMPLETED") {
+          const writing = keepResult(p.def, run, flowRun, final.data);
+          if (writing) await writing;
+        }
+        return await finish(p, final, run.logger);
+      } finally {
+        release?.();
+      }
+    } catch (err) {
+      // the engine itself broke (not the user's function): Crashed, not Failed
+      const error = coerceError(err);
+      const state = isInterrupt(err)
+        ? (err as InterruptError).state
+        : Crashed({ message: `Execution was interrupted by an unexpected exception: ${describeError(error)}`, error });
+      return finish(p, state, run.logger);
     }
-  } catch (err) {
-    // the engine itself broke (not the user's function): Crashed, not Failed
-    const error = coerceError(err);
-    const state = isInterrupt(err)
-      ? (err as InterruptError).state
-      : Crashed({ message: `Execution was interrupted by an unexpected exception: ${describeError(error)}`, error });
-    return finish(p, state, run.logger);
+  } finally {
+    // after the final state is recorded, its hooks run and it is logged
+    p.flowRun?.taskEnded();
   }
 }
 
@@ -484,11 +481,12 @@ export function finish(p: Prepared, state: State, logger: Logger): State | Promi
   // a call that did not complete still counts in a retry's occurrences
   if (state.type !== "COMPLETED" && state.isFinal() && p.flowRun?.keepResults) noteOutcome(def, run, p.flowRun, state.name);
   const hooks = state.type === "COMPLETED" ? cfg.onCompletion : state.type === "FAILED" ? cfg.onFailure : undefined;
-  if (hooks?.length) return runHooks(hooks, def.publicTask, run, state, logger).then(() => logFinished(state, logger));
-  return logFinished(state, logger);
+  if (hooks?.length) return runHooks(hooks, def.publicTask, run, state, logger).then(() => logFinished(p, state, logger));
+  return logFinished(p, state, logger);
 }
 
-function logFinished(state: State, logger: Logger): State {
+function logFinished(p: Prepared, state: State, logger: Logger): State {
+  p.run.finished = true;
   if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);
   else if (logger.isEnabledFor(INFO)) logger.info(`Finished in state ${state.toString()}`);
   return state;

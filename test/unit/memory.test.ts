@@ -61,3 +61,30 @@ test("the final state names the earliest-created failed run, whatever order they
     await home.cleanup();
   }
 });
+
+test("a future is done once its run's final state is recorded (hooks included), and not before", async () => {
+  const home = await useTempHome({ PREFECT_LOGGING_LEVEL: "CRITICAL" });
+  try {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let doneInHook: boolean | undefined;
+    const slow = task(async function slow() {
+      await gate;
+      return 1;
+    });
+    const hooked = slow.withOptions({ onCompletion: [() => void (doneInHook = fut.isDone)] });
+    let fut!: ReturnType<typeof hooked.submit>;
+    const f = flow(async function isDoneFlow() {
+      fut = hooked.submit();
+      await new Promise((r) => setTimeout(r, 20));
+      const before = fut.isDone;
+      release();
+      await fut.wait();
+      return { before, after: fut.isDone };
+    });
+    assert.deepEqual(await f(), { before: false, after: true });
+    assert.equal(doneInHook, false);
+  } finally {
+    await home.cleanup();
+  }
+});
