@@ -66,6 +66,12 @@ export class Activity implements RunObserver {
     return false;
   }
 
+  /** The runs not over yet, in creation order. */
+  openList(): AnyRun[] {
+    this.openRuns;
+    return Array.from(this.open);
+  }
+
   get openRuns(): number {
     for (const r of this.open) if (isOver(r)) this.open.delete(r);
     return this.open.size;

@@ -14,6 +14,8 @@
 import { UsageError, FlowctlError } from "../errors.ts";
 import { enableScopedClocks, runContext } from "../engine/context.ts";
 import type { RunEnv } from "../engine/env.ts";
+import { cancelRun } from "../engine/flow-engine.ts";
+import { Cancelled } from "../engine/states.ts";
 import { LEVELS } from "../logging/levels.ts";
 import { LogHub } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
@@ -29,7 +31,7 @@ import { durationMs, type Duration } from "./duration.ts";
 import { TaskMock } from "./mocks.ts";
 import { runFileHere, type RunFileOptions, type RunFileResult } from "./run-file.ts";
 import { flowRunView, logLine, taskRunView, type FlowRunView, type LogLine, type TaskRunView } from "./views.ts";
-import { VirtualClock } from "./virtual-clock.ts";
+import { settle, VirtualClock } from "./virtual-clock.ts";
 
 export interface HarnessOptions {
   /** settings for the harness's runs (`{ PREFECT_TASK_DEFAULT_RETRIES: 2 }`); everything else is the default */
@@ -112,6 +114,7 @@ export class TestHarness {
         `Every run in this test harness waits on the virtual clock and no timer is armed, so nothing can happen (a mock that hangs() with no timeout?). Open runs: ${names}`,
       );
       for (const fail of this.inProgress) fail(err);
+      this.cancelOpenRuns(`Cancelled by the test harness: ${err.message}`);
     };
     this.env = {
       settings: () => this.settings,
@@ -211,9 +214,26 @@ export class TestHarness {
     if (this.closed) return;
     this.closed = true;
     this.activity.paused++;
+    // runs a test left going end here (their timers and store polling with them)
+    this.cancelOpenRuns("Cancelled: the test harness was closed while the run was going on");
+    // let them record their end (hooks and all; a run that ignores its cancellation is left behind)
+    for (let i = 0; i < 100 && this.activity.openRuns > 0; i++) await settle();
     this.mocks.clear();
     await this.writer.flush().catch(() => undefined);
     await this.store.close();
+    // whatever a run left behind records after this goes nowhere (and says nothing)
+    this.writer.enabled = false;
+  }
+
+  /** End every top-level run still going, Cancelled, as Ctrl-C would. */
+  private cancelOpenRuns(message: string): void {
+    for (const r of this.activity.openList()) {
+      if ("flowName" in r) {
+        if (r.parentFlowRunId === undefined) cancelRun(r, message);
+      } else if (r.flowRunId === undefined) {
+        r.interrupt?.(Cancelled({ message, error: new FlowctlError("CANCELLED", message) }));
+      }
+    }
   }
 
   private checkOpen(what: string): void {

@@ -253,10 +253,25 @@ test("a run that waits on the clock forever, with nothing armed, fails h.run wit
     assert.match(e.message, /waits on the virtual clock and no timer is armed, .* Open runs: 'stuck' \(Running\)$/);
     return true;
   });
+  // the stuck run itself was ended, Cancelled (its timers and watchers with it)
+  for (let i = 0; i < 20 && h.taskRuns()[0]!.state.name !== "Cancelled"; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(h.taskRuns()[0]!.state.name, "Cancelled");
+  assert.match(h.taskRuns()[0]!.state.message ?? "", /Cancelled by the test harness/);
   // with a time limit the same mock just times out
   const limited = stuck.withOptions({ timeoutSeconds: 5 });
   assert.equal((await h.run(() => limited.with({ returnState: true })())).name, "TimedOut");
+  // a flow left going (its task waits on something real that never comes) ends Cancelled at close
+  const never = task(function never() {
+    return new Promise<never>(() => {});
+  });
+  const wait = flow(async function waitForever() {
+    await never();
+  });
+  const left = h.run(() => wait()).catch((e: Error) => e);
+  while (h.taskRuns({ task: never }).length === 0) await new Promise((r) => setImmediate(r));
   await h.close();
+  assert.match(String(await left), /the test harness was closed while the run was going on/);
+  assert.equal(h.runs({ flow: "wait-forever" })[0]!.state.name, "Cancelled");
 });
 
 test("generator tasks: a body doing real work while it is pulled holds the clock; its time limit runs on virtual time", async () => {
