@@ -10,6 +10,7 @@ import { registerConfigCommand } from "./config.ts";
 import { registerRunsCommand } from "./runs.ts";
 import { registerRetryCommand } from "./retry.ts";
 import { registerCancelCommand } from "./cancel.ts";
+import { registerDeleteCommand } from "./delete.ts";
 import { registerTasksCommand } from "./tasks.ts";
 import { registerServerCommand } from "./server.ts";
 import { registerCacheCommand } from "./cache.ts";
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   const runs = registerRunsCommand(program);
   registerRetryCommand(runs);
   registerCancelCommand(runs);
+  registerDeleteCommand(runs);
   registerTasksCommand(program);
   registerServerCommand(program);
   registerCacheCommand(program);

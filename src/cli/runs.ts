@@ -19,7 +19,7 @@ import { getReadableStore } from "../store/index.ts";
 import { deleteKeptResults } from "../results/kept-results.ts";
 import { getSettings } from "../settings/index.ts";
 import { resolve } from "node:path";
-import type { FlowRunRow, LogRow, RunStore } from "../store/types.ts";
+import type { FlowRunRow, LogRow, PruneResult, RunStore } from "../store/types.ts";
 import { AmbiguousRunError, lookupRun, type RunKind, type RunMatch } from "../store/run-lookup.ts";
 import { isFlowctlError } from "../errors.ts";
 import { BadRequest, parseLevel, parseStates } from "../server/api.ts";
@@ -429,11 +429,11 @@ export function parseDuration(text: string, option = "--older-than"): number {
   return total;
 }
 
-async function pruneRuns(opts: PruneOpts): Promise<number> {
-  const age = parseDuration(opts.olderThan);
-  const store = await openStore();
-  const cutoff = Date.now() - age;
-  const res = await store.pruneOlderThan(cutoff);
+/**
+ * After runs were removed from the store: delete the cached results no remaining run uses and
+ * the results kept for retries of the removed runs. How many cached results were deleted.
+ */
+export async function deleteResultsOf(res: PruneResult): Promise<number> {
   const storage = getResultStorage();
   let results = 0;
   for (const key of res.cacheKeys) {
@@ -447,8 +447,16 @@ async function pruneRuns(opts: PruneOpts): Promise<number> {
       }
     }
   }
-  // the results kept for retries of the pruned runs
   deleteKeptResults(resolve(getSettings().PREFECT_LOCAL_STORAGE_PATH), res.flowRunIds ?? []);
+  return results;
+}
+
+async function pruneRuns(opts: PruneOpts): Promise<number> {
+  const age = parseDuration(opts.olderThan);
+  const store = await openStore();
+  const cutoff = Date.now() - age;
+  const res = await store.pruneOlderThan(cutoff);
+  const results = await deleteResultsOf(res);
   const summary = { cutoff, flowRuns: res.flowRuns, taskRuns: res.taskRuns, states: res.states, logs: res.logs, results };
   if (opts.json) {
     printJson({ ...summary, cutoff: new Date(cutoff).toISOString() });

@@ -252,6 +252,11 @@ export interface RunStore {
    * caller deletes the entries of the returned `cacheKeys`.
    */
   pruneOlderThan(cutoff: number): Promise<PruneResult>;
+  /**
+   * Delete these flow runs with their subflow runs (at any depth), in one transaction, and
+   * everything recorded about them (as pruning does); `flowRunIds` lists every flow run removed.
+   */
+  deleteFlowRuns(ids: readonly string[]): Promise<PruneResult>;
 
   /*
    * Tag concurrency limits, shared by every process using the store. Each method is atomic

@@ -17,7 +17,7 @@ function sandbox() {
   const dir = mkdtempSync(join(tmpdir(), "flowctl-retry-"));
   const home = join(dir, "home");
   mkdirSync(home);
-  for (const f of ["twenty.ts", "mapped.ts"]) copyFileSync(new URL(f, FIXTURES), join(dir, f));
+  for (const f of ["twenty.ts", "mapped.ts", "nested.ts"]) copyFileSync(new URL(f, FIXTURES), join(dir, f));
   const side = join(dir, "side.txt");
   const env = (extra: Record<string, string | undefined> = {}) => ({
     PREFECT_API_DATABASE_CONNECTION_URL: undefined, PREFECT_LOCAL_STORAGE_PATH: undefined, SIDE: side, FIXED: undefined, HOLD: undefined, ...extra,
@@ -204,6 +204,38 @@ describe("flowctl runs retry", { concurrency: 3 }, () => {
       const d = await s.inspect(failed.id);
       assert.equal(d.flowRun.runCount, 2);
       assert.equal(d.taskRuns.filter((t: any) => t.state.name === "Cached").length, 12);
+    } finally {
+      s.cleanup();
+    }
+  });
+});
+
+describe("flowctl runs delete", () => {
+  test("removes flow runs with their subflow runs, task runs, states, logs and kept results; refuses what it cannot name", async () => {
+    const s = sandbox();
+    try {
+      assert.equal((await s.cli(["run", "nested.ts"])).code, 0);
+      assert.equal((await s.cli(["run", "twenty.ts"])).code, 1);
+      const runs = JSON.parse((await s.cli(["runs", "ls", "--json"])).stdout);
+      const top = runs.find((r: any) => r.flowName === "nested");
+      const twenty = runs.find((r: any) => r.flowName === "twenty");
+      const keptDir = join(s.home, "storage", "runs", top.id);
+      assert.ok(existsSync(keptDir), "the subflow's large result is kept in a file under its top-level run");
+
+      const unknown = await s.cli(["runs", "delete", top.id, "no-such-run"]);
+      assert.equal(unknown.code, 2);
+      assert.equal(JSON.parse((await s.cli(["runs", "ls", "--json"])).stdout).length, 3, "nothing deleted");
+
+      const del = await s.cli(["runs", "delete", top.name, twenty.id.slice(0, 30)]);
+      assert.equal(del.code, 0, del.stderr);
+      assert.match(del.stdout, new RegExp(`^Deleted flow runs '${top.name}', '${twenty.name}' and 1 subflow run: 15 task runs, \\d+ states, \\d+ log lines and 0 cached results\\.\\n$`));
+      assert.equal(JSON.parse((await s.cli(["runs", "ls", "--json"])).stdout).length, 0);
+      assert.equal(existsSync(keptDir), false);
+      const logs = await s.cli(["runs", "logs", top.id]);
+      assert.equal(logs.code, 2);
+      const again = await s.cli(["runs", "delete", top.id]);
+      assert.equal(again.code, 2);
+      assert.match(again.stderr, /No flow run with id, id prefix or name/);
     } finally {
       s.cleanup();
     }

@@ -246,6 +246,33 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.equal(await store.getCancellation("f1"), undefined);
     });
 
+    test("deleteFlowRuns removes the runs, their subflows at any depth and everything recorded about them", async () => {
+      const store = await fresh();
+      await store.writeBatch(batch({
+        flowRuns: [
+          flowRow("a", NOW), flowRow("a-sub", NOW, { parentFlowRunId: "a" }), flowRow("a-sub-sub", NOW, { parentFlowRunId: "a-sub" }),
+          flowRow("b", NOW),
+        ],
+        taskRuns: [taskRow("t1", "a", NOW, { cacheKey: "k-a" }), taskRow("t2", "a-sub-sub", NOW, { cacheKey: "shared" }), taskRow("t3", "b", NOW, { cacheKey: "shared" })],
+        states: [stateRow("t1", 0, "COMPLETED", NOW), stateRow("a", 0, "COMPLETED", NOW, { runKind: "flow" }), stateRow("t3", 0, "COMPLETED", NOW)],
+        inputs: [{ taskRunId: "t2", upstreamTaskRunId: "t1", parameter: "x" }],
+        logs: [logRow("a", NOW, { flowRunId: "a" }), logRow("t2", NOW, { taskRunId: "t2" }), logRow("b", NOW, { flowRunId: "b" }), logRow("none", 0)],
+        results: [{ taskRunId: "t1", flowRunId: "a", inputsKey: "k", sourceHash: "s", kind: "value", payload: Buffer.from("J1"), message: null, created: NOW }],
+      }));
+      await store.requestCancellation("a", "m", NOW);
+      const res = await store.deleteFlowRuns(["a"]);
+      assert.deepEqual({ ...res, flowRunIds: [...res.flowRunIds!].sort() }, {
+        flowRunIds: ["a", "a-sub", "a-sub-sub"], flowRuns: 3, taskRuns: 2, states: 2, logs: 2, cacheKeys: ["k-a"],
+      });
+      assert.deepEqual(ids(await store.listFlowRuns()), ["b"]);
+      assert.deepEqual(ids(await store.listTaskRuns()), ["t3"]);
+      assert.deepEqual((await store.getLogs({})).map((l) => l.message), ["b", "none"], "logs of no run stay");
+      assert.deepEqual(await store.getKeptResults("a"), []);
+      assert.equal(await store.getCancellation("a"), undefined);
+      assert.deepEqual(await store.getInputs("t2"), []);
+      assert.deepEqual(await store.deleteFlowRuns(["nope"]), { flowRunIds: [], flowRuns: 0, taskRuns: 0, states: 0, logs: 0, cacheKeys: [] });
+    });
+
     test("a run's latest snapshot wins, whatever order the batches arrive in", async () => {
       const store = await fresh();
       const newer = flowRow("f", NOW, { stateType: "COMPLETED", stateName: "Completed", updated: NOW + 500 });

@@ -13,7 +13,7 @@ import type {
   RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow,
 } from "../types.ts";
 import { MemoryConcurrency } from "./concurrency.ts";
-import { pruneDatabase, statsOf } from "./summaries.ts";
+import { deleteFromDatabase, pruneDatabase, statsOf } from "./summaries.ts";
 
 function copyKept(r: KeptResultRow): KeptResultRow {
   return { ...r, payload: r.payload === null ? null : Buffer.from(r.payload) };
@@ -203,6 +203,10 @@ export class MemoryStore implements RunStore {
 
   async statsSince(since: number, opts: { bucketMs: number; slowest?: number }): Promise<RunStatsRows> {
     return statsOf(this.check(), since, opts.bucketMs, opts.slowest ?? 10);
+  }
+
+  async deleteFlowRuns(ids: readonly string[]): Promise<PruneResult> {
+    return deleteFromDatabase(this.check(), ids);
   }
 
   async pruneOlderThan(cutoff: number): Promise<PruneResult> {

@@ -1,5 +1,5 @@
 /** The in-memory store's dashboard figures and pruning (the same rules as the SQL backends'). */
-import type { FlowRunRow, PruneResult, RunStatsRows } from "../types.ts";
+import type { FlowRunRow, PruneResult, RunStatsRows, TaskRunRow } from "../types.ts";
 import type { MemoryDatabase } from "./memory-store.ts";
 
 type StateType = FlowRunRow["stateType"];
@@ -44,10 +44,31 @@ export function pruneDatabase(db: MemoryDatabase, cutoff: number): PruneResult {
   for (const { row } of db.flowRuns.values()) if (row.parentFlowRunId !== null && row.updated >= cutoff) busyFlows.add(row.parentFlowRunId);
   const flowIds = new Set<string>();
   for (const { row } of db.flowRuns.values()) if (row.updated < cutoff && !busyFlows.has(row.id)) flowIds.add(row.id);
+  return removeRuns(db, flowIds, (row) => (row.flowRunId !== null ? flowIds.has(row.flowRunId) : row.updated < cutoff), cutoff);
+}
+
+/** Delete flow runs with their subflow runs at any depth (see RunStore.deleteFlowRuns). */
+export function deleteFromDatabase(db: MemoryDatabase, ids: readonly string[]): PruneResult {
+  const flowIds = new Set(ids.filter((id) => db.flowRuns.has(id)));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const { row } of db.flowRuns.values()) {
+      if (row.parentFlowRunId !== null && flowIds.has(row.parentFlowRunId) && !flowIds.has(row.id)) {
+        flowIds.add(row.id);
+        grew = true;
+      }
+    }
+  }
+  return removeRuns(db, flowIds, (row) => row.flowRunId !== null && flowIds.has(row.flowRunId), undefined);
+}
+
+function removeRuns(
+  db: MemoryDatabase, flowIds: Set<string>, isRemovedTask: (row: TaskRunRow) => boolean, orphanLogCutoff: number | undefined,
+): PruneResult {
   const taskIds = new Set<string>();
   const keys = new Set<string>();
   for (const { row } of db.taskRuns.values()) {
-    if (row.flowRunId !== null ? flowIds.has(row.flowRunId) : row.updated < cutoff) {
+    if (isRemovedTask(row)) {
       taskIds.add(row.id);
       if (row.cacheKey !== null) keys.add(row.cacheKey);
     }
@@ -64,7 +85,7 @@ export function pruneDatabase(db: MemoryDatabase, cutoff: number): PruneResult {
     (l) =>
       !(l.flowRunId !== null && flowIds.has(l.flowRunId)) &&
       !(l.taskRunId !== null && taskIds.has(l.taskRunId)) &&
-      !(l.flowRunId === null && l.taskRunId === null && l.timestamp < cutoff),
+      !(orphanLogCutoff !== undefined && l.flowRunId === null && l.taskRunId === null && l.timestamp < orphanLogCutoff),
   );
   for (const id of taskIds) db.taskRuns.delete(id);
   for (const id of flowIds) db.flowRuns.delete(id);

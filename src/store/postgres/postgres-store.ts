@@ -16,7 +16,7 @@ import type {
 import { keptRow } from "../kept-rows.ts";
 import { parsePgUrl, type PgTarget } from "./connection.ts";
 import { migrate } from "./migrate.ts";
-import { pruneOlderThan, statsSince, withTaskCounts } from "./run-summaries.ts";
+import { deleteFlowRuns, pruneOlderThan, statsSince, withTaskCounts } from "./run-summaries.ts";
 import * as concurrency from "./concurrency.ts";
 import {
   FLOW_COLS, FLOW_RUNS, LOGS, RESULTS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
@@ -258,6 +258,17 @@ export class PostgresStore implements RunStore {
 
   async statsSince(since: number, opts: { bucketMs: number; slowest?: number }): Promise<RunStatsRows> {
     return statsSince((text, params) => this.query(text, params), since, opts.bucketMs, opts.slowest ?? 10);
+  }
+
+  async deleteFlowRuns(ids: readonly string[]): Promise<PruneResult> {
+    const client = await this.pool.connect();
+    try {
+      return await deleteFlowRuns(client, ids);
+    } catch (err) {
+      throw new FlowctlError("STORE_ERROR", `Deleting runs from the run store at ${this.location} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      client.release();
+    }
   }
 
   async pruneOlderThan(cutoff: number): Promise<PruneResult> {

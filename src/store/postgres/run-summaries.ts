@@ -71,24 +71,59 @@ export async function pruneOlderThan(client: pg.PoolClient, cutoff: number): Pro
         [flowIds, cutoff],
       )
     ).rows;
-    const taskIds = taskRows.map((r) => r.id);
-    const states = (await q("DELETE FROM run_states WHERE run_id = ANY($1::text[])", [[...flowIds, ...taskIds]])).rowCount ?? 0;
-    await q("DELETE FROM task_run_inputs WHERE task_run_id = ANY($1::text[]) OR upstream_task_run_id = ANY($1::text[])", [taskIds]);
-    const logs =
-      ((await q("DELETE FROM logs WHERE flow_run_id = ANY($1::text[]) OR task_run_id = ANY($2::text[])", [flowIds, taskIds])).rowCount ?? 0) +
-      ((await q("DELETE FROM logs WHERE flow_run_id IS NULL AND task_run_id IS NULL AND timestamp < $1", [cutoff])).rowCount ?? 0);
-    await q("DELETE FROM task_run_results WHERE task_run_id = ANY($1::text[]) OR flow_run_id = ANY($2::text[])", [taskIds, flowIds]);
-    await q("DELETE FROM run_cancellations WHERE flow_run_id = ANY($1::text[])", [flowIds]);
-    const taskRuns = (await q("DELETE FROM task_runs WHERE id = ANY($1::text[])", [taskIds])).rowCount ?? 0;
-    const flowRuns = (await q("DELETE FROM flow_runs WHERE id = ANY($1::text[])", [flowIds])).rowCount ?? 0;
-    const keys = [...new Set(taskRows.map((r) => r.cache_key).filter((k): k is string => k !== null))];
-    const stillUsed = new Set(
-      (await q<{ cache_key: string }>("SELECT DISTINCT cache_key FROM task_runs WHERE cache_key = ANY($1::text[])", [keys])).rows.map((r) => r.cache_key),
-    );
+    const res = await removeRuns(client, flowIds, taskRows);
+    res.logs += (await q("DELETE FROM logs WHERE flow_run_id IS NULL AND task_run_id IS NULL AND timestamp < $1", [cutoff])).rowCount ?? 0;
     await client.query("COMMIT");
-    return { flowRunIds: flowIds, flowRuns, taskRuns, states, logs, cacheKeys: keys.filter((k) => !stillUsed.has(k)) };
+    return res;
   } catch (err) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * `deleteFlowRuns` for PostgreSQL: the flow runs, their subflow runs (at any depth) and all their
+ * task runs, states, upstream links, logs, kept results and cancel requests, in one transaction.
+ */
+export async function deleteFlowRuns(client: pg.PoolClient, ids: readonly string[]): Promise<PruneResult> {
+  await client.query("BEGIN");
+  try {
+    const flowIds = (
+      await client.query<{ id: string }>(
+        `WITH RECURSIVE tree(id) AS (
+           SELECT id FROM flow_runs WHERE id = ANY($1::text[])
+           UNION SELECT f.id FROM flow_runs f JOIN tree t ON f.parent_flow_run_id = t.id)
+         SELECT id FROM tree`,
+        [ids],
+      )
+    ).rows.map((r) => r.id);
+    const taskRows = (
+      await client.query<{ id: string; cache_key: string | null }>("SELECT id, cache_key FROM task_runs WHERE flow_run_id = ANY($1::text[]) FOR UPDATE", [flowIds])
+    ).rows;
+    const res = await removeRuns(client, flowIds, taskRows);
+    await client.query("COMMIT");
+    return res;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Delete these runs and everything recorded about them (inside the caller's transaction). */
+async function removeRuns(client: pg.PoolClient, flowIds: string[], taskRows: { id: string; cache_key: string | null }[]): Promise<PruneResult> {
+  const q = async <T extends pg.QueryResultRow>(text: string, params: unknown[]) => client.query<T>(text, params);
+  const taskIds = taskRows.map((r) => r.id);
+  const states = (await q("DELETE FROM run_states WHERE run_id = ANY($1::text[])", [[...flowIds, ...taskIds]])).rowCount ?? 0;
+  await q("DELETE FROM task_run_inputs WHERE task_run_id = ANY($1::text[]) OR upstream_task_run_id = ANY($1::text[])", [taskIds]);
+  const logs =
+    (await q("DELETE FROM logs WHERE flow_run_id = ANY($1::text[]) OR task_run_id = ANY($2::text[])", [flowIds, taskIds])).rowCount ?? 0;
+  await q("DELETE FROM task_run_results WHERE task_run_id = ANY($1::text[]) OR flow_run_id = ANY($2::text[])", [taskIds, flowIds]);
+  await q("DELETE FROM run_cancellations WHERE flow_run_id = ANY($1::text[])", [flowIds]);
+  const taskRuns = (await q("DELETE FROM task_runs WHERE id = ANY($1::text[])", [taskIds])).rowCount ?? 0;
+  const flowRuns = (await q("DELETE FROM flow_runs WHERE id = ANY($1::text[])", [flowIds])).rowCount ?? 0;
+  const keys = [...new Set(taskRows.map((r) => r.cache_key).filter((k): k is string => k !== null))];
+  const stillUsed = new Set(
+    (await q<{ cache_key: string }>("SELECT DISTINCT cache_key FROM task_runs WHERE cache_key = ANY($1::text[])", [keys])).rows.map((r) => r.cache_key),
+  );
+  return { flowRunIds: flowIds, flowRuns, taskRuns, states, logs, cacheKeys: keys.filter((k) => !stillUsed.has(k)) };
 }

@@ -14,7 +14,7 @@ import type {
 import type { FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
 import { keptRow } from "../kept-rows.ts";
 import { statsSince, withTaskCounts } from "./run-summaries.ts";
-import { pruneOlderThan } from "./prune.ts";
+import { deleteFlowRuns, pruneOlderThan } from "./prune.ts";
 import * as concurrency from "./concurrency.ts";
 import type { ConcurrencyLimitRow, ConcurrencySlotRow, SlotAcquisition, SlotRequest } from "../types.ts";
 
@@ -200,6 +200,10 @@ export class SqliteStore implements RunStore {
 
   async pruneOlderThan(cutoff: number): Promise<PruneResult> {
     return pruneOlderThan(this.db, cutoff);
+  }
+
+  async deleteFlowRuns(ids: readonly string[]): Promise<PruneResult> {
+    return deleteFlowRuns(this.db, ids);
   }
 
   async createConcurrencyLimit(tag: string, limit: number): Promise<{ created: boolean }> {
