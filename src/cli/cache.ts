@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import Table from "cli-table3";
 import { getResultStorage, type EntryMeta } from "../results/storage.ts";
-import { clock } from "../engine/clock.ts";
+import { clock } from "../clock.ts";
 import { UsageError } from "../errors.ts";
 import { action, EXIT } from "./util.ts";
 

@@ -77,7 +77,7 @@ async function workerCommand(file: string, opts: WorkerOpts): Promise<number> {
 
   const logger = new Logger("flowctl.worker");
   // loaded here: bullmq/ioredis cost every other command ≈ 25 MB
-  const { RedisTaskWorker } = await import("../runners/redis-worker.ts");
+  const { RedisTaskWorker } = await import("../worker/redis-worker.ts");
   const worker = await RedisTaskWorker.start({
     file: abs,
     url,

@@ -24,7 +24,7 @@ import { hostname } from "node:os";
 import { FlowctlError, coerceError } from "../errors.ts";
 import { engineLogger } from "../logging/logger.ts";
 import type { RunStore } from "../store/index.ts";
-import { clock } from "./clock.ts";
+import { clock } from "../clock.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 

@@ -6,7 +6,8 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import type { Logger } from "../logging/logger.ts";
-import { setScopedClockResolver } from "./clock.ts";
+import { setScopedClockResolver } from "../clock.ts";
+import { routePrintsThrough } from "../logging/prints.ts";
 import type { RunEnv } from "./env.ts";
 
 export interface RunContext {
@@ -20,6 +21,8 @@ export interface RunContext {
 }
 
 export const runContext = new AsyncLocalStorage<RunContext>();
+
+routePrintsThrough(() => runContext.getStore()?.printLogger);
 
 export function currentContext(): RunContext | undefined {
   return runContext.getStore();

@@ -11,7 +11,7 @@ import { getStore, type RunStore } from "../store/index.ts";
 import { storeWriter, type StoreWriter } from "../store/writer.ts";
 import { defaultTaskRunner } from "../runners/concurrent.ts";
 import type { TaskRunner } from "../runners/types.ts";
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 /** What the cache needs of a result storage. */
 export type CacheStorage = Pick<ResultStorage, "read" | "write">;

@@ -1,7 +1,7 @@
 /** A flow definition: what `flow()` made of a function and its options. */
 import { FlowctlError } from "../errors.ts";
 import type { Settings } from "../settings/schema.ts";
-import { toList, type FlowHook, type FlowOptions } from "../sdk/options.ts";
+import { toList, type FlowHook, type FlowOptions } from "./options.ts";
 import { definingFile } from "./definition-site.ts";
 import type { AnyHook } from "./hooks.ts";
 import { kebabCase } from "./names.ts";

@@ -11,7 +11,7 @@
 import { FlowctlError, TimeoutError, coerceError, describeError } from "../errors.ts";
 import { engineLogger, Logger } from "../logging/logger.ts";
 import type { TaskRunner } from "../runners/types.ts";
-import { clock } from "./clock.ts";
+import { clock } from "../clock.ts";
 import { currentContext, runContext, type RunContext } from "./context.ts";
 import { processEnv } from "./env.ts";
 import type { FlowDefinition, ResolvedFlow } from "./flow-definition.ts";

@@ -4,7 +4,7 @@
  * own — `result()` turns a failed state into a rejection.
  */
 import { FlowctlError, TimeoutError } from "../errors.ts";
-import { clock } from "./clock.ts";
+import { clock } from "../clock.ts";
 import { currentContext } from "./context.ts";
 import type { TaskRunRecord } from "./run-records.ts";
 import type { State } from "./states.ts";

@@ -9,7 +9,7 @@
  * A timeout counts from the first pull to exhaustion.
  */
 import { TimeoutError, coerceError, describeError } from "../errors.ts";
-import { clock } from "./clock.ts";
+import { clock } from "../clock.ts";
 import { runContext, type RunContext } from "./context.ts";
 import { runHooks } from "./hooks.ts";
 import { bindArgs } from "./parameters.ts";

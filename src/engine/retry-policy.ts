@@ -3,7 +3,7 @@
  * count; optionally jittered so that many runs failing together do not retry together.
  */
 import { FlowctlError } from "../errors.ts";
-import type { RetryDelay } from "../sdk/options.ts";
+import type { RetryDelay } from "./options.ts";
 
 /** `factor × 2^i` for each retry: `exponentialBackoff(10)` with 3 retries → `[10, 20, 40]`. */
 export function exponentialBackoff(backoffFactor: number): (retries: number) => number[] {

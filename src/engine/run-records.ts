@@ -7,7 +7,7 @@
 import { errorToData } from "../errors.ts";
 import { newId } from "./ids.ts";
 import { Logger } from "../logging/logger.ts";
-import { clock } from "./clock.ts";
+import { clock } from "../clock.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
 import type { State } from "./states.ts";

@@ -6,18 +6,10 @@
  * NotReady is PENDING), as in Prefect.
  */
 import { FlowctlError, coerceError } from "../errors.ts";
-import { clock } from "./clock.ts";
+import { clock } from "../clock.ts";
+import type { StateType } from "../store/types.ts";
 
-export type StateType =
-  | "SCHEDULED"
-  | "PENDING"
-  | "RUNNING"
-  | "COMPLETED"
-  | "FAILED"
-  | "CANCELLED"
-  | "CRASHED"
-  | "PAUSED"
-  | "CANCELLING";
+export type { StateType };
 
 const FINAL: ReadonlySet<StateType> = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
 

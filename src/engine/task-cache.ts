@@ -5,7 +5,7 @@
  */
 import { DEFAULT, taskInputHash, taskInputHashResult } from "../results/cache-policies.ts";
 import type { RunEnv } from "./env.ts";
-import type { Task } from "../sdk/task.ts";
+import type { TaskInfo } from "./options.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
 
@@ -31,7 +31,7 @@ export function planCache(
       if (res.key === undefined && "warning" in res && res.warning) run.logger.warning(res.warning);
       key = res.key;
     } else if (cfg.cacheKeyFn) {
-      key = cfg.cacheKeyFn({ task: def.publicTask as Task, taskRun: run, flowRun }, run.parameters);
+      key = cfg.cacheKeyFn({ task: def.publicTask as TaskInfo, taskRun: run, flowRun }, run.parameters);
       if (key !== null && key !== undefined && typeof key !== "string") {
         run.logger.warning(`cacheKeyFn returned ${typeof key}, not a string; the run is not cached.`);
         return undefined;

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { FlowctlError } from "../errors.ts";
 import type { Settings } from "../settings/schema.ts";
-import { toList, type RetryDelay, type TaskHook, type TaskOptions } from "../sdk/options.ts";
+import { toList, type RetryDelay, type TaskHook, type TaskOptions } from "./options.ts";
 import type { CachePolicy } from "../results/cache-policies.ts";
 import { definingFile, moduleId } from "./definition-site.ts";
 import { parseParams, type ParamSpec } from "./parameters.ts";
@@ -71,6 +71,11 @@ export class TaskDefinition {
     this.qualname = site?.qualname ?? (fn.name || name);
     registerTask(this);
     warnIgnoredCacheOptions(name, options, this.isGenerator);
+  }
+
+  /** The module path relative to its project (`workflows/etl.ts`). */
+  get moduleId(): string {
+    return moduleId(this.modulePath);
   }
 
   /** A short stable hash of name, module, qualified function name and sorted tags. */

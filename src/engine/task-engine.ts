@@ -14,9 +14,9 @@ import { consumeIfGenerator } from "./consume-generator.ts";
 import { FlowctlError, TimeoutError, coerceError, describeError, isFlowctlError } from "../errors.ts";
 import { engineLogger, Logger } from "../logging/logger.ts";
 import { LEVELS } from "../logging/levels.ts";
-import type { TaskAttempt } from "../runners/types.ts";
+import type { ReturnedState, TaskAttempt } from "../runners/types.ts";
 import type { Settings } from "../settings/schema.ts";
-import { clock } from "./clock.ts";
+import { clock } from "../clock.ts";
 import { currentContext, mergeTags, runContext, type RunContext } from "./context.ts";
 import { processEnv, type RunEnv } from "./env.ts";
 import { TaskRunFuture } from "./futures.ts";
@@ -403,6 +403,10 @@ class LocalAttempt implements TaskAttempt {
     const ended = () => observer.body(this.taskRun, false);
     body.then(ended, ended);
     return body;
+  }
+
+  reviveState(s: ReturnedState): State {
+    return new State(s.type, { name: s.name, message: s.message, data: s.data, error: s.error });
   }
 
   start(timeoutMs: number | undefined): void {

@@ -1,10 +1,22 @@
 /**
  * logPrints: while a run with `logPrints` on is executing, `console.log/info` become INFO
  * lines of its log, `console.warn` WARNING, `console.error` ERROR (formatted as console.log
- * formats its arguments). Outside such runs the console behaves as always.
+ * formats its arguments). Outside such runs the console behaves as always. Which run is
+ * current is the engine's to say: it registers that through `routePrintsThrough`.
  */
 import { format } from "node:util";
-import { runContext } from "../engine/context.ts";
+
+/** Where the current code's console output goes, if it is captured. */
+export interface PrintSink {
+  log(level: number, message: string): void;
+}
+
+let currentSink: () => PrintSink | undefined = () => undefined;
+
+/** The engine says which sink the running code prints to (its run context's logger). */
+export function routePrintsThrough(sink: () => PrintSink | undefined): void {
+  currentSink = sink;
+}
 
 let installed = false;
 
@@ -14,7 +26,7 @@ export function installPrintCapture(): void {
   const route = (method: "log" | "info" | "warn" | "error" | "debug", level: number) => {
     const original = console[method].bind(console);
     console[method] = (...args: unknown[]) => {
-      const logger = runContext.getStore()?.printLogger;
+      const logger = currentSink();
       if (logger) logger.log(level, format(...args));
       else original(...args);
     };

@@ -21,7 +21,7 @@ import type { FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FlowctlError } from "../errors.ts";
 import { ensurePrivateDir, ensurePrivateHome, PRIVATE_FILE_MODE, tightenFolder } from "../private-files.ts";
-import { clock } from "../engine/clock.ts";
+import { clock } from "../clock.ts";
 import { getSettings } from "../settings/index.ts";
 import { deserializeValue, serializeValue } from "./serializer.ts";
 

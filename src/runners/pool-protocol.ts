@@ -17,7 +17,7 @@ import { checkTransferable, findUntransferable } from "../results/v8-values.ts";
 import v8 from "node:v8";
 import { FlowctlError, coerceError } from "../errors.ts";
 import type { LogRecord } from "../logging/record.ts";
-import type { StateType } from "../engine/states.ts";
+import type { StateType } from "../store/types.ts";
 
 export interface TaskRunSnapshot {
   id: string;

@@ -9,7 +9,6 @@
  */
 import { availableParallelism } from "node:os";
 import { FlowctlError } from "../errors.ts";
-import { State } from "../engine/states.ts";
 import { logHub } from "../logging/logger.ts";
 import { WorkerPool, type SpawnWorker } from "./pool.ts";
 import { checkTransferable, decodeError, notTransferable, thisIsIgnorable, usesThis, type FlowRunSnapshot, type RunMessage } from "./pool-protocol.ts";
@@ -56,7 +55,7 @@ export abstract class PoolTaskRunner implements TaskRunner {
       case "state": {
         const s = reply.state;
         const error = s.error === undefined ? undefined : decodeError(s.error);
-        return new State(s.type, { name: s.name, message: s.message, data: s.data, error }) as T;
+        return attempt.reviveState({ type: s.type, name: s.name, message: s.message, data: s.data, error }) as T;
       }
       case "error":
         throw decodeError(reply.error);

@@ -20,7 +20,7 @@ export interface ProcessPoolTaskRunnerOptions extends PoolTaskRunnerOptions {
   execArgv?: string[];
 }
 
-const BOOTSTRAP = fileURLToPath(new URL("./worker-bootstrap.mjs", import.meta.url));
+const BOOTSTRAP = fileURLToPath(new URL("../worker/bootstrap.mjs", import.meta.url));
 
 const SIGNAL_HINTS: Record<string, string> = {
   SIGABRT: " (a native crash, or it ran out of memory)",

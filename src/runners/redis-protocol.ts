@@ -13,7 +13,7 @@
 import v8 from "node:v8";
 import { FlowctlError } from "../errors.ts";
 import type { LogRecord } from "../logging/record.ts";
-import type { StateType } from "../engine/states.ts";
+import type { StateType } from "../store/types.ts";
 import { deserializeValue } from "../results/serializer.ts";
 import { sqlitePathFromUrl } from "../store/index.ts";
 import type { ErrorPayload, FlowRunSnapshot, TaskRunSnapshot } from "./pool-protocol.ts";

@@ -20,8 +20,6 @@
 import type { Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import { FlowctlError, coerceError } from "../errors.ts";
-import { moduleId } from "../engine/definition-site.ts";
-import { State } from "../engine/states.ts";
 import { logHub } from "../logging/logger.ts";
 import { getSettings } from "../settings/index.ts";
 import { checkTransferable, decodeError, notTransferable, thisIsIgnorable, usesThis, type ErrorPayload, type FlowRunSnapshot } from "./pool-protocol.ts";
@@ -29,8 +27,7 @@ import {
   DEFAULT_QUEUE, KEY_PREFIX, PROTOCOL_VERSION, cancelChannel, checkQueueName, checkRedisUrl, decode, encode, showRedisUrl, storeName,
   type RedisJobData, type RedisJobProgress, type RedisJobResult,
 } from "./redis-protocol.ts";
-import type { TaskAttempt, TaskRunner } from "./types.ts";
-import type { TaskRunRecord } from "../engine/run-records.ts";
+import type { AttemptTaskRun, TaskAttempt, TaskRunner } from "./types.ts";
 
 export interface RedisTaskRunnerOptions {
   /**
@@ -66,7 +63,7 @@ interface Connection {
 }
 
 interface Waiter {
-  run: TaskRunRecord;
+  run: AttemptTaskRun;
   resolve(result: unknown): void;
   reject(err: unknown): void;
   nextCheck: number;
@@ -137,7 +134,7 @@ export class RedisTaskRunner implements TaskRunner {
       }).finally(() => {
         if (onAbort) signal.removeEventListener("abort", onAbort);
       });
-      return unwrap(result, run) as T;
+      return unwrap(result, attempt) as T;
     } finally {
       if (--this.inflight === 0) {
         this.idleTimer = setTimeout(() => void this.close(), IDLE_CLOSE_MS).unref();
@@ -197,7 +194,7 @@ export class RedisTaskRunner implements TaskRunner {
       taskKey: task.taskKey,
       taskName: task.name,
       modulePath: task.modulePath,
-      moduleId: moduleId(task.modulePath),
+      moduleId: task.moduleId,
       args,
       taskRun: {
         id: run.id, name: run.name, taskName: run.taskName, taskKey: run.taskKey, flowRunId: run.flowRunId,
@@ -209,7 +206,7 @@ export class RedisTaskRunner implements TaskRunner {
     };
   }
 
-  private connect(run: TaskRunRecord): Promise<Connection> {
+  private connect(run: AttemptTaskRun): Promise<Connection> {
     if (!this.conn) {
       const url = this.explicitUrl ?? checkRedisUrl("PREFECT_REDIS_URL", getSettings().PREFECT_REDIS_URL);
       this.conn = openConnection(url, this.queueName, this.listeners());
@@ -362,7 +359,8 @@ async function openConnection(url: string, queueName: string, on: EventHandlers)
   return { url, client, queue, events };
 }
 
-function unwrap(result: unknown, run: TaskRunRecord): unknown {
+function unwrap(result: unknown, attempt: TaskAttempt): unknown {
+  const run = attempt.taskRun;
   const r = result as Partial<RedisJobResult> | undefined;
   if (typeof r !== "object" || r === null || r.v !== PROTOCOL_VERSION || typeof r.ok !== "boolean") {
     throw crashed(`Task run '${run.name}' got a reply its Redis worker's flowctl does not speak (protocol ${String(r?.v)}, expected ${PROTOCOL_VERSION})`);
@@ -370,7 +368,7 @@ function unwrap(result: unknown, run: TaskRunRecord): unknown {
   if (!r.ok) throw decodeError(decode((r as { error: string }).error) as ErrorPayload);
   if ("state" in r && r.state) {
     const s = r.state;
-    return new State(s.type, { name: s.name, message: s.message, data: decode((r as { data: string }).data), error: s.error === undefined ? undefined : decodeError(s.error) });
+    return attempt.reviveState({ type: s.type, name: s.name, message: s.message, data: decode((r as { data: string }).data), error: s.error === undefined ? undefined : decodeError(s.error) });
   }
   return decode((r as { value: string }).value);
 }
@@ -379,7 +377,7 @@ function crashed(message: string, cause?: unknown): FlowctlError {
   return new FlowctlError("CRASHED", message, cause === undefined ? undefined : { cause });
 }
 
-function jobFailed(run: TaskRunRecord, reason: string | undefined): FlowctlError {
+function jobFailed(run: AttemptTaskRun, reason: string | undefined): FlowctlError {
   if (reason && /stalled/i.test(reason)) {
     return crashed(`Task run '${run.name}' crashed: the Redis workers running it stopped before it finished (${reason})`);
   }

@@ -18,7 +18,7 @@ export interface ThreadPoolTaskRunnerOptions extends PoolTaskRunnerOptions {
   resourceLimits?: ResourceLimits;
 }
 
-const BOOTSTRAP = new URL("./worker-bootstrap.mjs", import.meta.url);
+const BOOTSTRAP = new URL("../worker/bootstrap.mjs", import.meta.url);
 
 export class ThreadPoolTaskRunner extends PoolTaskRunner {
   readonly name = "ThreadPoolTaskRunner";

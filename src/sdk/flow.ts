@@ -10,7 +10,7 @@ import { FlowctlError } from "../errors.ts";
 import { definingFile } from "../engine/definition-site.ts";
 import { FlowDefinition } from "../engine/flow-definition.ts";
 import { callFlow } from "../engine/flow-engine.ts";
-import { validateFlowOptions, type FlowOptions } from "./options.ts";
+import { validateFlowOptions, type FlowOptions } from "../engine/options.ts";
 
 /** A flow's arguments: those of its function. */
 export type FlowArgs = any[];

@@ -11,7 +11,7 @@ import { TaskDefinition } from "../engine/task-definition.ts";
 import { callTask, submitTask, type CallOptions } from "../engine/task-engine.ts";
 import { definingFile } from "../engine/definition-site.ts";
 import { mapTask, type TaskRunFutureList } from "./map.ts";
-import { validateTaskOptions, type TaskOptions } from "./options.ts";
+import { validateTaskOptions, type TaskOptions } from "../engine/options.ts";
 
 type FutureOr<T> = T | TaskRunFuture<T>;
 /** Arguments may be futures of what the parameter expects. */

@@ -2,8 +2,7 @@
  * `flowctl config set` arguments: `KEY=VALUE` pairs, and the seed's spaced form
  * `KEY = [1, 10, 100]`, which the shell hands over as `["KEY", "=", "[1,", "10,", "100]"]`.
  */
-import { UsageError } from "../errors.ts";
-import { closest } from "../sdk/options.ts";
+import { UsageError, closest } from "../errors.ts";
 import { SETTINGS, SETTINGS_BY_KEY, type SettingSpec } from "./schema.ts";
 
 export interface Assignment {

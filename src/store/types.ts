@@ -4,7 +4,17 @@
  * (`writer.ts`), which calls `writeBatch`. Readers (`flowctl runs`, the UI) use the query
  * methods. Backends: SQLite (embedded, default) and PostgreSQL.
  */
-import type { StateType } from "../engine/states.ts";
+/** The kind of a state (a run's state names map onto these, as in Prefect). */
+export type StateType =
+  | "SCHEDULED"
+  | "PENDING"
+  | "RUNNING"
+  | "COMPLETED"
+  | "FAILED"
+  | "CANCELLED"
+  | "CRASHED"
+  | "PAUSED"
+  | "CANCELLING";
 
 export interface FlowRunRow {
   id: string;

@@ -12,7 +12,7 @@
  * one that waits on real work.
  */
 import { AsyncResource } from "node:async_hooks";
-import type { Clock } from "../engine/clock.ts";
+import type { Clock } from "../clock.ts";
 import { runContext } from "../engine/context.ts";
 import type { FlowRunRecord, TaskRunRecord } from "../engine/run-records.ts";
 

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { INPUTS, task, type State } from "../../src/index.ts";
-import { realClock, setClock } from "../../src/engine/clock.ts";
+import { realClock, setClock } from "../../src/clock.ts";
 import { getResultStorage } from "../../src/results/storage.ts";
 import { resetSettings } from "../../src/settings/index.ts";
 import { flushedStore, useTempHome, type TempHome } from "../support/home.ts";

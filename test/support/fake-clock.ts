@@ -1,5 +1,5 @@
 /** A clock for retry tests: sleeps return at once, recording their length and moving time on. */
-import { realClock, setClock, type Clock } from "../../src/engine/clock.ts";
+import { realClock, setClock, type Clock } from "../../src/clock.ts";
 
 export interface FakeClock extends Clock {
   /** every sleep asked for, in ms */

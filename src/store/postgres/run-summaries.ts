@@ -4,7 +4,7 @@
  * `../sqlite/run-summaries.ts` and `../sqlite/prune.ts` return, row for row.
  */
 import type pg from "pg";
-import type { StateType } from "../../engine/states.ts";
+import type { StateType } from "../types.ts";
 import type { FlowRunRow, FlowRunWithTaskCounts, PruneResult, RunStatsRows } from "../types.ts";
 
 type Query = <T extends pg.QueryResultRow>(text: string, params?: unknown[]) => Promise<T[]>;

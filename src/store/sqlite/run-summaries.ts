@@ -4,7 +4,7 @@
  * handle; `SqliteStore` delegates to them.
  */
 import type Database from "better-sqlite3";
-import type { StateType } from "../../engine/states.ts";
+import type { StateType } from "../types.ts";
 import type { FlowRunRow, FlowRunWithTaskCounts, RunStatsRows } from "../types.ts";
 
 type Db = Database.Database;

@@ -3,22 +3,32 @@
  * definition time. Anything wrong throws a FlowctlError (INVALID_OPTION) naming the option,
  * what was expected and what arrived.
  */
-import { FlowctlError } from "../errors.ts";
-import type { State } from "../engine/states.ts";
-import type { TaskRun, FlowRun } from "../engine/run-records.ts";
+import { FlowctlError, closest } from "../errors.ts";
+import type { State } from "./states.ts";
+import type { TaskRun, FlowRun } from "./run-records.ts";
 import type { CachePolicy } from "../results/cache-policies.ts";
 import type { TaskRunner } from "../runners/types.ts";
-import type { Task } from "./task.ts";
-import { isStandardSchema, type ParamsSchema } from "../engine/param-schema.ts";
+import { isStandardSchema, type ParamsSchema } from "./param-schema.ts";
 
 export type RetryDelay = number | number[] | ((retries: number) => number[]);
 
 export type TaskHook<T = any> = (task: T, taskRun: TaskRun, state: State) => void | Promise<void>;
 export type FlowHook<F = any> = (flow: F, flowRun: FlowRun, state: State) => void | Promise<void>;
 
+/** What a `cacheKeyFn` sees of the task being run (at run time it is the Task object itself). */
+export interface TaskInfo {
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly version: string | undefined;
+  readonly tags: readonly string[];
+  readonly taskKey: string;
+  readonly fn: (...args: any[]) => unknown;
+  readonly options: TaskOptions;
+}
+
 export interface CacheKeyContext {
   /** The Task being run (`name`, `taskKey`, …), so `taskInputHash` fits as a `cacheKeyFn`. */
-  task: Task;
+  task: TaskInfo;
   taskRun: TaskRun;
   flowRun: FlowRun | undefined;
 }
@@ -219,33 +229,4 @@ export function validateFlowOptions(owner: string, options: unknown): asserts op
 
 export function toList<T>(v: T | T[] | undefined): T[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-/** The closest of `candidates` to `word` by edit distance, if close enough. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  const w = word.toLowerCase();
-  for (const c of candidates) {
-    const d = editDistance(w, c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
 }

@@ -23,7 +23,7 @@ import { findTask } from "../engine/task-registry.ts";
 import type { TaskDefinition } from "../engine/task-definition.ts";
 import { Logger, logHub, type LogSink } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
-import { checkTransferable, encodeError, notTransferable, pack, unpack, type RunMessage, type WorkerMessage } from "./pool-protocol.ts";
+import { checkTransferable, encodeError, notTransferable, pack, unpack, type RunMessage, type WorkerMessage } from "../runners/pool-protocol.ts";
 
 interface Channel {
   send(m: WorkerMessage, then?: () => void): void;
@@ -65,7 +65,7 @@ function openChannel(): Channel {
       onMessage: (fn) => process.on("message", fn as (m: unknown) => void),
     };
   }
-  throw new Error("flowctl worker-entry: start it as a worker thread or a forked child process");
+  throw new Error("flowctl pool-worker: start it as a worker thread or a forked child process");
 }
 
 const channel = openChannel();

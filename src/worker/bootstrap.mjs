@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { register } from "node:module";
 import { fileURLToPath } from "node:url";
 
-const fromSources = existsSync(fileURLToPath(new URL("./worker-entry.ts", import.meta.url)));
+const fromSources = existsSync(fileURLToPath(new URL("./pool-worker.ts", import.meta.url)));
 if (fromSources) {
   // the hooks module is TypeScript itself: register tsx by hand first, unless it is in place
   let hasTs = false;
@@ -26,9 +26,9 @@ if (fromSources) {
     registerTsx();
   }
   register(new URL("../loader/resolve-flowctl.mjs", import.meta.url));
-  await import(new URL("./worker-entry.ts", import.meta.url).href);
+  await import(new URL("./pool-worker.ts", import.meta.url).href);
 } else {
   const { registerLoaderHooks } = await import("../loader/hooks.js");
   await registerLoaderHooks();
-  await import("./worker-entry.js");
+  await import("./pool-worker.js");
 }

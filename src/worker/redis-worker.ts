@@ -35,12 +35,12 @@ import { findTask, taskRegistry } from "../engine/task-registry.ts";
 import { Logger, logHub, type LogSink } from "../logging/logger.ts";
 import type { LogRecord } from "../logging/record.ts";
 import { storeWriter } from "../store/writer.ts";
-import { checkTransferable, encodeError, notTransferable } from "./pool-protocol.ts";
+import { checkTransferable, encodeError, notTransferable } from "../runners/pool-protocol.ts";
 import { registerLoaderHooks } from "../loader/hooks.ts";
 import {
   KEY_PREFIX, PROTOCOL_VERSION, cancelChannel, decode, encode, encodeErrorPayload, showRedisUrl, storeName,
   type RedisJobData, type RedisJobResult,
-} from "./redis-protocol.ts";
+} from "../runners/redis-protocol.ts";
 
 export interface RedisWorkerOptions {
   /** absolute path of the workflow file the worker was started on (already imported) */
