@@ -6,7 +6,7 @@
  */
 import { getResultStorage, type ResultStorage } from "../results/storage.ts";
 import { logHub, type LogHub } from "../logging/logger.ts";
-import { getSettings, type Settings } from "../settings/index.ts";
+import { currentSettings, type Settings } from "../settings/index.ts";
 import { getStore, type RunStore } from "../store/index.ts";
 import { storeWriter, type StoreWriter } from "../store/writer.ts";
 import { defaultTaskRunner } from "../runners/concurrent.ts";
@@ -44,7 +44,8 @@ export interface RunEnv {
 }
 
 export const processEnv: RunEnv = {
-  settings: getSettings,
+  // re-resolved when a source changed: a run follows the settings in force when it starts
+  settings: currentSettings,
   writer: storeWriter,
   logHub,
   resultStorage: getResultStorage,

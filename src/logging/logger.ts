@@ -6,7 +6,7 @@
  */
 import { format } from "node:util";
 import { FlowctlError } from "../errors.ts";
-import { getSettings } from "../settings/index.ts";
+import { getSettings, onSettingsChanged } from "../settings/index.ts";
 import { LEVELS, type LogLevelName } from "./levels.ts";
 import { formatColored, formatPlain, makeChalk } from "./format.ts";
 import type { LogRecord } from "./record.ts";
@@ -53,6 +53,8 @@ export interface LogHubOptions {
 
 export class LogHub {
   threshold: number | undefined;
+  /** the threshold was set explicitly (--log-level): a settings change does not move it */
+  thresholdExplicit = false;
   consoleSink: ConsoleSink | undefined;
   readonly extraSinks: LogSink[] = [];
   storeSink: LogSink | undefined;
@@ -91,10 +93,17 @@ export class LogHub {
 }
 
 export const logHub = new LogHub();
+// PREFECT_LOGGING_LEVEL changed between runs: the next line reads it again (unless --log-level set it)
+onSettingsChanged(() => {
+  if (!logHub.thresholdExplicit) logHub.threshold = undefined;
+});
 
 /** Set the threshold and colors explicitly (CLI flags, tests). `undefined` keeps the current one. */
 export function configureLogging(opts: { level?: LogLevelName; colors?: boolean }): void {
-  if (opts.level !== undefined) logHub.threshold = LEVELS[opts.level];
+  if (opts.level !== undefined) {
+    logHub.threshold = LEVELS[opts.level];
+    logHub.thresholdExplicit = true;
+  }
   if (opts.colors !== undefined) {
     logHub.consoleSink ??= new ConsoleSink(process.stderr, opts.colors);
     logHub.consoleSink.setColors(opts.colors);
@@ -104,6 +113,7 @@ export function configureLogging(opts: { level?: LogLevelName; colors?: boolean 
 /** Forget the threshold and colors so they are read from the settings again. */
 export function resetLogging(): void {
   logHub.threshold = undefined;
+  logHub.thresholdExplicit = false;
   logHub.consoleSink = undefined;
 }
 

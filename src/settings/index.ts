@@ -8,13 +8,19 @@
  * it, so the profile itself cannot move it. Relative paths in a project file are relative to
  * that file's folder.
  *
- * Resolved once per process and cached (an error too); `resetSettings()` drops the cache.
+ * Resolved on first use and cached (an error too); `resetSettings()` drops the cache.
+ * `currentSettings()` — what a run uses when it starts — first checks that no source changed
+ * since: the PREFECT_* environment variables, the working directory, and the size, mtime and
+ * inode of every project-file candidate and of the profile (stat calls; a file is read again
+ * only when one of them differs).
  */
 import { dirname, resolve } from "node:path";
 import { UsageError, isFlowctlError } from "../errors.ts";
 import { SETTINGS, SETTINGS_BY_KEY, SettingValueError, parseSettingValue, type SettingSpec, type Settings, type SettingKey } from "./schema.ts";
 import { profilePath, readProfile, readProjectLayer, type FileLayer } from "./layers.ts";
 import { locate } from "./file-io.ts";
+import { statSync } from "node:fs";
+import { projectCandidates } from "./project-file.ts";
 import { unknownSettingMessage } from "./assignments.ts";
 
 export type SettingSource = "env" | "project" | "profile" | "default";
@@ -117,7 +123,8 @@ function checkKey(layer: FileLayer, key: string): void {
   }
 }
 
-let cached: { settings: Settings } | { error: unknown } | undefined;
+let cached: ({ settings: Settings } | { error: unknown }) & { print?: string } | undefined;
+const listeners: (() => void)[] = [];
 
 /** The settings in force for this process (resolved on first use; later calls are a field read). */
 export function getSettings(): Settings {
@@ -130,6 +137,67 @@ export function getSettings(): Settings {
   }
   if ("error" in cached) throw cached.error;
   return cached.settings;
+}
+
+/**
+ * The settings as they are now: re-resolved when a source changed since they were last
+ * resolved (SPEC: settings are resolved when a run starts). Runs call this as they start.
+ */
+export function currentSettings(): Settings {
+  if (cached) {
+    const print = fingerprint();
+    if (cached.print === undefined) cached.print = print;
+    else if (cached.print !== print) {
+      cached = undefined;
+      for (const fn of listeners) fn();
+    }
+  }
+  const settings = getSettings();
+  cached!.print ??= fingerprint();
+  return settings;
+}
+
+/** Called when `currentSettings()` found a source changed (cached derived values go stale). */
+export function onSettingsChanged(fn: () => void): void {
+  listeners.push(fn);
+}
+
+/**
+ * What the sources look like now. A project file appearing or disappearing changes its
+ * directory's mtime, so each directory on the way up is stat'ed, plus the candidates that
+ * exist (an edit changes only the file) and the profile.
+ */
+function fingerprint(): string {
+  const env = process.env;
+  const cwd = process.cwd();
+  const parts: string[] = [cwd];
+  for (const spec of SETTINGS) parts.push(env[spec.key] ?? "");
+  const home = cached && "settings" in cached ? cached.settings.PREFECT_HOME : env.PREFECT_HOME;
+  const stamp = (path: string) => {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st ? `${st.mtimeMs}:${st.size}:${st.ino}` : "";
+  };
+  const dirs = projectDirs(cwd);
+  const dirStamps = dirs.map(stamp).join("\0");
+  parts.push(dirStamps);
+  // the candidates that exist: listed again only when a directory changed
+  if (existingFor?.key !== cwd + dirStamps) {
+    existingFor = { key: cwd + dirStamps, files: projectCandidates(cwd).filter((f) => statSync(f, { throwIfNoEntry: false }) !== undefined) };
+  }
+  for (const f of existingFor.files) parts.push(stamp(f));
+  if (home) parts.push(stamp(profilePath(String(home))));
+  return parts.join("\0");
+}
+
+let existingFor: { key: string; files: string[] } | undefined;
+
+function projectDirs(cwd: string): string[] {
+  const out: string[] = [];
+  for (const f of projectCandidates(cwd)) {
+    const d = dirname(f);
+    if (out[out.length - 1] !== d) out.push(d);
+  }
+  return out;
 }
 
 export function getSetting<K extends SettingKey>(key: K): Settings[K] {

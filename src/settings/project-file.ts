@@ -102,6 +102,22 @@ export function findProjectFile(cwd: string, stopDir: string = homedir()): Proje
   }
 }
 
+/**
+ * Every path `findProjectFile` would look at, nearest first: a settings snapshot is still
+ * good while none of them appeared, disappeared or changed.
+ */
+export function projectCandidates(cwd: string, stopDir: string = homedir()): string[] {
+  const out: string[] = [];
+  const stop = resolve(stopDir);
+  let dir = resolve(cwd);
+  for (;;) {
+    for (const name of PROJECT_FILES) out.push(join(dir, name));
+    const parent = dirname(dir);
+    if (dir === stop || parent === dir) return out;
+    dir = parent;
+  }
+}
+
 /** Load one project file by path (`config validate`, `config set --local`). */
 export function loadProjectFile(path: string): ProjectFile | undefined {
   const explorer = cosmiconfigSync("prefect", { loaders: LOADERS, searchStrategy: "none", cache: false });
