@@ -6,10 +6,10 @@
  * end and says how it ended.
  */
 import type { Command } from "commander";
-import { hostname } from "node:os";
 import { UsageError } from "../errors.ts";
 import { FINAL_TYPES } from "../server/run-views.ts";
-import type { FlowRunRow, RunStore } from "../store/types.ts";
+import type { FlowRunRow } from "../store/types.ts";
+import { requestCancel, RunFinishedError } from "../store/cancel-request.ts";
 import { getStore } from "../store/index.ts";
 import { action, EXIT, openStoreOrUsageError } from "./util.ts";
 import { findFlowRun } from "./runs.ts";
@@ -31,28 +31,17 @@ export function registerCancelCommand(runs: Command): void {
     .action(action((run: string, opts: CancelOpts) => cancelCommand(run, opts)));
 }
 
-/** Record a cancel request for a flow run that has not finished; the message the run will end with. */
-export async function requestCancel(store: RunStore, row: FlowRunRow, by: string): Promise<{ target: FlowRunRow; message: string }> {
-  let target = row;
-  // the process watches its top-level run: a subflow is cancelled with it
-  while (target.parentFlowRunId !== null) {
-    const parent = await store.getFlowRun(target.parentFlowRunId);
-    if (!parent) break;
-    target = parent;
-  }
-  if (FINAL_TYPES.has(target.stateType)) {
-    throw new UsageError(`Flow run '${target.name}' has already finished (${target.stateName}); there is nothing to cancel.`);
-  }
-  const message = `Cancelled by ${by} from ${hostname()}`;
-  await store.requestCancellation(target.id, message, Date.now());
-  return { target, message };
-}
-
 async function cancelCommand(ref: string, opts: CancelOpts): Promise<number> {
   await openStoreOrUsageError();
   const store = await getStore();
   const row = await findFlowRun(store, ref);
-  const { target } = await requestCancel(store, row, "flowctl runs cancel");
+  let target: FlowRunRow;
+  try {
+    ({ target } = await requestCancel(store, row, "flowctl runs cancel"));
+  } catch (err) {
+    if (err instanceof RunFinishedError) throw new UsageError(err.message);
+    throw err;
+  }
   if (target.id !== row.id) process.stderr.write(`flowctl: '${row.name}' is a subflow run; cancelling its top-level flow run '${target.name}'.\n`);
   if (!opts.wait) {
     process.stdout.write(`Asked flow run '${target.name}' (${target.id}) to cancel.\n`);

@@ -3,7 +3,11 @@
  *
  * Routes: `/api/…` (api.ts); `/assets/NAME` (static-assets.ts); the UI's pages `/`, `/runs`,
  * `/runs/ID`, `/task-runs/ID`, `/dashboard` (all index.html; the page script routes). Anything
- * else is 404. Only GET and HEAD are served. Every answer carries a strict Content-Security-Policy
+ * else is 404. Only GET and HEAD are served, but for one action: `POST /api/flow-runs/ID/cancel`
+ * (the Cancel button), behind the same loopback and auth rules plus a cross-site-request check:
+ * it must carry the header `X-Flowctl-Action: cancel` (a page elsewhere cannot send a custom
+ * header without a CORS preflight, which this server never grants) and, when the browser sends
+ * an Origin, come from this server's own origin. Every answer carries a strict Content-Security-Policy
  * (scripts and styles from this server only), so even a value that slipped past escaping could
  * not run.
  *
@@ -17,6 +21,7 @@ import type { RunStore } from "../store/types.ts";
 import { authorized, hostAllowed, isLoopbackHost } from "./access.ts";
 import { BadRequest, handleApi } from "./api.ts";
 import { loadAssets, type Asset } from "./static-assets.ts";
+import { requestCancel, RunFinishedError } from "../store/cancel-request.ts";
 
 export interface ServerOptions {
   store: RunStore;
@@ -76,6 +81,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       res.setHeader("WWW-Authenticate", 'Basic realm="flowctl", charset="UTF-8"');
       return sendText(req, res, 401, "Authentication required (PREFECT_API_AUTH_STRING).\n");
     }
+    if (req.method === "POST" && CANCEL_RE.test(req.url ?? "")) {
+      res.setHeader("Cache-Control", "no-store");
+      return cancelAction(req, res, opts.store, decodeURIComponent(CANCEL_RE.exec(req.url!)![1]!));
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("Allow", "GET, HEAD");
       return send(req, res, 405, { error: `Method ${req.method} not allowed: the API is read-only` });
@@ -125,6 +134,29 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+const CANCEL_RE = /^\/api\/flow-runs\/([^/?]+)\/cancel$/;
+
+/** `POST /api/flow-runs/ID/cancel`: 202 with the request, 404, 409 (already finished) or 403 (cross-site). */
+async function cancelAction(req: IncomingMessage, res: ServerResponse, store: RunStore, id: string): Promise<void> {
+  req.resume(); // no body is read
+  if (req.headers["x-flowctl-action"] !== "cancel") {
+    return send(req, res, 403, { error: "A cancel request must carry the header 'X-Flowctl-Action: cancel'." });
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${req.headers.host ?? ""}`) {
+    return send(req, res, 403, { error: `Cross-site request refused (Origin ${origin}).` });
+  }
+  const row = await store.getFlowRun(id);
+  if (!row || row.id !== id) return send(req, res, 404, { error: `No flow run with id '${id}'` });
+  try {
+    const { target, message } = await requestCancel(store, row, "the web UI");
+    return send(req, res, 202, { flowRunId: target.id, message });
+  } catch (err) {
+    if (err instanceof RunFinishedError) return send(req, res, 409, { error: err.message });
+    throw err;
+  }
 }
 
 function send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {

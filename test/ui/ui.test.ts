@@ -13,7 +13,8 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { runCli, ROOT } from "../support/cli.ts";
+import { runCli, spawnCli, ROOT } from "../support/cli.ts";
+import { once } from "node:events";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
 
@@ -32,6 +33,8 @@ let server: RunningServer;
 let browser: BrowserContext;
 let page: Page;
 const dialogs: string[] = [];
+const confirms: string[] = [];
+let acceptConfirm = false;
 const problems: string[] = [];
 const runs: Record<"hello" | "pipeline" | "failed", { id: string; name: string }> = {} as never;
 
@@ -81,6 +84,12 @@ describe("web UI in Chromium", { skip: SKIP }, () => {
     page = browser.pages()[0] ?? (await browser.newPage());
     page.setDefaultTimeout(15_000);
     page.on("dialog", (d) => {
+      // the Cancel button's confirmation is expected; any other dialog is a script that ran
+      if (d.message().startsWith("Cancel flow run ")) {
+        confirms.push(d.message());
+        void (acceptConfirm ? d.accept() : d.dismiss());
+        return;
+      }
       dialogs.push(d.message());
       void d.dismiss();
     });
@@ -221,5 +230,52 @@ describe("web UI in Chromium", { skip: SKIP }, () => {
     }
     assert.deepEqual(problems, [], "no page errors and no CSP violations");
     assert.deepEqual(dialogs, []);
+  });
+
+  test("the Cancel button asks first, then cancels a running flow run; the endpoint refuses cross-site requests", async () => {
+    const side = join(dir, "side.txt");
+    const child = spawnCli(["run", join(ROOT, "test/fixtures/retry/long.ts")], { home, env: { SIDE: side } });
+    const closed = once(child, "close");
+    let err = "";
+    const name = await new Promise<string>((resolve) => {
+      child.stderr!.on("data", (d) => {
+        err += d;
+        const m = /Created flow run '([^']+)'/.exec(err);
+        if (m && err.includes("Executing 'wait-0' immediately...")) resolve(m[1]!);
+      });
+    });
+    // the run reaches the store with the writer's next batch
+    let id: string | undefined;
+    for (let i = 0; i < 200 && !id; i++) {
+      id = (await store.findRuns(name)).flowRuns.find((r) => r.stateType === "RUNNING")?.id;
+      if (!id) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(id, `run ${name} in the store`);
+
+    const post = (path: string, headers: Record<string, string>) => fetch(`${server.url}${path}`, { method: "POST", headers });
+    assert.equal((await post(`/api/flow-runs/${id}/cancel`, {})).status, 403, "no custom header: refused");
+    assert.equal((await post(`/api/flow-runs/${id}/cancel`, { "X-Flowctl-Action": "cancel", Origin: "http://evil.example" })).status, 403);
+    assert.equal((await post("/api/flow-runs/nope/cancel", { "X-Flowctl-Action": "cancel" })).status, 404);
+    const finished = await post(`/api/flow-runs/${runs.pipeline.id}/cancel`, { "X-Flowctl-Action": "cancel" });
+    assert.equal(finished.status, 409);
+    assert.match((await finished.json()).error, /has already finished \(Completed\)/);
+
+    await page.goto(`${server.url}/runs/${id}`);
+    const button = page.locator("button.cancel-run");
+    await button.waitFor();
+    acceptConfirm = false;
+    await button.click();
+    assert.equal(confirms.length, 1);
+    assert.match(confirms[0]!, new RegExp(`^Cancel flow run '${name}'\\?`));
+    assert.equal(await page.locator(".cancel-status").innerText(), "", "declined: nothing sent");
+    acceptConfirm = true;
+    await button.click();
+    await page.locator("h1 .badge", { hasText: "Cancelled" }).waitFor({ timeout: 30_000 });
+    const [code] = await closed;
+    assert.equal(code, 1, err);
+    const row = await store.getFlowRun(id!);
+    assert.match(row!.stateMessage!, /^Cancelled by the web UI from /);
+    assert.equal(await page.locator("button.cancel-run").count(), 0, "no button on a finished run");
+    assert.deepEqual(dialogs, [], "no other dialog");
   });
 });

@@ -1,7 +1,7 @@
 // One flow run: what it is, its timeline, task runs, subflow runs, parameters, state history and
 // logs. Refreshed while the run is going; the logs follow it.
 import {
-  fmtClock, fmtDateTime, h, json, link, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
+  fmtClock, fmtDateTime, h, isFinal, json, link, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
 } from "./dom.js";
 import { runPage } from "./run-page.js";
 import { timeline } from "./timeline.js";
@@ -37,12 +37,42 @@ export function flowRunView(main, id) {
   });
 }
 
+/** Cancel a run that has not finished, after a confirmation; the page shows it end Cancelled. */
+function cancelButton(f) {
+  const status = h("span", { class: "muted cancel-status", role: "status" });
+  const button = h("button", {
+    type: "button",
+    class: "cancel-run",
+    on: {
+      click: async () => {
+        if (!window.confirm(`Cancel flow run '${f.name}'? Its running task runs end Cancelled and its onCancellation hooks run.`)) return;
+        button.disabled = true;
+        status.textContent = " Cancel requested…";
+        try {
+          const res = await fetch(`/api/flow-runs/${encodeURIComponent(f.id)}/cancel`, {
+            method: "POST",
+            headers: { Accept: "application/json", "X-Flowctl-Action": "cancel" },
+            credentials: "same-origin",
+          });
+          const body = await res.json().catch(() => ({}));
+          if (!res.ok) throw new Error(body.error ?? res.statusText);
+        } catch (err) {
+          button.disabled = false;
+          status.textContent = ` Could not cancel: ${err.message}`;
+        }
+      },
+    },
+  }, "Cancel run");
+  return h("div", { class: "run-actions" }, button, status);
+}
+
 function render(d, head, body) {
   const f = d.flowRun;
   replace(head,
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link("/runs", "Flow runs"), " / ",
       link(`/runs?flow=${encodeURIComponent(f.flowName)}`, f.flowName), " / ", h("span", null, f.name)),
     h("h1", null, h("span", { class: "run-name" }, f.name), " ", stateBadge(f.state)),
+    isFinal(f.state) ? null : cancelButton(f),
   );
   const failed = d.taskRuns.filter((t) => ["FAILED", "CRASHED"].includes(t.state.type) || t.state.name === "NotReady");
   replace(body,
