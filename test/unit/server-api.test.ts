@@ -204,7 +204,7 @@ describe("pages, assets and refusals", () => {
     }
   });
 
-  test("the API is read-only: other methods are 405", async () => {
+  test("the API is read-only but for the cancel action: other methods are 405", async () => {
     for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
       const r = await raw(server, "/api/flow-runs/f1", { method });
       assert.equal(r.status, 405, method);
