@@ -3,7 +3,7 @@
  * task results under PREFECT_LOCAL_STORAGE_PATH (one file per cache key).
  */
 import type { Command } from "commander";
-import Table from "cli-table3";
+import { newTable } from "./table.ts";
 import { getResultStorage, type EntryMeta } from "../results/storage.ts";
 import { clock } from "../clock.ts";
 import { UsageError } from "../errors.ts";
@@ -40,7 +40,7 @@ async function listCache(opts: { json?: boolean }): Promise<number> {
     process.stderr.write(`No cached results in ${storage.basePath}.\n`);
     return EXIT.OK;
   }
-  const table = new Table({
+  const table = newTable({
     head: ["Key", "Task", "Size", "Expires"],
     style: { head: [], border: [] },
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },

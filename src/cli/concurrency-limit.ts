@@ -3,7 +3,7 @@
  * concurrency limits, kept in the run store and enforced across every process sharing it.
  */
 import type { Command } from "commander";
-import Table from "cli-table3";
+import { newTable } from "./table.ts";
 import { UsageError } from "../errors.ts";
 import { getReadableStore, getStore } from "../store/index.ts";
 import type { ConcurrencyLimitRow, ConcurrencySlotRow, RunStore } from "../store/types.ts";
@@ -94,7 +94,7 @@ async function list(opts: { json?: boolean }): Promise<number> {
     out("No concurrency limits. Create one with 'flowctl concurrency-limit create TAG N'.");
     return EXIT.OK;
   }
-  const table = new Table({
+  const table = newTable({
     head: ["Tag", "Limit", "Active", "Created", "Updated"],
     style: { head: [], border: [] },
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },

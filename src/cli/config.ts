@@ -7,7 +7,7 @@
  * leaves everything as it was.
  */
 import type { Command } from "commander";
-import Table from "cli-table3";
+import { newTable } from "./table.ts";
 import { dirname, join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { resolveSettings, type ResolvedSetting } from "../settings/index.ts";
@@ -163,7 +163,7 @@ function viewSettings(opts: ViewOptions): number {
     return EXIT.OK;
   }
   if (process.stdout.isTTY) {
-    const table = new Table({
+    const table = newTable({
       head: withSources ? ["Setting", "Value", "Source"] : ["Setting", "Value"], style: { head: [], border: [] },
       chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
     });

@@ -52,6 +52,9 @@ export async function loadWorkflowModule(file: string): Promise<Record<string, u
   } catch {
     throw new UsageError(`Cannot read ${shown}: permission denied`, "LOAD_ERROR");
   }
+  // flowctl's own modules load first, straight from disk: once the hooks are in, every import
+  // takes a round trip to the hooks thread, and the workflow's `import "flowctl"` finds them loaded
+  await import("../index.ts");
   await registerLoaderHooks();
   try {
     return (await import(pathToFileURL(abs).href)) as Record<string, unknown>;

@@ -5,31 +5,51 @@
 import { Command, CommanderError } from "commander";
 import { createRequire } from "node:module";
 import { cliState, EXIT, printError } from "./util.ts";
-import { registerRunCommand } from "./run.ts";
-import { registerConfigCommand } from "./config.ts";
-import { registerRunsCommand } from "./runs.ts";
-import { registerRetryCommand } from "./retry.ts";
-import { registerCancelCommand } from "./cancel.ts";
-import { registerDeleteCommand } from "./delete.ts";
-import { registerTasksCommand } from "./tasks.ts";
-import { registerServerCommand } from "./server.ts";
-import { registerCacheCommand } from "./cache.ts";
-import { registerConcurrencyLimitCommand } from "./concurrency-limit.ts";
-import { registerWorkerCommand } from "./worker.ts";
-import { registerInspectCommand } from "./inspect.ts";
 import { exitAfterDraining, guardStdio } from "./exit.ts";
 import { setFullTracebacks } from "../logging/traceback.ts";
 import { errorJson, printJson } from "./json.ts";
 
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, by command name. Only the command the command line names is loaded
+ * (with what it imports: the engine, the store, the server…), so `flowctl --version` or
+ * `flowctl runs ls` do not pay for the others; help and unknown commands load them all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  run: async () => (await import("./run.ts")).registerRunCommand,
+  config: async () => (await import("./config.ts")).registerConfigCommand,
+  // `runs` and its subcommands that live in files of their own
+  runs: async () => {
+    const [{ registerRunsCommand }, ...subcommands] = await Promise.all([
+      import("./runs.ts"),
+      import("./retry.ts").then((m) => m.registerRetryCommand),
+      import("./cancel.ts").then((m) => m.registerCancelCommand),
+      import("./delete.ts").then((m) => m.registerDeleteCommand),
+    ]);
+    return (program) => {
+      const runs = registerRunsCommand(program);
+      for (const register of subcommands) register(runs);
+    };
+  },
+  tasks: async () => (await import("./tasks.ts")).registerTasksCommand,
+  server: async () => (await import("./server.ts")).registerServerCommand,
+  cache: async () => (await import("./cache.ts")).registerCacheCommand,
+  "concurrency-limit": async () => (await import("./concurrency-limit.ts")).registerConcurrencyLimitCommand,
+  worker: async () => (await import("./worker.ts")).registerWorkerCommand,
+  inspect: async () => (await import("./inspect.ts")).registerInspectCommand,
+};
+
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
 
-export function buildProgram(): Command {
+/** The program with every command (`argv` given: only the command it names, when it names one). */
+export async function buildProgram(argv?: string[]): Promise<Command> {
   const program = new Command();
   program
     .name("flowctl")
     .description("Run TypeScript workflows: tasks and flows with retries, timeouts, caching, concurrency and a tracked run history.")
-    .version(pkg.version, "-V, --version", "print the flowctl version")
+    .version(pkg.version, "-v, --version", "print the flowctl version")
     .option("--debug", "show stack traces for errors")
     .showSuggestionAfterError(true)
     .exitOverride()
@@ -40,18 +60,11 @@ export function buildProgram(): Command {
     .hook("preAction", (cmd) => {
       if (cmd.opts().debug) cliState.debug = true;
     });
-  registerRunCommand(program);
-  registerConfigCommand(program);
-  const runs = registerRunsCommand(program);
-  registerRetryCommand(runs);
-  registerCancelCommand(runs);
-  registerDeleteCommand(runs);
-  registerTasksCommand(program);
-  registerServerCommand(program);
-  registerCacheCommand(program);
-  registerConcurrencyLimitCommand(program);
-  registerWorkerCommand(program);
-  registerInspectCommand(program);
+  const args = argv?.slice(2) ?? [];
+  const named = args.find((a) => !a.startsWith("-"));
+  const versionOnly = argv !== undefined && named === undefined && args.some((a) => a === "-v" || a === "--version") && !args.some((a) => a === "-h" || a === "--help");
+  const wanted = versionOnly ? [] : named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) register(program);
   return program;
 }
 
@@ -62,7 +75,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   // before parsing: commander's own usage errors (an unknown option) honour --json too
   cliState.json = argv.slice(2).includes("--json");
-  const program = buildProgram();
+  // -V, the version flag of earlier releases, still works before any command
+  const first = argv.slice(2).findIndex((a) => !a.startsWith("-"));
+  argv = argv.map((a, i) => (i >= 2 && (first < 0 || i < first + 2) && a === "-V" ? "--version" : a));
+  let program: Command;
+  try {
+    program = await buildProgram(argv);
+  } catch (err) {
+    printError(err);
+    return EXIT.FAILED;
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {

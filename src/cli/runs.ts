@@ -6,7 +6,7 @@
  * that names a run); a RUN that fits several runs lists them and exits 2.
  */
 import type { Command } from "commander";
-import Table from "cli-table3";
+import { newTable, type Table } from "./table.ts";
 import { promises as fsp } from "node:fs";
 import type { ChalkInstance } from "chalk";
 import { UsageError } from "../errors.ts";
@@ -90,8 +90,8 @@ function runDuration(r: { durationMs: number | null; state: StateView }): string
 }
 
 /** A table whose cells are one line each: control characters (newlines too) escaped, colors kept. */
-export function table(head: string[]): Table.Table {
-  const t = new Table({
+export function table(head: string[]): Table {
+  const t = newTable({
     head, style: { head: [], border: [] },
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
   });

@@ -35,41 +35,41 @@ export interface CacheKeyContext {
 
 export interface TaskOptions {
   /** Task name; defaults to the function's name. */
-  name?: string;
-  description?: string;
-  tags?: string[];
-  version?: string;
+  name?: string | undefined;
+  description?: string | undefined;
+  tags?: string[] | undefined;
+  version?: string | undefined;
   /** Longest a run may take, in seconds; past it the run ends `TimedOut` (a Failed state). */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** Retries after a failure. @default PREFECT_TASK_DEFAULT_RETRIES (0) */
-  retries?: number;
+  retries?: number | undefined;
   /** Seconds before each retry: a number, one per retry (the last repeats), or a function of the retry count. @default PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS (0) */
-  retryDelaySeconds?: RetryDelay;
+  retryDelaySeconds?: RetryDelay | undefined;
   /** ≥ 0: each delay is drawn around its mean, at most `delay × (1 + factor)`. */
-  retryJitterFactor?: number;
+  retryJitterFactor?: number | undefined;
   /** Consulted while retries remain; `false` (or a throw) fails the run now. */
-  retryConditionFn?: (task: any, taskRun: TaskRun, state: State) => boolean | Promise<boolean>;
+  retryConditionFn?: ((task: any, taskRun: TaskRun, state: State) => boolean | Promise<boolean>) | undefined;
   /** Same key and an unexpired stored result → the run is `Cached` and the function does not run. */
-  cacheKeyFn?: (context: CacheKeyContext, parameters: Record<string, unknown>) => string | null | undefined;
-  cachePolicy?: CachePolicy;
+  cacheKeyFn?: ((context: CacheKeyContext, parameters: Record<string, unknown>) => string | null | undefined) | undefined;
+  cachePolicy?: CachePolicy | undefined;
   /** Seconds a cached result stays valid; unset = never expires. */
-  cacheExpiration?: number;
+  cacheExpiration?: number | undefined;
   /** Run anyway and overwrite the cached result. */
-  refreshCache?: boolean;
+  refreshCache?: boolean | undefined;
   /** Write the result to result storage. Implied by `cacheKeyFn` or a cache policy. */
-  persistResult?: boolean;
+  persistResult?: boolean | undefined;
   /** Route console output of this run into its log. @default the flow's, then PREFECT_LOGGING_LOG_PRINTS */
-  logPrints?: boolean;
+  logPrints?: boolean | undefined;
   /** `"hello-{name}-on-{date:%A}"` or `(parameters) => string`. */
-  taskRunName?: string | ((parameters: Record<string, unknown>) => string);
-  onCompletion?: TaskHook | TaskHook[];
-  onFailure?: TaskHook | TaskHook[];
-  onRunning?: TaskHook | TaskHook[];
+  taskRunName?: string | ((parameters: Record<string, unknown>) => string) | undefined;
+  onCompletion?: TaskHook | TaskHook[] | undefined;
+  onFailure?: TaskHook | TaskHook[] | undefined;
+  onRunning?: TaskHook | TaskHook[] | undefined;
 }
 
 export interface FlowOptions {
   /** Flow name; defaults to the function name in kebab case. */
-  name?: string;
+  name?: string | undefined;
   /**
    * The flow's parameters as any Standard Schema object schema (zod, valibot, arktype, …).
    * The flow then takes one object: every call is validated first (a `ParameterError`, code
@@ -77,23 +77,23 @@ export interface FlowOptions {
    * schema's output, and `flowctl run --param` strings are coerced by the declared types.
    * @example flow({ params: z.object({ n: z.number().default(3) }) }, async ({ n }) => n * 2)
    */
-  params?: ParamsSchema;
-  description?: string;
-  version?: string;
+  params?: ParamsSchema | undefined;
+  description?: string | undefined;
+  version?: string | undefined;
   /** Retries of the whole flow function. @default PREFECT_FLOW_DEFAULT_RETRIES (0) */
-  retries?: number;
+  retries?: number | undefined;
   /** @default PREFECT_FLOW_DEFAULT_RETRY_DELAY_SECONDS (0) */
-  retryDelaySeconds?: number | number[];
-  timeoutSeconds?: number;
-  logPrints?: boolean;
-  flowRunName?: string | ((parameters: Record<string, unknown>) => string);
-  taskRunner?: TaskRunner;
-  persistResult?: boolean;
-  onCompletion?: FlowHook | FlowHook[];
-  onFailure?: FlowHook | FlowHook[];
-  onCancellation?: FlowHook | FlowHook[];
-  onCrashed?: FlowHook | FlowHook[];
-  onRunning?: FlowHook | FlowHook[];
+  retryDelaySeconds?: number | number[] | undefined;
+  timeoutSeconds?: number | undefined;
+  logPrints?: boolean | undefined;
+  flowRunName?: string | ((parameters: Record<string, unknown>) => string) | undefined;
+  taskRunner?: TaskRunner | undefined;
+  persistResult?: boolean | undefined;
+  onCompletion?: FlowHook | FlowHook[] | undefined;
+  onFailure?: FlowHook | FlowHook[] | undefined;
+  onCancellation?: FlowHook | FlowHook[] | undefined;
+  onCrashed?: FlowHook | FlowHook[] | undefined;
+  onRunning?: FlowHook | FlowHook[] | undefined;
 }
 
 function show(v: unknown): string {

@@ -19,7 +19,7 @@ export interface PoolTaskRunnerOptions {
    * Most workers at once; attempts beyond that wait in submission order.
    * @default os.availableParallelism()
    */
-  maxWorkers?: number;
+  maxWorkers?: number | undefined;
 }
 
 export abstract class PoolTaskRunner implements TaskRunner {

@@ -17,7 +17,7 @@ export interface ProcessPoolTaskRunnerOptions extends PoolTaskRunnerOptions {
    * @example ["--max-old-space-size=512"]
    * @default []
    */
-  execArgv?: string[];
+  execArgv?: string[] | undefined;
 }
 
 const BOOTSTRAP = fileURLToPath(new URL("../worker/bootstrap.mjs", import.meta.url));

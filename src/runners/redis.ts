@@ -16,9 +16,10 @@
  * Timeouts and interrupts remove a job still waiting in the queue, or ask the worker running it
  * to abort its signal.
  */
-// bullmq and ioredis are loaded on first connection: ≈ 25 MB a process that never uses Redis does not pay
+// bullmq (an optional peer dependency) and ioredis are loaded on first connection: ≈ 25 MB a
+// process that never uses Redis does not pay (redis-deps.ts)
 import type { Queue, QueueEvents } from "bullmq";
-import type { Redis } from "ioredis";
+import { checkRedisDeps, loadRedisDeps, type Redis } from "./redis-deps.ts";
 import { FlowctlError, coerceError } from "../errors.ts";
 import { logHub } from "../logging/logger.ts";
 import { getSettings } from "../settings/index.ts";
@@ -34,12 +35,12 @@ export interface RedisTaskRunnerOptions {
    * The Redis that carries the queue.
    * @default the `PREFECT_REDIS_URL` setting (`redis://127.0.0.1:6379`)
    */
-  url?: string;
+  url?: string | undefined;
   /**
    * The BullMQ queue to send task runs to; start workers with `flowctl worker FILE --queue NAME`.
    * @default "flowctl"
    */
-  queue?: string;
+  queue?: string | undefined;
 }
 
 /** Connections close this long after the last attempt settled (a later attempt reopens them). */
@@ -100,6 +101,7 @@ export class RedisTaskRunner implements TaskRunner {
     }
     this.explicitUrl = options.url === undefined ? undefined : checkRedisUrl("RedisTaskRunner", options.url);
     this.queueName = checkQueueName("RedisTaskRunner", options.queue ?? DEFAULT_QUEUE);
+    checkRedisDeps("RedisTaskRunner");
   }
 
   async run<T>(attempt: TaskAttempt<T>): Promise<T> {
@@ -321,7 +323,7 @@ interface EventHandlers {
 }
 
 async function openConnection(url: string, queueName: string, on: EventHandlers): Promise<Connection> {
-  const [{ Queue, QueueEvents }, { Redis }] = await Promise.all([import("bullmq"), import("ioredis")]);
+  const { Redis, Queue, QueueEvents } = loadRedisDeps("RedisTaskRunner");
   const client = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 5,

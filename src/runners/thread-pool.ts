@@ -15,7 +15,7 @@ export interface ThreadPoolTaskRunnerOptions extends PoolTaskRunnerOptions {
    * run ends Crashed (the flow goes on). Unset = Node's defaults.
    * @example { maxOldGenerationSizeMb: 256 }
    */
-  resourceLimits?: ResourceLimits;
+  resourceLimits?: ResourceLimits | undefined;
 }
 
 const BOOTSTRAP = new URL("../worker/bootstrap.mjs", import.meta.url);

@@ -1,17 +1,18 @@
 /**
- * The project settings file, found with cosmiconfig from the working directory upward (up to
+ * The project settings file, found from the working directory upward (up to
  * and including the home directory, or up to the root when outside it). The first directory
- * holding one of PROJECT_FILES wins, and within it the first name in that list.
+ * holding one of PROJECT_FILES wins, and within it the first name in that list. cosmiconfig
+ * reads them, loaded on first need (a package.json's "prefect" key is read directly).
  *
  * Everything loads synchronously, so `getSettings()` stays sync: JSON and YAML directly, and
  * `prefect.config.{ts,mts,js,mjs,cjs}` through tsx's scoped `require()`, which compiles ESM and
  * TypeScript to CommonJS on the fly (so those files cannot use top-level await).
  */
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { homedir } from "node:os";
-import { cosmiconfigSync, defaultLoadersSync, type LoaderSync } from "cosmiconfig";
+import type { cosmiconfigSync as CosmiconfigSync, LoaderSync } from "cosmiconfig";
 import { UsageError } from "../errors.ts";
 import { parseJsonObject } from "./file-io.ts";
 
@@ -39,11 +40,17 @@ export interface ProjectFile {
 
 const require = createRequire(import.meta.url);
 
+// cosmiconfig (and the YAML parser it brings) loads only when a project file other than a
+// package.json is there to read: most runs have none, and start sooner.
+type Cosmiconfig = typeof import("cosmiconfig");
+let cosmiconfig: Cosmiconfig | undefined;
+const loadCosmiconfig = (): Cosmiconfig => (cosmiconfig ??= require("cosmiconfig") as Cosmiconfig);
+
 const loadJson: LoaderSync = (path, content) => parseJsonObject(content, path, "project file");
 
 const loadYaml: LoaderSync = (path, content) => {
   try {
-    return defaultLoadersSync[".yaml"]!(path, content);
+    return loadCosmiconfig().defaultLoadersSync[".yaml"]!(path, content);
   } catch (err) {
     const e = err as { reason?: string; mark?: { line: number; column: number }; message: string };
     const where = e.mark ? `${path}:${e.mark.line + 1}:${e.mark.column + 1}` : path;
@@ -81,19 +88,13 @@ const LOADERS = {
 
 /** The nearest project file with settings in it, or undefined. Throws CONFIG_ERROR when one is corrupt. */
 export function findProjectFile(cwd: string, stopDir: string = homedir()): ProjectFile | undefined {
-  const explorer = cosmiconfigSync("prefect", {
-    searchPlaces: [...PROJECT_FILES],
-    loaders: LOADERS,
-    searchStrategy: "none",
-    cache: false,
-  });
   const stop = resolve(stopDir);
   let dir = resolve(cwd);
   for (;;) {
     for (const name of PROJECT_FILES) {
       const path = join(dir, name);
       if (!isFile(path)) continue;
-      const found = loadOne(explorer, path);
+      const found = loadOne(path);
       if (found) return found;
     }
     const parent = dirname(dir);
@@ -120,14 +121,22 @@ export function projectCandidates(cwd: string, stopDir: string = homedir()): str
 
 /** Load one project file by path (`config validate`, `config set --local`). */
 export function loadProjectFile(path: string): ProjectFile | undefined {
-  const explorer = cosmiconfigSync("prefect", { loaders: LOADERS, searchStrategy: "none", cache: false });
-  return loadOne(explorer, path);
+  return loadOne(path);
 }
 
-function loadOne(explorer: ReturnType<typeof cosmiconfigSync>, path: string): ProjectFile | undefined {
+let explorer: ReturnType<typeof CosmiconfigSync> | undefined;
+
+function loadOne(path: string): ProjectFile | undefined {
   let result;
   try {
-    result = explorer.load(path);
+    if (basename(path) === "package.json") {
+      // what cosmiconfig does with a package.json (its "prefect" key), without loading it
+      const text = readFileSync(path, "utf8");
+      result = text.trim() === "" ? undefined : { config: parseJsonObject(text, path, "project file")["prefect"], isEmpty: false };
+    } else {
+      explorer ??= loadCosmiconfig().cosmiconfigSync("prefect", { loaders: LOADERS, searchStrategy: "none", cache: false });
+      result = explorer.load(path);
+    }
   } catch (err) {
     if ((err as { code?: unknown }).code === "CONFIG_ERROR") throw err;
     throw new UsageError(`Cannot read project file ${path}: ${firstLine((err as Error).message)}`, "CONFIG_ERROR");

@@ -28,6 +28,9 @@ if (fromSources) {
   register(new URL("../loader/resolve-flowctl.mjs", import.meta.url));
   await import(new URL("./pool-worker.ts", import.meta.url).href);
 } else {
+  // flowctl's modules first, straight from disk (imports after the hooks are in take a round
+  // trip to the hooks thread each)
+  await import("../index.js");
   const { registerLoaderHooks } = await import("../loader/hooks.js");
   await registerLoaderHooks();
   await import("./pool-worker.js");

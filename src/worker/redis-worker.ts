@@ -23,8 +23,8 @@ import { consumeIfGenerator } from "../engine/consume-generator.ts";
 import { existsSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Worker, type Job } from "bullmq";
-import { Redis } from "ioredis";
+import type { Worker } from "bullmq";
+import { loadRedisDeps, type Job, type Redis } from "../runners/redis-deps.ts";
 import { FlowctlError, coerceError, describeError } from "../errors.ts";
 import { runContext, type RunContext } from "../engine/context.ts";
 import { bindArgs } from "../engine/parameters.ts";
@@ -111,6 +111,7 @@ export class RedisTaskWorker {
 
   private async open(): Promise<void> {
     const { url, queue, logger } = this.opts;
+    const { Redis, Worker } = loadRedisDeps("flowctl worker");
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 10_000, retryStrategy: () => null });
     let first: Error | undefined;
     probe.on("error", (e: Error) => (first ??= e));
