@@ -28,6 +28,7 @@ export function typeLabel(spec: SettingSpec): string {
     case "path": return "path";
     case "url": return "URL or path";
     case "string": return "string";
+    case "regex": return "regular expression";
   }
 }
 

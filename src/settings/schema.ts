@@ -5,7 +5,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-export type SettingType = "int" | "number" | "number-list" | "boolean" | "string" | "path" | "log-level" | "url";
+export type SettingType = "int" | "number" | "number-list" | "boolean" | "string" | "path" | "log-level" | "url" | "regex";
 
 export interface SettingSpec<V = unknown> {
   key: string;
@@ -18,6 +18,9 @@ export interface SettingSpec<V = unknown> {
   /** Accepted words, for enumerations */
   choices?: readonly string[];
   minimum?: number;
+  maximum?: number;
+  /** The range in words, when `minimum`/`maximum` alone would say it badly ("a positive number"). */
+  expected?: string;
   /** Shown masked by `flowctl config view` and `config set`. */
   secret?: boolean;
 }
@@ -88,6 +91,20 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: () => false,
   },
   {
+    key: "PREFECT_LOGGING_REDACT_PATTERNS",
+    type: "regex",
+    description: "Parameters whose names match this regular expression (case-insensitive) are stored and shown as '********'; the flow still receives the real value.",
+    default: () => "password|secret|token|api[_-]?key|credential",
+  },
+  {
+    key: "PREFECT_STORE_MAX_VALUE_BYTES",
+    type: "int",
+    minimum: 1024,
+    maximum: 64 * 1024 * 1024,
+    description: "Longest parameter value, state message, error text or log line stored or served, in bytes; longer ones are cut, with a marker saying how much.",
+    default: () => 64 * 1024,
+  },
+  {
     key: "PREFECT_LOGGING_COLORS",
     type: "boolean",
     description: "Color console log lines when the stream is a terminal (NO_COLOR and --no-color turn colors off).",
@@ -123,6 +140,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "PREFECT_TASK_RUN_TAG_CONCURRENCY_SLOT_WAIT_SECONDS",
     type: "number",
     minimum: 0.01,
+    maximum: 3600,
+    expected: "a positive number of seconds from 0.01 to 3600",
     description: "Longest pause, in seconds, between attempts to take a tag concurrency slot while a limit is full (the pause grows to it from 0.05).",
     default: () => 1,
   },
@@ -130,6 +149,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "PREFECT_TASK_RUN_TAG_CONCURRENCY_LEASE_SECONDS",
     type: "number",
     minimum: 0.1,
+    maximum: 86_400,
+    expected: "a positive number of seconds from 0.1 to 86400",
     description: "Seconds a tag concurrency slot stays held without renewal; a live process renews it, so only the slots of a process that died expire.",
     default: () => 30,
   },
@@ -150,6 +171,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "PREFECT_SERVER_API_PORT",
     type: "int",
     minimum: 0,
+    maximum: 65_535,
+    expected: "a port number from 1 to 65535 (or 0: any free port)",
     description: "Port `flowctl server start` listens on.",
     default: () => 4200,
   },
@@ -175,6 +198,8 @@ export interface Settings {
   PREFECT_LOGGING_LEVEL: LogLevelName;
   PREFECT_LOGGING_LOG_PRINTS: boolean;
   PREFECT_LOGGING_COLORS: boolean;
+  PREFECT_LOGGING_REDACT_PATTERNS: string;
+  PREFECT_STORE_MAX_VALUE_BYTES: number;
   PREFECT_RESULTS_PERSIST_BY_DEFAULT: boolean;
   PREFECT_RESULTS_KEEP_FOR_RETRY: boolean;
   PREFECT_TASKS_REFRESH_CACHE: boolean;
@@ -197,16 +222,23 @@ export class SettingValueError extends Error {
 }
 
 export function expectedText(spec: SettingSpec): string {
+  if (spec.expected) return spec.expected;
+  const range = spec.maximum !== undefined ? ` from ${spec.minimum ?? "-∞"} to ${spec.maximum}` : "";
   switch (spec.type) {
-    case "int": return spec.minimum === 0 ? "a non-negative integer" : "an integer";
-    case "number": return "a number";
+    case "int": return (spec.minimum === 0 ? "a non-negative integer" : spec.minimum === 1 ? "a positive integer" : "an integer") + range;
+    case "number": return (spec.minimum !== undefined && spec.minimum > 0 ? "a positive number" : spec.minimum === 0 ? "a non-negative number" : "a number") + range;
     case "number-list": return "a non-negative number or a list of them, like 5, [1, 10, 100] or 1,10,100";
     case "boolean": return "a boolean (true/false)";
     case "log-level": return `one of ${(spec.choices ?? []).join(", ")}`;
     case "path": return "a path";
     case "url": return "a URL or path";
     case "string": return "a string";
+    case "regex": return "a regular expression";
   }
+}
+
+function outOfRange(spec: SettingSpec, n: number): boolean {
+  return (spec.minimum !== undefined && n < spec.minimum) || (spec.maximum !== undefined && n > spec.maximum);
 }
 
 /** Parse a raw value (a string from the environment or the command line, or a value from a config file). */
@@ -218,12 +250,12 @@ export function parseSettingValue(spec: SettingSpec, raw: unknown): unknown {
   switch (spec.type) {
     case "int": {
       const n = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*[+-]?\d+\s*$/.test(raw) ? Number(raw) : NaN;
-      if (!Number.isSafeInteger(n) || (spec.minimum !== undefined && n < spec.minimum)) fail();
+      if (!Number.isSafeInteger(n) || outOfRange(spec, n)) fail();
       return n;
     }
     case "number": {
       const n = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
-      if (!Number.isFinite(n) || (spec.minimum !== undefined && n < spec.minimum)) fail();
+      if (!Number.isFinite(n) || outOfRange(spec, n)) fail();
       return n;
     }
     case "number-list": {
@@ -269,6 +301,15 @@ export function parseSettingValue(spec: SettingSpec, raw: unknown): unknown {
     case "url":
     case "string": {
       if (typeof raw !== "string") fail();
+      return raw;
+    }
+    case "regex": {
+      if (typeof raw !== "string") fail();
+      try {
+        new RegExp(raw as string, "i");
+      } catch (err) {
+        throw new SettingValueError(spec.key, `a regular expression (${(err as Error).message.replace(/^Invalid regular expression: /, "")})`, shown);
+      }
       return raw;
     }
   }

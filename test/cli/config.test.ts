@@ -165,7 +165,7 @@ describe("flowctl config", { concurrency: 4 }, () => {
     const lines = bad.stderr.trimEnd().split("\n");
     assert.equal(lines.length, 3, bad.stderr);
     assert.ok(lines.every((l) => l.startsWith("flowctl: error: ")));
-    assert.match(bad.stderr, /'PREFECT_SERVER_API_PORT' in .*\.prefectrc\.json:2: expected a non-negative integer, got 'http'/);
+    assert.match(bad.stderr, /'PREFECT_SERVER_API_PORT' in .*\.prefectrc\.json:2: expected a port number from 1 to 65535 \(or 0: any free port\), got 'http'/);
     assert.match(bad.stderr, /Unknown setting name 'PREFECT_TASK_DEFAULT_RETRIS' in .*profile\.json/);
     assert.match(bad.stderr, /'PREFECT_LOGGING_LOG_PRINTS' from the environment: expected a boolean/);
   });
