@@ -18,6 +18,7 @@ installPrintCapture();
 
 export { task, type Task, type TaskCaller, type TaskCallOptions } from "./sdk/task.ts";
 export { flow, type Flow } from "./sdk/flow.ts";
+export { secret, Secret } from "./sdk/secret.ts";
 export { runtime, tags, isMain, getRunLogger } from "./sdk/runtime.ts";
 export type { TaskOptions, FlowOptions, RetryDelay, CacheKeyContext } from "./engine/options.ts";
 export { unmapped, allowFailure } from "./engine/upstream.ts";

@@ -26,6 +26,30 @@ export interface ParamOptions {
   params?: string | undefined;
 }
 
+/** Deepest nesting of a `--params`/`--param` JSON value accepted (deeper is refused before anything runs). */
+export const MAX_PARAMS_DEPTH = 100;
+
+function checkDepth(what: string, value: unknown): void {
+  if (nestingDepth(value, MAX_PARAMS_DEPTH) > MAX_PARAMS_DEPTH) {
+    throw new UsageError(`${what} is nested more than ${MAX_PARAMS_DEPTH} levels deep; flatten it`);
+  }
+}
+
+/** Levels of arrays/objects in a parsed JSON value, counted without recursion, stopping past `limit`. */
+function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    const level = d + 1;
+    if (level > deepest) deepest = level;
+    if (deepest > limit) return deepest;
+    for (const x of Object.values(v)) stack.push([x, level]);
+  }
+  return deepest;
+}
+
 /** Read `--params` then `--param`s (later ones win). Syntax errors are usage errors. */
 export function readParamOptions(opts: ParamOptions): Map<string, Given> {
   const out = new Map<string, Given>();
@@ -39,13 +63,23 @@ export function readParamOptions(opts: ParamOptions): Map<string, Given> {
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       throw new UsageError(`--params must be a JSON object like '{"key": 1}', got ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`);
     }
+    checkDepth("--params", parsed);
     // JSON.parse makes `__proto__` an own key: read keys without ever assigning through it
     for (const key of Object.keys(parsed)) out.set(key, { json: (parsed as Record<string, unknown>)[key] });
   }
   for (const p of opts.param) {
     const i = p.indexOf("=");
     if (i <= 0) throw new UsageError(`--param expects key=value, got '${p}'`);
-    out.set(p.slice(0, i).trim(), { text: p.slice(i + 1) });
+    const text = p.slice(i + 1);
+    if (/^\s*[[{]/.test(text)) {
+      try {
+        checkDepth(`--param ${p.slice(0, i).trim()}`, JSON.parse(text));
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        // not JSON: typed later
+      }
+    }
+    out.set(p.slice(0, i).trim(), { text });
   }
   return out;
 }

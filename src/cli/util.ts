@@ -10,6 +10,7 @@ import { SettingValueError, LOG_LEVELS, type LogLevelName, type Settings } from 
 import { getSettings, resetSettings } from "../settings/index.ts";
 import { configureLogging } from "../logging/logger.ts";
 import { storeWriter } from "../store/writer.ts";
+import { registerSecretValue, urlPassword } from "../logging/redact.ts";
 
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const;
 
@@ -89,7 +90,12 @@ export function applyLoggingOptions(opts: { logLevel?: string | undefined; color
 /** The settings in force; a bad one is a usage error (exit 2). */
 export function settingsOrUsageError(): Settings {
   try {
-    return getSettings();
+    const settings = getSettings();
+    // values of secret settings never appear in log lines
+    registerSecretValue(settings.PREFECT_API_AUTH_STRING);
+    registerSecretValue(settings.PREFECT_API_AUTH_STRING.split(":").slice(1).join(":"));
+    for (const url of [settings.PREFECT_API_DATABASE_CONNECTION_URL, settings.PREFECT_REDIS_URL]) registerSecretValue(urlPassword(url));
+    return settings;
   } catch (err) {
     throw err instanceof UsageError ? err : new UsageError((err as Error).message, "CONFIG_ERROR");
   }

@@ -21,7 +21,8 @@ import { randomRunName } from "./names.ts";
 import { prepareFlowCall, type PreparedFlowCall } from "./flow-call.ts";
 import { baseDelaySeconds } from "./retry-policy.ts";
 import { renderRunName } from "./run-name-template.ts";
-import { FlowRunRecord, type ResumedRun, type ReuseSource } from "./run-records.ts";
+import { FlowRunRecord, recordLimits, type ResumedRun, type ReuseSource } from "./run-records.ts";
+import { secretParameterKeys, unwrapSecretArgs } from "./secrets.ts";
 import { AttemptTally } from "./attempt-tally.ts";
 import { AwaitingRetry, Cancelled, Completed, Crashed, Failed, Pending, Retrying, Running, State, TimedOut, isState } from "./states.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
@@ -64,7 +65,9 @@ export interface RunFlowOptions {
 export async function runFlow(
   def: FlowDefinition, thisArg: unknown, callArgs: readonly unknown[], opts: RunFlowOptions = {},
 ): Promise<{ run: FlowRunRecord; state: State }> {
-  const { args, parameters } = opts.prepared ?? (await prepareFlowCall(def, callArgs));
+  // values wrapped in secret() are unwrapped before any check: the flow receives the real value
+  const unwrapped = unwrapSecretArgs(callArgs);
+  const { args, parameters } = opts.prepared ?? (await prepareFlowCall(def, unwrapped.args));
   const ctx = currentContext();
   const parent = ctx?.flowRun;
   if (parent?.closedError) throw parent.closedError;
@@ -87,6 +90,7 @@ export async function runFlow(
     entrypoint: parent ? undefined : opts.entrypoint,
     resume: parent ? undefined : opts.resume,
   });
+  run.secretKeys = secretParameterKeys(parameters, unwrapped.secrets, def.paramsSchema, recordLimits(settings));
   env.observer?.created(run);
   if (!parent) run.reuse = opts.reuse;
   let nameError: unknown;

@@ -4,7 +4,8 @@
  * writer. `TaskRun` and `FlowRun` are the read-only views users see (hooks, futures,
  * `retryConditionFn`).
  */
-import { errorToData } from "../errors.ts";
+import { errorToData, type ErrorData } from "../errors.ts";
+import { redactKeyPattern, storedJson, storedText, type RecordLimits } from "../logging/redact.ts";
 import { newId } from "./ids.ts";
 import { Logger } from "../logging/logger.ts";
 import { clock } from "../clock.ts";
@@ -47,6 +48,25 @@ export interface FlowRun {
   readonly states: readonly State[];
   readonly startTime: Date | undefined;
   readonly endTime: Date | undefined;
+}
+
+const limitsBySettings = new WeakMap<Settings, RecordLimits>();
+
+/** The record limits a set of settings asks for (redact patterns, longest value). */
+export function recordLimits(settings: Settings): RecordLimits {
+  let l = limitsBySettings.get(settings);
+  if (!l) {
+    l = { maxValueBytes: settings.PREFECT_STORE_MAX_VALUE_BYTES, redactKey: redactKeyPattern(settings.PREFECT_LOGGING_REDACT_PATTERNS) };
+    limitsBySettings.set(settings, l);
+  }
+  return l;
+}
+
+function storedErrorData(e: ErrorData, limits: RecordLimits): ErrorData {
+  const out: ErrorData = { ...e, message: storedText(e.message, limits) };
+  if (e.stack !== undefined) out.stack = storedText(e.stack, limits);
+  if (e.cause !== undefined) out.cause = storedErrorData(e.cause, limits);
+  return out;
 }
 
 /** JSON for the store: values that JSON cannot hold are shown, not dropped silently. */
@@ -195,6 +215,23 @@ abstract class RunRecordBase {
 
   abstract toRow(): FlowRunRow | TaskRunRow;
 
+  /** Parameter names marked secret for this run (by `secret()`); names matching the redact patterns are secret too. */
+  secretKeys: ReadonlySet<string> | undefined;
+  private paramsText: { of: Record<string, unknown>; text: string } | undefined;
+
+  /** What the store, logs, CLI and API may hold of these limits (settings of the run's environment). */
+  limits(): RecordLimits {
+    return recordLimits(this.env.settings());
+  }
+
+  /** The parameters as stored and shown: secrets as `********`, long values cut (computed once). */
+  storedParameters(): string {
+    if (this.paramsText?.of !== this.parameters) {
+      this.paramsText = { of: this.parameters, text: storedJson(this.parameters, this.limits(), this.secretKeys) };
+    }
+    return this.paramsText.text;
+  }
+
   toJSON(): Record<string, unknown> {
     return { ...this.toRow(), parameters: this.parameters, tags: this.tags, states: this.states.map((s) => s.toJSON()) };
   }
@@ -216,11 +253,11 @@ abstract class RunRecordBase {
       runKind: this.kind,
       type: t,
       name: state.name,
-      message: state.message ?? null,
+      message: state.message == null ? null : storedText(state.message, this.limits()),
       timestamp: state.ts,
       scheduledTime: state.scheduledTime ? state.scheduledTime.getTime() : null,
       error: state.error && (t === "FAILED" || t === "CRASHED" || t === "CANCELLED" || state.name === "NotReady")
-        ? JSON.stringify(errorToData(state.error))
+        ? JSON.stringify(storedErrorData(errorToData(state.error), this.limits()))
         : null,
     });
     this.touch();
@@ -287,11 +324,11 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
     return {
       id: this.id,
       name: this.name,
-      parameters: toJsonText(this.parameters),
+      parameters: this.storedParameters(),
       tags: tagsText(this.tags),
       stateType: s.type,
       stateName: s.name,
-      stateMessage: s.message ?? null,
+      stateMessage: s.message == null ? null : storedText(s.message, this.limits()),
       runCount: this.runCount,
       created: this.created,
       startTime: this.startMs ?? null,
@@ -430,11 +467,11 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
     return {
       id: this.id,
       name: this.name,
-      parameters: toJsonText(this.parameters),
+      parameters: this.storedParameters(),
       tags: tagsText(this.tags),
       stateType: s.type,
       stateName: s.name,
-      stateMessage: s.message ?? null,
+      stateMessage: s.message == null ? null : storedText(s.message, this.limits()),
       runCount: this.runCount,
       created: this.created,
       startTime: this.startMs ?? null,

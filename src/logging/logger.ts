@@ -10,6 +10,7 @@ import { getSettings, onSettingsChanged } from "../settings/index.ts";
 import { LEVELS, type LogLevelName } from "./levels.ts";
 import { formatColored, formatPlain, makeChalk } from "./format.ts";
 import type { LogRecord } from "./record.ts";
+import { boundText, scrubSecrets } from "./redact.ts";
 import type { ChalkInstance } from "chalk";
 
 export interface LogSink {
@@ -84,6 +85,32 @@ export class LogHub {
     return this.threshold;
   }
 
+  private maxBytes: number | undefined;
+
+  /** Longest message kept (PREFECT_STORE_MAX_VALUE_BYTES); longer ones are cut with a marker. */
+  getMaxMessageBytes(): number {
+    if (this.maxBytes === undefined) {
+      let n = 64 * 1024;
+      try {
+        n = getSettings().PREFECT_STORE_MAX_VALUE_BYTES;
+      } catch {
+        // the settings error surfaces where settings are resolved
+      }
+      this.maxBytes = n;
+    }
+    return this.maxBytes;
+  }
+
+  /** Forget what was read from the settings. */
+  resetFromSettings(): void {
+    this.threshold = undefined;
+    this.maxBytes = undefined;
+  }
+
+  forgetMaxMessageBytes(): void {
+    this.maxBytes = undefined;
+  }
+
   emit(rec: LogRecord): void {
     if (this.consoleSink) this.consoleSink.write(rec);
     else if (this.processConsole) (this.consoleSink = new ConsoleSink(process.stderr, colorsWanted(process.stderr))).write(rec);
@@ -96,6 +123,7 @@ export const logHub = new LogHub();
 // PREFECT_LOGGING_LEVEL changed between runs: the next line reads it again (unless --log-level set it)
 onSettingsChanged(() => {
   if (!logHub.thresholdExplicit) logHub.threshold = undefined;
+  logHub.forgetMaxMessageBytes();
 });
 
 /** Set the threshold and colors explicitly (CLI flags, tests). `undefined` keeps the current one. */
@@ -112,7 +140,7 @@ export function configureLogging(opts: { level?: LogLevelName; colors?: boolean 
 
 /** Forget the threshold and colors so they are read from the settings again. */
 export function resetLogging(): void {
-  logHub.threshold = undefined;
+  logHub.resetFromSettings();
   logHub.thresholdExplicit = false;
   logHub.consoleSink = undefined;
 }
@@ -135,7 +163,8 @@ export class Logger {
     hub.emit({
       level,
       source: this.source,
-      message: args.length > 0 ? format(message, ...args) : message,
+      // secrets never reach a sink; a huge line is cut before it is printed or stored
+      message: boundText(scrubSecrets(args.length > 0 ? format(message, ...args) : message), hub.getMaxMessageBytes()),
       timestamp: hub.now(),
       flowRunId: this.flowRunId,
       taskRunId: this.taskRunId,

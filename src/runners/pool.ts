@@ -11,6 +11,7 @@
  * busy ones when their attempt ends (unless attempts are waiting), so a runner shared by
  * several flow runs keeps working for the others.
  */
+import { scrubSecrets } from "../logging/redact.ts";
 import { FlowctlError, describeError } from "../errors.ts";
 import { engineLogger, logHub } from "../logging/logger.ts";
 import { decodeError, type FlowRunSnapshot, type RunMessage, type WorkerMessage } from "./pool-protocol.ts";
@@ -197,7 +198,7 @@ export class WorkerPool {
         this.release(slot);
         return;
       case "log":
-        if (m.rec.level >= logHub.getThreshold()) logHub.emit(m.rec);
+        if (m.rec.level >= logHub.getThreshold()) logHub.emit({ ...m.rec, message: scrubSecrets(m.rec.message) });
         return;
       case "result":
       case "state":

@@ -18,6 +18,7 @@
  */
 // bullmq (an optional peer dependency) and ioredis are loaded on first connection: ≈ 25 MB a
 // process that never uses Redis does not pay (redis-deps.ts)
+import { scrubSecrets } from "../logging/redact.ts";
 import type { Queue, QueueEvents } from "bullmq";
 import { checkRedisDeps, loadRedisDeps, type Redis } from "./redis-deps.ts";
 import { FlowctlError, coerceError } from "../errors.ts";
@@ -231,7 +232,7 @@ export class RedisTaskRunner implements TaskRunner {
         const logs = (data as Partial<RedisJobProgress> | undefined)?.logs;
         if (!Array.isArray(logs)) return;
         // the worker stored these lines already: without run ids the hub shows them, stores nothing
-        for (const rec of logs) logHub.emit({ ...rec, flowRunId: undefined, taskRunId: undefined });
+        for (const rec of logs) logHub.emit({ ...rec, message: scrubSecrets(rec.message), flowRunId: undefined, taskRunId: undefined });
       },
       stalled: (jobId) => {
         this.waiters.get(jobId)?.run.logger.warning(

@@ -8,6 +8,8 @@ import type {
   FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, LogRow, RunStore, StateRow, TaskRunRow,
 } from "../store/types.ts";
 import { levelName } from "../logging/levels.ts";
+import { boundText } from "../logging/redact.ts";
+import { getSettings } from "../settings/index.ts";
 
 export const FINAL_TYPES: ReadonlySet<string> = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
 export const STATE_TYPES: readonly StateType[] = [
@@ -112,8 +114,26 @@ export interface DashboardView {
   slowestTasks: { taskName: string; runs: number; meanMs: number; maxMs: number }[];
 }
 
+/** Longest field served (PREFECT_STORE_MAX_VALUE_BYTES): stores written before the limit may hold longer ones. */
+function servedLimit(): number {
+  try {
+    return getSettings().PREFECT_STORE_MAX_VALUE_BYTES;
+  } catch {
+    return 64 * 1024;
+  }
+}
+
+/** A stored text as served: cut to the limit with a marker. */
+export function servedText<T extends string | null>(text: T): T {
+  return (text === null ? null : boundText(text, servedLimit())) as T;
+}
+
 export function parseJsonText(text: string | null, fallback: unknown): unknown {
   if (text === null) return fallback;
+  // JSON whose values were each bounded stays near the limit; far past it, it is an older
+  // store's unbounded value: served as a bounded string rather than parsed whole
+  const limit = servedLimit();
+  if (text.length > 8 * limit) return boundText(text, limit);
   try {
     return JSON.parse(text);
   } catch {
@@ -135,7 +155,7 @@ export function durationOf(r: { startTime: number | null; endTime: number | null
 export function flowRunView(r: FlowRunRow | FlowRunWithTaskCounts, now = Date.now()): FlowRunView {
   const v: FlowRunView = {
     id: r.id, name: r.name, flowName: r.flowName, flowVersion: r.flowVersion,
-    state: { type: r.stateType, name: r.stateName, message: r.stateMessage },
+    state: { type: r.stateType, name: r.stateName, message: servedText(r.stateMessage) },
     parameters: parseJsonText(r.parameters, {}), tags: tagsOf(r.tags), runCount: r.runCount,
     created: r.created, startTime: r.startTime, endTime: r.endTime, durationMs: durationOf(r, now),
     parentFlowRunId: r.parentFlowRunId, parentTaskRunId: r.parentTaskRunId,
@@ -147,7 +167,7 @@ export function flowRunView(r: FlowRunRow | FlowRunWithTaskCounts, now = Date.no
 export function taskRunView(r: TaskRunRow, now = Date.now()): TaskRunView {
   return {
     id: r.id, name: r.name, taskName: r.taskName, taskKey: r.taskKey, flowRunId: r.flowRunId,
-    parentTaskRunId: r.parentTaskRunId, state: { type: r.stateType, name: r.stateName, message: r.stateMessage },
+    parentTaskRunId: r.parentTaskRunId, state: { type: r.stateType, name: r.stateName, message: servedText(r.stateMessage) },
     parameters: parseJsonText(r.parameters, {}), tags: tagsOf(r.tags), runCount: r.runCount, cacheKey: r.cacheKey,
     created: r.created, startTime: r.startTime, endTime: r.endTime, durationMs: durationOf(r, now),
   };
@@ -155,7 +175,7 @@ export function taskRunView(r: TaskRunRow, now = Date.now()): TaskRunView {
 
 export function stateHistoryView(rows: StateRow[]): StateHistoryEntry[] {
   return rows.map((s) => ({
-    type: s.type, name: s.name, message: s.message, timestamp: s.timestamp, scheduledTime: s.scheduledTime,
+    type: s.type, name: s.name, message: servedText(s.message), timestamp: s.timestamp, scheduledTime: s.scheduledTime,
     error: parseJsonText(s.error, null),
   }));
 }
@@ -163,7 +183,7 @@ export function stateHistoryView(rows: StateRow[]): StateHistoryEntry[] {
 export function logView(l: LogRow): LogView {
   return {
     id: l.id ?? 0, flowRunId: l.flowRunId, taskRunId: l.taskRunId, level: l.level, levelName: levelName(l.level),
-    source: l.source, message: l.message, timestamp: l.timestamp,
+    source: l.source, message: servedText(l.message), timestamp: l.timestamp,
   };
 }
 
