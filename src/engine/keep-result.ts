@@ -14,6 +14,7 @@ import { resolve } from "node:path";
 import { stableHash, stableSerialize, UnhashableError } from "../results/hashing.ts";
 import { encodeKept, INLINE_LIMIT, keptFile, writeKeptFile } from "../results/kept-results.ts";
 import { processEnv } from "./env.ts";
+import { scrubSecrets } from "../logging/redact.ts";
 import type { KeptResultRow } from "../store/types.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import type { TaskDefinition } from "./task-definition.ts";
@@ -28,7 +29,9 @@ export function inputsKeyOf(parameters: Record<string, unknown>, thisArg: unknow
     const text = thisArg === undefined || typeof thisArg === "function"
       ? stableSerialize(parameters, "parameters")
       : stableSerialize([parameters, thisArg], "inputs");
-    return { key: text.length <= KEY_TEXT_LIMIT ? `=${text}` : `#${createHash("sha256").update(text).digest("hex")}` };
+    // inputs that hold a secret value are kept only as their hash, however short
+    const clear = text.length <= KEY_TEXT_LIMIT && scrubSecrets(text) === text;
+    return { key: clear ? `=${text}` : `#${createHash("sha256").update(text).digest("hex")}` };
   } catch (err) {
     if (err instanceof UnhashableError) return { problem: `its inputs cannot be hashed: ${err.path} ${err.reason}` };
     return { problem: `its inputs cannot be hashed: ${(err as Error).message}` };
