@@ -4,12 +4,15 @@
  */
 import type { Command } from "commander";
 import { newTable } from "./table.ts";
+import { sanitizeKeepingColors } from "../logging/sanitize.ts";
+import { printJson } from "./json.ts";
 import { getResultStorage, type EntryMeta } from "../results/storage.ts";
 import { clock } from "../clock.ts";
 import { UsageError } from "../errors.ts";
 import { action, EXIT } from "./util.ts";
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
+// user data (tags, task and run names) is printed escaped: no control character reaches the terminal raw
+const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
 
 export function registerCacheCommand(program: Command): void {
   const cache = program
@@ -33,7 +36,7 @@ async function listCache(opts: { json?: boolean }): Promise<number> {
   const entries = await storage.list();
   const now = clock().now();
   if (opts.json) {
-    out(JSON.stringify(entries.map((e) => toJson(e, now, storage.fileFor(e.key))), null, 2));
+    printJson(entries.map((e) => toJson(e, now, storage.fileFor(e.key))));
     return EXIT.OK;
   }
   if (entries.length === 0) {

@@ -4,12 +4,15 @@
  */
 import type { Command } from "commander";
 import { newTable } from "./table.ts";
+import { sanitizeKeepingColors } from "../logging/sanitize.ts";
+import { printJson } from "./json.ts";
 import { UsageError } from "../errors.ts";
 import { getReadableStore, getStore } from "../store/index.ts";
 import type { ConcurrencyLimitRow, ConcurrencySlotRow, RunStore } from "../store/types.ts";
 import { action, EXIT } from "./util.ts";
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
+// user data (tags, task and run names) is printed escaped: no control character reaches the terminal raw
+const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
 
 export function registerConcurrencyLimitCommand(program: Command): void {
   const cmd = program
@@ -87,7 +90,7 @@ async function list(opts: { json?: boolean }): Promise<number> {
   const store = await openStore();
   const limits = await store.listConcurrencyLimits();
   if (opts.json) {
-    out(JSON.stringify(limits.map(limitJson), null, 2));
+    printJson(limits.map(limitJson));
     return EXIT.OK;
   }
   if (limits.length === 0) {
@@ -111,7 +114,7 @@ async function inspect(tagArg: string, opts: { json?: boolean }): Promise<number
   if (!limit) throw notFound(tag);
   const names = await holderNames(store, limit.slots);
   if (opts.json) {
-    out(JSON.stringify({ ...limitJson(limit), slots: limit.slots.map((s) => slotJson(s, names.get(s.holderId))) }, null, 2));
+    printJson({ ...limitJson(limit), slots: limit.slots.map((s) => slotJson(s, names.get(s.holderId))) });
     return EXIT.OK;
   }
   out(`Tag:      ${limit.tag}`);

@@ -6,6 +6,7 @@
  * shares `prepareRetry`.
  */
 import type { Command } from "commander";
+import { sanitizeKeepingColors } from "../logging/sanitize.ts";
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { isFlowctlError, UsageError } from "../errors.ts";
@@ -21,7 +22,8 @@ import { executeFlow, loadRunTarget } from "./run.ts";
 import { bindCliParameters, readParamOptions } from "./params.ts";
 import { findFlowRun, formatStart, openStore, parseDuration, stateOption } from "./runs.ts";
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
+// user data (tags, task and run names) is printed escaped: no control character reaches the terminal raw
+const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
 const RETRIABLE = new Set(["FAILED", "CRASHED", "CANCELLED"]);
 
 interface RetryOpts {

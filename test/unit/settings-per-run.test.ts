@@ -4,8 +4,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ROOT } from "../support/cli.ts";
 import { flow, task } from "../../src/index.ts";
 import { currentSettings } from "../../src/settings/index.ts";
 import { useTempHome, flushedStore } from "../support/home.ts";
@@ -62,4 +65,17 @@ test("checking the sources is cheap: stat calls, no file read", () => {
   for (let i = 0; i < n; i++) currentSettings();
   const perCall = ((performance.now() - t0) / n) * 1000;
   console.log(`# currentSettings() with nothing changed: ${perCall.toFixed(1)} µs per call`);
+});
+
+test("in a real process: a flow run started after the profile changed follows it", () => {
+  const home = mkdtempSync(join(tmpdir(), "flowctl-settings-"));
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, PREFECT_HOME: home, NO_COLOR: "1" };
+    delete env.PREFECT_TASK_DEFAULT_RETRIES;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "test/fixtures/settings/twice.ts"], { cwd: ROOT, env, encoding: "utf8", timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").at(-1)!), { first: 1, second: 3 });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });
