@@ -16,17 +16,31 @@ export function isLoopbackHost(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
-/** The host name part of a Host header (`[::1]:4200` → `[::1]`, `localhost:80` → `localhost`). */
-function hostName(header: string): string {
-  if (header.startsWith("[")) return header.slice(0, header.indexOf("]") + 1);
-  const i = header.lastIndexOf(":");
-  return i >= 0 ? header.slice(0, i) : header;
+/**
+ * The host name of a Host header, parsed by the URL standard (`[::1]:4200` → `[::1]`,
+ * `localhost:80` → `localhost`); undefined for anything that is not exactly one host and
+ * optional port: userinfo (`127.0.0.1:4318@evil.example`), lists (`a, b`), paths, spaces.
+ */
+export function hostName(header: string): string | undefined {
+  if (header === "" || /[\s@,/\\?#]/.test(header)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(`http://${header}`);
+  } catch {
+    return undefined;
+  }
+  if (url.username || url.password || url.pathname !== "/" || url.search || url.hash) return undefined;
+  // the header must already be in canonical form (no tricks the parser would normalise away)
+  const canonical = url.port ? `${url.hostname}:${url.port}` : url.hostname;
+  const given = header.toLowerCase().replace(/:80$/, "");
+  return given === canonical ? url.hostname : undefined;
 }
 
 export function hostAllowed(req: IncomingMessage, boundToLoopback: boolean): boolean {
   if (!boundToLoopback) return true;
   const host = req.headers.host;
-  return host !== undefined && isLoopbackHost(hostName(host));
+  const name = host === undefined ? undefined : hostName(host);
+  return name !== undefined && isLoopbackHost(name);
 }
 
 const digest = (s: string) => createHash("sha256").update(s, "utf8").digest();
