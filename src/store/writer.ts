@@ -41,6 +41,8 @@ export class StoreWriter {
   private reportedError = false;
   /** Where the writer sends rows; replaced in tests. */
   storeProvider: () => Promise<RunStore> = getStore;
+  /** Where the writer's warnings go (stderr; tests capture them). */
+  notices: { write(line: string): void } = { write: (line) => void process.stderr.write(line) };
   enabled = true;
 
   /** `exitHooks: false`: nothing to write at process exit (a test harness's writer, over memory). */
@@ -198,13 +200,19 @@ export class StoreWriter {
     if (!batch) return;
     const write = this.store!.writeBatch(batch).then(
       () => {
-        this.reportedError = false;
+        if (this.reportedError) {
+          // the outage cost nothing: every row kept meanwhile went in with this batch
+          this.reportedError = false;
+          this.notices.write("flowctl: warning: the run store answers again; the rows kept meanwhile are written, nothing was lost\n");
+        }
       },
       (err: unknown) => {
         this.restore(batch);
         if (!this.reportedError) {
           this.reportedError = true;
-          process.stderr.write(`flowctl: error: cannot write to the run store: ${(err as Error).message}\n`);
+          // a warning, not an error: the rows are kept and written when the store answers
+          // (an error is printed only if they still cannot be written at exit)
+          this.notices.write(`flowctl: warning: cannot write to the run store: ${(err as Error).message}; keeping the rows and retrying\n`);
         }
         throw err;
       },
