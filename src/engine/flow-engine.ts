@@ -106,6 +106,9 @@ export async function runFlow(
   }
   if (!parent) await env.writer.open();
   run.setState(Pending());
+  env.writer.markLive(run.id);
+  // the flow run is in the store before its first log line (a SIGKILL from here on leaves it)
+  if (!parent) await env.writer.persistNow();
   if (parent) parent.logger.info(`Created subflow run '${run.name}' for flow '${def.name}'`);
   // on the engine's logger, but stored with the run it announces
   else if (opts.resume) {
@@ -137,6 +140,7 @@ export async function runFlow(
   } finally {
     stopWatch?.();
     activeFlowRuns.delete(run);
+    env.writer.markDone(run.id);
     // the last flow run in progress that uses a runner releases its workers and connections
     if (!runnerInUse(run.taskRunner)) await run.taskRunner.shutdown?.().catch(() => undefined);
     if (!parent) await env.writer.flush().catch(() => undefined);

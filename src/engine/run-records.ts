@@ -11,6 +11,7 @@ import { Logger } from "../logging/logger.ts";
 import { clock } from "../clock.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
+import { thisHost } from "../store/liveness.ts";
 import type { State } from "./states.ts";
 import { AttemptTally } from "./attempt-tally.ts";
 import type { Settings } from "../settings/schema.ts";
@@ -482,6 +483,9 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
       parentFlowRunId: this.parentFlowRunId ?? null,
       parentTaskRunId: this.parentTaskRunId ?? null,
       entrypoint: this.entrypoint ?? null,
+      pid: process.pid,
+      host: thisHost(),
+      heartbeat: Date.now(),
     };
   }
 

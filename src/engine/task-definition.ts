@@ -31,6 +31,7 @@ export interface ResolvedTask {
 }
 
 const GeneratorFunction = Object.getPrototypeOf(function* () {}).constructor;
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
 const AsyncGeneratorFunction = Object.getPrototypeOf(async function* () {}).constructor;
 
 export class TaskDefinition {
@@ -42,6 +43,8 @@ export class TaskDefinition {
   readonly options: TaskOptions;
   readonly params: ParamSpec;
   readonly isGenerator: boolean;
+  /** an `async` function (its body gives the event loop back at its first await) */
+  readonly isAsync: boolean;
   readonly modulePath: string | undefined;
   /** `fn` or `Class.method`; a decorated method learns its class when the class is set up */
   qualname: string;
@@ -66,6 +69,7 @@ export class TaskDefinition {
     this.version = options.version;
     this.tags = options.tags ? [...options.tags] : [];
     this.isGenerator = fn instanceof GeneratorFunction || fn instanceof AsyncGeneratorFunction;
+    this.isAsync = fn instanceof AsyncFunction || fn instanceof AsyncGeneratorFunction;
     this.modulePath = site?.file ?? definingFile();
     this.params = parseParams(fn, this.modulePath);
     this.qualname = site?.qualname ?? (fn.name || name);

@@ -395,6 +395,8 @@ class LocalAttempt implements TaskAttempt {
   }
 
   invokeLocal(): Promise<unknown> {
+    // a synchronous body may hold the event loop for long: what came before it goes to the store first
+    if (!this.task.isAsync) this.env.writer.handOff();
     const fn = this.env.bodyFor?.(this.task.fn) ?? this.task.fn;
     const observer = this.env.observer;
     if (observer === undefined) return runContext.run(this.ctx, invokeBody, fn, this.thisArg, this.args);

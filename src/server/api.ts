@@ -16,6 +16,7 @@
  */
 import { createRequire } from "node:module";
 import type { RunStore } from "../store/types.ts";
+import { crashDeadRunsThrottled } from "../store/liveness.ts";
 import { LEVELS, type LogLevelName } from "../logging/levels.ts";
 import {
   dashboardView, flowRunDetail, listFlowRunViews, logView, taskRunDetail, taskRunView,
@@ -78,6 +79,8 @@ export async function handleApi(store: RunStore, path: string, q: URLSearchParam
   if (rest.length) return notFound(`No API route ${path}`);
 
   if (kind === "health" && id === undefined) return ok({ ok: true, version: VERSION, store: store.kind });
+  // runs whose process is gone are shown (and stored) Crashed, never Running
+  await crashDeadRunsThrottled(store);
 
   if (kind === "flow-runs") {
     if (id === undefined) {

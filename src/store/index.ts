@@ -9,6 +9,7 @@ import { dirname, resolve } from "node:path";
 import { FlowctlError } from "../errors.ts";
 import { getSettings } from "../settings/index.ts";
 import { ensurePrivateHome } from "../private-files.ts";
+import { crashDeadRuns } from "./liveness.ts";
 import type { RunStore } from "./types.ts";
 
 export function sqlitePathFromUrl(url: string): string | undefined {
@@ -56,13 +57,19 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
 let current: Promise<RunStore> | undefined;
 let currentUrl: string | undefined;
 
-/** The process's store, from the settings (opened on first use). */
+/**
+ * The process's store, from the settings (opened on first use). Opening it marks the runs
+ * whose process is gone Crashed (`liveness.ts`), so no command shows them `Running`.
+ */
 export function getStore(): Promise<RunStore> {
   const settings = getSettings();
   const url = settings.PREFECT_API_DATABASE_CONNECTION_URL;
   if (!current || currentUrl !== url) {
     currentUrl = url;
-    current = openStore(url, { home: settings.PREFECT_HOME });
+    current = openStore(url, { home: settings.PREFECT_HOME }).then(async (store) => {
+      await crashDeadRuns(store);
+      return store;
+    });
     current.catch(() => {
       // surfaced to whoever awaits it; a later call retries
       current = undefined;

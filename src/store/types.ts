@@ -37,6 +37,10 @@ export interface FlowRunRow {
   updated: number;
   /** `<absolute file path>:<flow name>` for runs started by `flowctl run` (what `runs retry` loads) */
   entrypoint?: string | null;
+  /** liveness: the process running the run (pid, host) and its last heartbeat (ms); see liveness.ts */
+  pid?: number | null;
+  host?: string | null;
+  heartbeat?: number | null;
 }
 
 export interface TaskRunRow {
@@ -105,6 +109,16 @@ export interface KeptResultRow {
   payload: Uint8Array | null;
   message: string | null;
   created: number;
+}
+
+/** How a flow run whose process is gone is marked Crashed (`RunStore.markCrashed`). */
+export interface CrashMark {
+  /** the Crashed state's message: why the run is judged dead */
+  message: string;
+  /** when it was judged dead (the state's timestamp) */
+  timestamp: number;
+  /** its last sign of life (heartbeat or last write): the end time; rows written after it still win */
+  lastSeen: number;
 }
 
 /** One transaction's worth of changes. Runs are upserts (the latest snapshot wins). */
@@ -235,6 +249,17 @@ export interface RunStore {
    */
   findRuns(ref: string, opts?: { limit?: number }): Promise<{ flowRuns: FlowRunRow[]; taskRuns: TaskRunRow[] }>;
   getStates(runId: string): Promise<StateRow[]>;
+  /**
+   * Liveness: set `heartbeat = beat.at` on these flow runs and return their rows as they are
+   * now (one round trip; the rows carry whatever other processes set on them meanwhile).
+   */
+  beat(flowRunIds: readonly string[], beat: { at: number; pid: number; host: string }): Promise<FlowRunRow[]>;
+  /**
+   * Mark a flow run whose process is gone Crashed, in one transaction, unless it is final by
+   * now: a Crashed state appended to it and to each of its task runs not final, their rows
+   * moved to Crashed (end time `lastSeen`, `updated` just past it). Returns whether it did.
+   */
+  markCrashed(flowRunId: string, mark: CrashMark): Promise<boolean>;
   /**
    * Ask the process running a flow run to cancel it (`flowctl runs cancel`); a second request
    * keeps the first. The process polls `getCancellation` while the run is active.

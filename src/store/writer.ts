@@ -8,11 +8,20 @@
  * they changed); states, upstream links and logs are appended. A failed write keeps the batch
  * and is retried on the next flush, so nothing is lost while the process lives. `flush()`
  * writes everything pending; `flushSync()` does the same synchronously where the store allows
- * (SQLite), for the process's last moments.
+ * (SQLite), for the process's last moments; it also waits for batches already handed to the
+ * write thread, so nothing is in flight when it returns.
+ *
+ * Heartbeat (liveness, see `liveness.ts`): the flow runs the engine marks live (`markLive` …
+ * `markDone`) get their `heartbeat` refreshed every HEARTBEAT_INTERVAL_MS while the process
+ * lives, and each beat reads their rows back from the store. Whoever needs to hear from the
+ * store about a live run subscribes with `onHeartbeat(fn)`: `fn` gets those rows after every
+ * beat (e.g. a flag another process set on the run). The timer never holds the process open,
+ * and a beat that fails (store unreachable) is skipped silently.
  */
 import { logHub } from "../logging/logger.ts";
 import type { LogRecord } from "../logging/record.ts";
 import { getStore, onStoreClose } from "./index.ts";
+import { HEARTBEAT_INTERVAL_MS, thisHost } from "./liveness.ts";
 import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
 
 export interface Persistable<R> {
@@ -99,6 +108,64 @@ export class StoreWriter {
   }
 
   /**
+   * Hand what is recorded to the store now, without waiting (the engine calls this before a
+   * synchronous task body, which may hold the event loop for long: the write thread then has
+   * every state that came before it).
+   */
+  handOff(): void {
+    if (this.pending > 0 && this.store) this.dispatch();
+  }
+
+  private readonly live = new Set<string>();
+  private readonly beatListeners = new Set<(rows: FlowRunRow[]) => void>();
+  private beatTimer: NodeJS.Timeout | undefined;
+  private beating = false;
+
+  /** Keep this flow run's heartbeat fresh until `markDone`. */
+  markLive(flowRunId: string): void {
+    if (!this.enabled) return;
+    this.live.add(flowRunId);
+    if (!this.beatTimer) {
+      this.beatTimer = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS);
+      this.beatTimer.unref();
+    }
+  }
+
+  markDone(flowRunId: string): void {
+    this.live.delete(flowRunId);
+    if (this.live.size === 0 && this.beatTimer) {
+      clearInterval(this.beatTimer);
+      this.beatTimer = undefined;
+    }
+  }
+
+  /** Be given the live runs' rows after every heartbeat; returns the unsubscribe function. */
+  onHeartbeat(fn: (rows: FlowRunRow[]) => void): () => void {
+    this.beatListeners.add(fn);
+    return () => this.beatListeners.delete(fn);
+  }
+
+  /** One heartbeat now (the timer calls it; tests may too). */
+  async beat(): Promise<void> {
+    if (this.beating || this.live.size === 0 || !this.store) return;
+    this.beating = true;
+    try {
+      const rows = await this.store.beat([...this.live], { at: Date.now(), pid: process.pid, host: thisHost() });
+      for (const fn of this.beatListeners) {
+        try {
+          fn(rows);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+    } catch {
+      // store unreachable: the next beat tries again
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  /**
    * Too many batches are waiting for the store: the engine holds new task runs back until
    * `whenDrained()` (backpressure). Each batch is kept until the store acknowledges it, and a flow
    * that runs on microtasks alone never lets an acknowledgement in: without this, every batch would
@@ -137,7 +204,7 @@ export class StoreWriter {
       if (this.pending > 0) void this.flush().catch(() => undefined);
     });
     process.on("exit", () => {
-      if (this.pending > 0) this.flushSync();
+      if (this.pending > 0 || this.inflight.size > 0) this.flushSync();
     });
   }
 
@@ -247,10 +314,11 @@ export class StoreWriter {
 
   /** Synchronous last-chance flush (process exit). Returns false when it could not write. */
   flushSync(): boolean {
-    if (this.pending === 0) return true;
-    if (!this.store?.writeBatchSync) return false;
-    // (batches already posted are applied first: the write thread takes them in order)
-    const batch = this.takeBatch()!;
+    if (this.pending === 0 && this.inflight.size === 0) return true;
+    if (!this.store?.writeBatchSync) return this.pending === 0;
+    // batches already posted are applied first (the write thread takes them in order), so an
+    // empty batch is a barrier: it returns once they are written
+    const batch = this.takeBatch() ?? { flowRuns: [], taskRuns: [], states: [], inputs: [], logs: [] };
     try {
       this.store.writeBatchSync(batch);
       return true;
@@ -259,6 +327,13 @@ export class StoreWriter {
       process.stderr.write(`flowctl: error: cannot write to the run store: ${(err as Error).message}\n`);
       return false;
     }
+  }
+
+  /** Write what is recorded before going on: synchronously where the store allows, else awaited
+   * (a failure leaves the rows for the next flush). */
+  async persistNow(): Promise<void> {
+    if (this.flushSync()) return;
+    await this.flush().catch(() => undefined);
   }
 
   /** Open the store now (so a later synchronous flush can write); a failure is reported once. */

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { openStore } from "../../src/store/index.ts";
+import { crashDeadRuns, STALE_AFTER_MS, thisHost } from "../../src/store/liveness.ts";
 import type { FlowRunRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
 import type { StateType } from "../../src/engine/states.ts";
 import { postgresSchema } from "../fixtures/redis/services.ts";
@@ -72,7 +73,7 @@ function flowRow(id: string, at: number, over: Partial<FlowRunRow> = {}): FlowRu
   return {
     id, name: `run-${id}`, flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
     parameters: "{}", tags: "[]", stateType: "COMPLETED", stateName: "Completed", stateMessage: null, runCount: 1,
-    created: at, startTime: at, endTime: at + 1000, updated: at + 1000, entrypoint: null, ...over,
+    created: at, startTime: at, endTime: at + 1000, updated: at + 1000, entrypoint: null, pid: null, host: null, heartbeat: null, ...over,
   };
 }
 
@@ -535,6 +536,76 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       );
       assert.equal(results.filter((r) => r.acquired).length, 3);
       assert.equal((await two.getConcurrencyLimit("gpu"))!.active, 3);
+    });
+
+    test("liveness: pid, host and heartbeat round-trip; a beat refreshes the heartbeat and reads the rows back", async () => {
+      const store = await fresh();
+      await store.writeBatch(batch({
+        flowRuns: [flowRow("live", NOW, { stateType: "RUNNING", stateName: "Running", endTime: null, pid: 4242, host: "box-a", heartbeat: NOW })],
+      }));
+      const row = (await store.getFlowRun("live"))!;
+      assert.equal(row.pid, 4242);
+      assert.equal(row.host, "box-a");
+      assert.equal(row.heartbeat, NOW);
+      const rows = await store.beat(["live", "missing"], { at: NOW + 500, pid: 4242, host: "box-a" });
+      assert.deepEqual(rows.map((r) => [r.id, r.heartbeat, r.stateType]), [["live", NOW + 500, "RUNNING"]]);
+      // a heartbeat is not a change of the run: a later snapshot still wins, an earlier one does not
+      assert.equal((await store.getFlowRun("live"))!.updated, NOW + 1000);
+      assert.deepEqual(await store.beat([], { at: NOW, pid: 1, host: "x" }), []);
+    });
+
+    test("liveness: markCrashed ends a run and its unfinished task runs Crashed, once; later snapshots still win", async () => {
+      const store = await fresh();
+      const running = { stateType: "RUNNING" as const, stateName: "Running", endTime: null };
+      await store.writeBatch(batch({
+        flowRuns: [flowRow("f", NOW, { ...running, updated: NOW + 10, pid: 1, host: "h", heartbeat: NOW + 20 })],
+        taskRuns: [taskRow("t1", "f", NOW + 1), taskRow("t2", "f", NOW + 2, { ...running, updated: NOW + 2 })],
+        states: [stateRow("f", 0, "PENDING", NOW, { runKind: "flow" }), stateRow("f", 1, "RUNNING", NOW + 1, { runKind: "flow" }),
+          stateRow("t2", 0, "PENDING", NOW + 2), stateRow("t2", 1, "RUNNING", NOW + 3)],
+      }));
+      const mark = { message: "Flow run crashed: process gone (pid 1 on h)", timestamp: NOW + 99_000, lastSeen: NOW + 20 };
+      assert.equal(await store.markCrashed("f", mark), true);
+      assert.equal(await store.markCrashed("f", mark), false, "a final run is left alone");
+      const f = (await store.getFlowRun("f"))!;
+      assert.deepEqual([f.stateType, f.stateName, f.stateMessage, f.endTime], ["CRASHED", "Crashed", mark.message, NOW + 20]);
+      const fStates = await store.getStates("f");
+      assert.deepEqual(fStates.map((s) => [s.seq, s.type]), [[0, "PENDING"], [1, "RUNNING"], [2, "CRASHED"]]);
+      assert.equal(fStates[2]!.message, mark.message);
+      const t2 = (await store.getTaskRun("t2"))!;
+      assert.equal(t2.stateType, "CRASHED");
+      assert.deepEqual((await store.getStates("t2")).map((s) => s.type), ["PENDING", "RUNNING", "CRASHED"]);
+      assert.equal((await store.getTaskRun("t1"))!.stateType, "COMPLETED", "a finished task run keeps its state");
+      // the run's own process (or a journal replayed later) writing a newer snapshot still wins
+      await store.writeBatch(batch({ flowRuns: [flowRow("f", NOW, { updated: NOW + 30 })], states: [stateRow("f", 2, "COMPLETED", NOW + 30, { runKind: "flow" })] }));
+      assert.equal((await store.getFlowRun("f"))!.stateType, "COMPLETED");
+      assert.deepEqual((await store.getStates("f")).map((s) => s.type), ["PENDING", "RUNNING", "COMPLETED"]);
+    });
+
+    test("liveness: crashDeadRuns marks runs of a gone process and silent runs of other hosts, not live ones", async () => {
+      const store = await fresh();
+      const now = Date.now();
+      const running = { stateType: "RUNNING" as const, stateName: "Running", endTime: null, updated: now - 1000 };
+      await store.writeBatch(batch({
+        flowRuns: [
+          flowRow("gone", now - 5000, { ...running, pid: 999_999_999, host: thisHost(), heartbeat: now - 400 }),
+          flowRow("mine", now - 5000, { ...running, pid: process.pid, host: thisHost(), heartbeat: now - 400_000 }),
+          flowRow("far-fresh", now - 5000, { ...running, pid: 12, host: "elsewhere", heartbeat: now - 1000 }),
+          flowRow("far-silent", now - 900_000, { ...running, updated: now - 900_000, pid: 12, host: "elsewhere", heartbeat: now - STALE_AFTER_MS - 5000 }),
+          flowRow("done", now - 5000, { pid: 999_999_999, host: thisHost() }),
+        ],
+        taskRuns: [taskRow("g1", "gone", now - 4000, { stateType: "RUNNING", stateName: "Running", endTime: null })],
+      }));
+      assert.equal(await crashDeadRuns(store), 2);
+      const state = async (id: string) => (await store.getFlowRun(id))!;
+      assert.equal((await state("gone")).stateType, "CRASHED");
+      assert.match((await state("gone")).stateMessage!, /^Flow run crashed: process gone \(pid 999999999 on /);
+      assert.equal((await store.getTaskRun("g1"))!.stateType, "CRASHED");
+      assert.equal((await state("far-silent")).stateType, "CRASHED");
+      assert.match((await state("far-silent")).stateMessage!, /^Flow run crashed: no heartbeat since \d{4}-\d\d-\d\dT/);
+      assert.equal((await state("mine")).stateType, "RUNNING", "this process is alive");
+      assert.equal((await state("far-fresh")).stateType, "RUNNING", "another host with a recent heartbeat");
+      assert.equal((await state("done")).stateType, "COMPLETED");
+      assert.equal(await crashDeadRuns(store), 0);
     });
 
     test("two store objects writing at once lose nothing; a reopened store keeps its rows", async () => {

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
 import { batch, flowRow, state, taskRow } from "./server-rows.ts";
+import { thisHost } from "../../src/store/liveness.ts";
 
 interface Res { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
@@ -255,5 +256,25 @@ describe("pages, assets and refusals", () => {
     });
     await s.close();
     await assert.rejects(raw(s, "/api/health"), /ECONNREFUSED/);
+  });
+});
+
+describe("liveness", () => {
+  test("a run whose process is gone is answered Crashed (process gone), and stored so with its task runs", async () => {
+    await store.writeBatch(batch({
+      flowRuns: [flowRow("dead", T + 5000, {
+        name: "dead-run", stateType: "RUNNING", stateName: "Running", endTime: null, pid: 999_999_999, host: thisHost(), heartbeat: T + 5000,
+      })],
+      taskRuns: [taskRow("d1", "dead", T + 5000, { name: "d-0", stateType: "RUNNING", stateName: "Running", endTime: null })],
+      states: [state("dead", 0, "RUNNING", T + 5000, "flow")],
+    }));
+    // the API looks for dead runs at most once a second
+    await new Promise((r) => setTimeout(r, 1100));
+    const { body } = await getJson(server, "/api/flow-runs/dead-run");
+    assert.equal(body.flowRun.state.name, "Crashed");
+    assert.match(body.flowRun.state.message, /^Flow run crashed: process gone \(pid 999999999 on /);
+    assert.deepEqual(body.states.map((s: any) => s.name), ["Running", "Crashed"]);
+    assert.deepEqual(body.taskRuns.map((t: any) => t.state.name), ["Crashed"]);
+    assert.equal((await store.getFlowRun("dead"))!.stateType, "CRASHED");
   });
 });

@@ -9,7 +9,7 @@ export function flowRow(id: string, at: number, over: Partial<FlowRunRow> = {}):
   return {
     id, name: `run-${id}`, flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
     parameters: "{}", tags: "[]", stateType: "COMPLETED", stateName: "Completed", stateMessage: null, runCount: 1,
-    created: at, startTime: at, endTime: at + 1000, updated: at + 1000, entrypoint: null, ...over,
+    created: at, startTime: at, endTime: at + 1000, updated: at + 1000, entrypoint: null, pid: null, host: null, heartbeat: null, ...over,
   };
 }
 

@@ -9,7 +9,7 @@
  */
 import { FlowctlError } from "../../errors.ts";
 import type {
-  ConcurrencyLimitRow, ConcurrencySlotRow, FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult,
+  ConcurrencyLimitRow, ConcurrencySlotRow, CrashMark, FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult,
   RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow,
 } from "../types.ts";
 import { MemoryConcurrency } from "./concurrency.ts";
@@ -106,6 +106,35 @@ export class MemoryStore implements RunStore {
   async getCancellation(flowRunId: string): Promise<{ message: string; requested: number } | undefined> {
     const c = this.check().cancellations.get(flowRunId);
     return c && { ...c };
+  }
+
+  async beat(ids: readonly string[], b: { at: number }): Promise<FlowRunRow[]> {
+    const db = this.check();
+    const out: FlowRunRow[] = [];
+    for (const id of ids) {
+      const s = db.flowRuns.get(id);
+      if (!s) continue;
+      s.row = { ...s.row, heartbeat: b.at };
+      out.push({ ...s.row });
+    }
+    return out;
+  }
+
+  async markCrashed(flowRunId: string, mark: CrashMark): Promise<boolean> {
+    const db = this.check();
+    const FINAL = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"];
+    const f = db.flowRuns.get(flowRunId);
+    if (!f || FINAL.includes(f.row.stateType)) return false;
+    const crash = <R extends FlowRunRow | TaskRunRow>(s: { row: R }, kind: "flow" | "task") => {
+      s.row = { ...s.row, stateType: "CRASHED", stateName: "Crashed", stateMessage: mark.message, endTime: Math.max(mark.lastSeen, s.row.updated), updated: Math.max(mark.lastSeen, s.row.updated) + 1 };
+      let m = db.states.get(s.row.id);
+      if (!m) db.states.set(s.row.id, (m = new Map()));
+      const seq = m.size ? Math.max(...m.keys()) + 1 : 0;
+      m.set(seq, { runId: s.row.id, seq, runKind: kind, type: "CRASHED", name: "Crashed", message: mark.message, timestamp: mark.timestamp, scheduledTime: null, error: null });
+    };
+    crash(f, "flow");
+    for (const t of db.taskRuns.values()) if (t.row.flowRunId === flowRunId && !FINAL.includes(t.row.stateType)) crash(t, "task");
+    return true;
   }
 
   async getKeptResults(flowRunId: string): Promise<KeptResultRow[]> {

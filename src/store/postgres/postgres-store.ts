@@ -9,7 +9,7 @@
 import pg from "pg";
 import { FlowctlError, isFlowctlError } from "../../errors.ts";
 import type {
-  ConcurrencyLimitRow, ConcurrencySlotRow, SlotAcquisition, SlotRequest,
+  ConcurrencyLimitRow, ConcurrencySlotRow, CrashMark, SlotAcquisition, SlotRequest,
   FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult, RunStatsRows, RunStore, StateRow,
   TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow,
 } from "../types.ts";
@@ -18,6 +18,7 @@ import { parsePgUrl, type PgTarget } from "./connection.ts";
 import { migrate } from "./migrate.ts";
 import { deleteFlowRuns, pruneOlderThan, statsSince, withTaskCounts } from "./run-summaries.ts";
 import * as concurrency from "./concurrency.ts";
+import * as liveness from "./liveness.ts";
 import {
   FLOW_COLS, FLOW_RUNS, LOGS, RESULTS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
   type ColumnSet,
@@ -266,6 +267,25 @@ export class PostgresStore implements RunStore {
       return await deleteFlowRuns(client, ids);
     } catch (err) {
       throw new FlowctlError("STORE_ERROR", `Deleting runs from the run store at ${this.location} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      client.release();
+    }
+  }
+
+  async beat(ids: readonly string[], b: { at: number }): Promise<FlowRunRow[]> {
+    try {
+      return (await liveness.beat(this.pool, FLOW_COLS, ids, b.at)).map(flowRow);
+    } catch (err) {
+      throw new FlowctlError("STORE_ERROR", `Heartbeat to the run store at ${this.location} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async markCrashed(flowRunId: string, mark: CrashMark): Promise<boolean> {
+    const client = await this.pool.connect();
+    try {
+      return await liveness.markCrashed(client, flowRunId, mark);
+    } catch (err) {
+      throw new FlowctlError("STORE_ERROR", `Marking a run crashed in the run store at ${this.location} failed: ${(err as Error).message}`, { cause: err });
     } finally {
       client.release();
     }

@@ -14,11 +14,11 @@ export const FLOW_RUNS: ColumnSet<FlowRunRow> = {
     ["id", "text"], ["name", "text"], ["flow_name", "text"], ["flow_version", "text"], ["parent_flow_run_id", "text"],
     ["parent_task_run_id", "text"], ["parameters", "text"], ["tags", "text"], ["state_type", "text"], ["state_name", "text"],
     ["state_message", "text"], ["run_count", "integer"], ["created", "bigint"], ["start_time", "bigint"], ["end_time", "bigint"],
-    ["updated", "bigint"], ["entrypoint", "text"],
+    ["updated", "bigint"], ["entrypoint", "text"], ["pid", "integer"], ["host", "text"], ["heartbeat", "bigint"],
   ],
   values: (r) => [
     r.id, r.name, r.flowName, r.flowVersion, r.parentFlowRunId, r.parentTaskRunId, r.parameters, r.tags, r.stateType, r.stateName,
-    r.stateMessage, r.runCount, r.created, r.startTime, r.endTime, r.updated, r.entrypoint ?? null,
+    r.stateMessage, r.runCount, r.created, r.startTime, r.endTime, r.updated, r.entrypoint ?? null, r.pid ?? null, r.host ?? null, r.heartbeat ?? null,
   ],
 };
 
@@ -94,6 +94,7 @@ export function flowRow(r: Record<string, unknown>): FlowRunRow {
     tags: r.tags as string, stateType: r.state_type as FlowRunRow["stateType"], stateName: r.state_name as string,
     stateMessage: str(r.state_message), runCount: Number(r.run_count), created: Number(r.created), startTime: num(r.start_time),
     endTime: num(r.end_time), updated: Number(r.updated), entrypoint: str(r.entrypoint),
+    pid: num(r.pid), host: str(r.host), heartbeat: num(r.heartbeat),
   };
 }
 

@@ -9,7 +9,7 @@
 // objects, and the thread binds the values as they come.
 
 export const FLOW_COLS =
-  "id, name, flow_name, flow_version, parent_flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, created, start_time, end_time, updated, entrypoint";
+  "id, name, flow_name, flow_version, parent_flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, created, start_time, end_time, updated, entrypoint, pid, host, heartbeat";
 export const TASK_COLS =
   "id, name, task_name, task_key, flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, cache_key, created, start_time, end_time, updated";
 const STATE_COLS = "run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error";
@@ -22,14 +22,14 @@ const CHUNK = 32;
 /** @param {import("../types.ts").WriteBatch} b */
 export function packBatch(b) {
   // sized up front: growing five arrays push by push doubled (and threw away) their storage
-  const flowRuns = new Array(b.flowRuns.length * 17);
+  const flowRuns = new Array(b.flowRuns.length * 20);
   let k = 0;
   for (const r of b.flowRuns) {
     flowRuns[k++] = r.id; flowRuns[k++] = r.name; flowRuns[k++] = r.flowName; flowRuns[k++] = r.flowVersion;
     flowRuns[k++] = r.parentFlowRunId; flowRuns[k++] = r.parentTaskRunId; flowRuns[k++] = r.parameters; flowRuns[k++] = r.tags;
     flowRuns[k++] = r.stateType; flowRuns[k++] = r.stateName; flowRuns[k++] = r.stateMessage; flowRuns[k++] = r.runCount;
     flowRuns[k++] = r.created; flowRuns[k++] = r.startTime; flowRuns[k++] = r.endTime; flowRuns[k++] = r.updated;
-    flowRuns[k++] = r.entrypoint ?? null;
+    flowRuns[k++] = r.entrypoint ?? null; flowRuns[k++] = r.pid ?? null; flowRuns[k++] = r.host ?? null; flowRuns[k++] = r.heartbeat ?? null;
   }
   const taskRuns = new Array(b.taskRuns.length * 17);
   k = 0;

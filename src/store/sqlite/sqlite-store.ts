@@ -11,11 +11,12 @@ import { WriteThread } from "./write-thread.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
-import type { FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
+import type { CrashMark, FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
 import { keptRow } from "../kept-rows.ts";
 import { statsSince, withTaskCounts } from "./run-summaries.ts";
 import { deleteFlowRuns, pruneOlderThan } from "./prune.ts";
 import * as concurrency from "./concurrency.ts";
+import * as liveness from "./liveness.ts";
 import type { ConcurrencyLimitRow, ConcurrencySlotRow, SlotAcquisition, SlotRequest } from "../types.ts";
 
 type Db = Database.Database;
@@ -28,6 +29,7 @@ export class SqliteStore implements RunStore {
   private readonly db: Db;
   private writeThread: WriteThread | undefined;
   private writeInThread: ((batch: WriteBatch) => void) | undefined;
+  private hereWriter: ReturnType<typeof createBatchWriter> | undefined;
 
   constructor(path: string, opts: SqliteOpenOptions = {}) {
     this.location = path;
@@ -50,13 +52,37 @@ export class SqliteStore implements RunStore {
 
   writeBatchSync(batch: WriteBatch): void {
     if (!this.db.open) throw this.closedError();
-    if (this.writeThread) this.writeThread.writeSync(batch);
+    // with nothing in flight on the write thread, this connection writes at once (no wait for
+    // a thread that may still be starting); else the thread applies it after what it holds
+    if (this.writeThread?.busy) this.writeThread.writeSync(batch);
+    else if (this.writeThread) this.writeHere(batch);
     else if (this.writeInThread) this.writeInThread(batch);
     else throw this.readOnlyError();
   }
 
+  /** Write on this connection (the thread has nothing in flight, or is not up yet). */
+  private writeHere(batch: WriteBatch): void {
+    const write = (this.hereWriter ??= createBatchWriter(this.db));
+    write(packBatch(batch));
+  }
+
+  async beat(ids: readonly string[], b: { at: number }): Promise<FlowRunRow[]> {
+    if (!this.db.open) throw this.closedError();
+    if (!this.writeThread && !this.writeInThread) return [];
+    return liveness.beat(this.db, FLOW_COLS, ids, b.at).map(flowRow);
+  }
+
+  async markCrashed(flowRunId: string, mark: CrashMark): Promise<boolean> {
+    if (!this.db.open) throw this.closedError();
+    if (!this.writeThread && !this.writeInThread) return false;
+    return liveness.markCrashed(this.db, flowRunId, mark);
+  }
+
   async writeBatch(batch: WriteBatch): Promise<void> {
     if (!this.db.open) throw this.closedError();
+    // until the thread is up (it opens its own connection first), this connection writes, so
+    // the first moments of a run are not held back by it
+    if (this.writeThread && !this.writeThread.ready && !this.writeThread.busy) return this.writeHere(batch);
     if (this.writeThread) return this.writeThread.write(batch);
     if (!this.writeInThread) throw this.readOnlyError();
     this.writeInThread(batch);
@@ -262,7 +288,7 @@ function flowRow(r: Record<string, unknown>): FlowRunRow {
     parameters: r.parameters as string, tags: r.tags as string, stateType: r.state_type as FlowRunRow["stateType"],
     stateName: r.state_name as string, stateMessage: (r.state_message as string | null) ?? null, runCount: Number(r.run_count),
     created: Number(r.created), startTime: num(r.start_time), endTime: num(r.end_time), updated: Number(r.updated),
-    entrypoint: (r.entrypoint as string | null) ?? null,
+    entrypoint: (r.entrypoint as string | null) ?? null, pid: num(r.pid), host: (r.host as string | null) ?? null, heartbeat: num(r.heartbeat),
   };
 }
 

@@ -18,12 +18,15 @@ export class WriteThread {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
+  /** the thread has opened its connection and takes batches */
+  ready = false;
 
   constructor(readonly path: string) {
     // plain JavaScript: no loader flags (--import tsx) inherited, which would cost tens of MB
     this.worker = new Worker(WORKER_URL, { workerData: { path }, stdout: false, stderr: false, execArgv: [] });
     this.worker.unref();
-    this.worker.on("message", (msg: { id?: number; error?: { message: string } | null }) => {
+    this.worker.on("message", (msg: { id?: number; ready?: boolean; error?: { message: string } | null }) => {
+      if (msg.ready) this.ready = true;
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;
@@ -34,6 +37,11 @@ export class WriteThread {
     });
     this.worker.on("error", (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
     this.worker.on("exit", (code) => this.fail(new Error(`the store's write thread exited (code ${code})`)));
+  }
+
+  /** Whether batches are in flight (posted, not yet applied). */
+  get busy(): boolean {
+    return this.pending.size > 0;
   }
 
   private fail(err: Error): void {

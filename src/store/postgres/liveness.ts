@@ -1,0 +1,51 @@
+/**
+ * Liveness for PostgreSQL: the heartbeat and `markCrashed`, doing what `../sqlite/liveness.ts`
+ * does (see `../liveness.ts` for who is judged dead and why).
+ */
+import type pg from "pg";
+import type { CrashMark } from "../types.ts";
+
+const NOT_FINAL = "state_type NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')";
+const ADD_STATE = `INSERT INTO run_states (run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error)
+  SELECT $1::text, COALESCE(MAX(seq) + 1, 0), $2::text, 'CRASHED', 'Crashed', $3::text, $4::bigint, NULL, NULL FROM run_states WHERE run_id = $1
+  ON CONFLICT (run_id, seq) DO UPDATE SET type = excluded.type, name = excluded.name, message = excluded.message, timestamp = excluded.timestamp`;
+
+/** `heartbeat = at` for these flow runs; returns their rows (FLOW_COLS), as they are now. */
+export async function beat(client: pg.Pool | pg.PoolClient, cols: string, ids: readonly string[], at: number): Promise<Record<string, unknown>[]> {
+  if (ids.length === 0) return [];
+  const res = await client.query(`UPDATE flow_runs SET heartbeat = $1 WHERE id = ANY($2::text[]) RETURNING ${cols}`, [at, ids]);
+  return res.rows as Record<string, unknown>[];
+}
+
+export async function markCrashed(client: pg.PoolClient, flowRunId: string, c: CrashMark): Promise<boolean> {
+  const updated = c.lastSeen + 1;
+  await client.query("BEGIN");
+  try {
+    const flow = await client.query(
+      `UPDATE flow_runs SET state_type = 'CRASHED', state_name = 'Crashed', state_message = $1, end_time = $2, updated = $3 WHERE id = $4 AND ${NOT_FINAL}`,
+      [c.message, c.lastSeen, updated, flowRunId],
+    );
+    if (flow.rowCount === 0) {
+      await client.query("ROLLBACK");
+      return false;
+    }
+    await client.query(ADD_STATE, [flowRunId, "flow", c.message, c.timestamp]);
+    const tasks = await client.query<{ id: string; updated: string }>(
+      `SELECT id, updated FROM task_runs WHERE flow_run_id = $1 AND ${NOT_FINAL} ORDER BY id FOR UPDATE`,
+      [flowRunId],
+    );
+    for (const t of tasks.rows) {
+      const u = Number(t.updated);
+      await client.query(
+        "UPDATE task_runs SET state_type = 'CRASHED', state_name = 'Crashed', state_message = $1, end_time = $2, updated = $3 WHERE id = $4",
+        [c.message, Math.max(c.lastSeen, u), Math.max(updated, u + 1), t.id],
+      );
+      await client.query(ADD_STATE, [t.id, "task", c.message, c.timestamp]);
+    }
+    await client.query("COMMIT");
+    return true;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
+}
