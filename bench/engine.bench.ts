@@ -41,15 +41,20 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-async function timeRounds(fn: () => Promise<unknown>): Promise<number> {
+/** Median wall time (ms) of ROUNDS rounds, and the median CPU time of the whole process (every thread) per round. */
+async function timeRounds(fn: () => Promise<unknown>): Promise<{ ms: number; cpuMs: number }> {
   await fn(); // warm-up: JIT, store opened, tables created
   const ms: number[] = [];
+  const cpuMs: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await fn();
     ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuMs.push((c.user + c.system) / 1000);
   }
-  return median(ms);
+  return { ms: median(ms), cpuMs: median(cpuMs) };
 }
 
 export default async function engineBench(): Promise<BenchFigure[]> {
@@ -98,12 +103,15 @@ export default async function engineBench(): Promise<BenchFigure[]> {
   });
 
   const us = (ms: number) => (ms * 1000) / N;
-  const rawSeq = us(await timeRounds(rawSequential));
-  const rawFan = us(await timeRounds(rawFanout));
-  const plrSeq = us(await timeRounds(plrSequential));
-  const plrFan = us(await timeRounds(plrFanout));
-  const flowSeq = us(await timeRounds(() => sequential()));
-  const flowFan = us(await timeRounds(() => fanout()));
+  const rawSeqT = await timeRounds(rawSequential);
+  const rawFanT = await timeRounds(rawFanout);
+  const plrSeqT = await timeRounds(plrSequential);
+  const plrFanT = await timeRounds(plrFanout);
+  const flowSeqT = await timeRounds(() => sequential());
+  const flowFanT = await timeRounds(() => fanout());
+  const [rawSeq, rawFan, plrSeq, plrFan, flowSeq, flowFan] = [rawSeqT, rawFanT, plrSeqT, plrFanT, flowSeqT, flowFanT].map((t) => us(t.ms)) as [
+    number, number, number, number, number, number,
+  ];
 
   await storeWriter.flush();
   const store = await getStore();
@@ -131,6 +139,10 @@ export default async function engineBench(): Promise<BenchFigure[]> {
     "flowctl / (p-limit+p-retry), sequential": flowSeq / plrSeq,
     "flowctl / (p-limit+p-retry), fanned out": flowFan / plrFan,
     "tasks/s, sequential": Math.round(1e6 / flowSeq),
+    // CPU time of every thread of the process (engine, SQLite write thread): steadier than wall time on a loaded machine
+    "CPU µs per call, p-limit + p-retry, sequential": us(plrSeqT.cpuMs),
+    "CPU µs per task, flowctl sequential (all threads)": us(flowSeqT.cpuMs),
+    "CPU µs per task, flowctl .map (all threads)": us(flowFanT.cpuMs),
     "task runs stored (last sequential round)": lastRuns.length,
     "states per task run (first 100 checked)": lastStates / Math.min(100, lastRuns.length),
   };
