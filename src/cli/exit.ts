@@ -13,6 +13,8 @@
 import { storeWriter } from "../store/writer.ts";
 
 const STREAMS = (): NodeJS.WriteStream[] => [process.stdout, process.stderr];
+/** the real `process.exit`, taken before workflow code loads (`flowctl run` watches the global one) */
+const realExit: (code?: number) => never = process.exit.bind(process);
 const broken = new WeakSet<NodeJS.WriteStream>();
 let guarded = false;
 
@@ -73,7 +75,7 @@ export async function settleOutput(): Promise<void> {
 /** Flush, drain, then exit with `code`. */
 export async function exitAfterDraining(code: number): Promise<never> {
   await settleOutput();
-  process.exit(code);
+  realExit(code);
 }
 
 /**
@@ -82,7 +84,7 @@ export async function exitAfterDraining(code: number): Promise<never> {
  */
 export function exitNow(code: number, graceMs = 500): void {
   storeWriter.flushSync();
-  const timer = setTimeout(() => process.exit(code), graceMs);
+  const timer = setTimeout(() => realExit(code), graceMs);
   timer.unref();
-  void Promise.all(STREAMS().map(drain)).then(() => process.exit(code));
+  void Promise.all(STREAMS().map(drain)).then(() => realExit(code));
 }

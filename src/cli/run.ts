@@ -1,7 +1,7 @@
 /** `flowctl run FILE[:FLOW]`: load a workflow file and run one of its flows. */
 import type { Command } from "commander";
 import { relative, resolve } from "node:path";
-import { runFlow, interruptActiveFlowRuns, type RunFlowOptions } from "../engine/flow-engine.ts";
+import { runFlow, interruptActiveFlowRuns, endActiveRunsNow, activeFlowRuns, type RunFlowOptions } from "../engine/flow-engine.ts";
 import type { PreparedFlowCall } from "../engine/flow-call.ts";
 import { engineLogger } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
@@ -99,20 +99,42 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
  * flush and `--json` output; the exit code.
  */
 export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, flowOpts: RunFlowOptions, opts: { json?: boolean | undefined }): Promise<number> {
-  let interruptedBy: "SIGINT" | "SIGTERM" | undefined;
-  const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+  let interruptedBy: "SIGINT" | "SIGTERM" | "SIGHUP" | undefined;
+  const onSignal = (signal: "SIGINT" | "SIGTERM" | "SIGHUP") => {
     if (interruptedBy === "SIGINT" && signal === "SIGINT") {
-      // a second Ctrl-C: leave now, keeping what was recorded
+      // a second Ctrl-C: leave now, keeping what was recorded (the runs end Cancelled)
+      endActiveRunsNow("CANCELLED", "Flow run was cancelled by a second SIGINT (interrupt): the process did not wait for it to wind down.");
       exitNow(EXIT.SIGINT);
       return;
     }
     if (interruptedBy) return;
     interruptedBy = signal;
     process.stderr.write(`\nflowctl: received ${signal}; ${signal === "SIGINT" ? "cancelling" : "stopping"} the flow run...\n`);
+    // SIGHUP (the terminal went away) ends the runs as SIGTERM does, naming the signal
     void interruptActiveFlowRuns(signal);
   };
   const onInt = () => onSignal("SIGINT");
   const onTerm = () => onSignal("SIGTERM");
+  const onHup = () => onSignal("SIGHUP");
+  // `process.exit()` from workflow code would end the process with the runs still Running and
+  // (for exit(0)) a success code: the runs end Crashed naming the call, what was recorded is
+  // written, and the process exits non-zero.
+  const userExit = process.exit;
+  const exitFromWorkflow = ((code?: number | string | null) => {
+    const n = code === undefined || code === null || code === "" ? 0 : Number(code);
+    engineLogger.critical(`Workflow code called process.exit(${code ?? ""}): the flow run did not finish`);
+    endActiveRunsNow("CRASHED", `Flow run crashed: workflow code called process.exit(${code ?? ""}).`);
+    storeWriter.flushSync();
+    process.exitCode = n === 0 || !Number.isFinite(n) ? EXIT.FAILED : n;
+    return userExit.call(process, process.exitCode);
+  }) as typeof process.exit;
+  // the process ends some other way while runs are active (the loop emptied, reallyExit): same
+  const onExit = () => {
+    if (activeFlowRuns.size === 0) return;
+    endActiveRunsNow("CRASHED", "Flow run crashed: the process exited before the flow run finished.");
+    storeWriter.flushSync();
+    if (!process.exitCode) process.exitCode = EXIT.FAILED;
+  };
   // Stray errors from user code (a callback that throws, a promise nobody awaits) must not
   // take the run history with them: rejections are logged; an uncaught exception ends the
   // active runs Crashed, flushes the store and exits 1.
@@ -127,19 +149,25 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
   };
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
+  process.on("SIGHUP", onHup);
   process.on("unhandledRejection", onRejection);
   process.on("uncaughtException", onException);
+  process.on("exit", onExit);
+  process.exit = exitFromWorkflow;
   try {
     const { run, state } = await runFlow(def, undefined, call.args, { ...flowOpts, prepared: call });
     await storeWriter.flush();
     if (opts.json) printJson(await runJson(run, state));
-    if (interruptedBy) return interruptedBy === "SIGINT" ? EXIT.SIGINT : EXIT.SIGTERM;
+    if (interruptedBy) return EXIT[interruptedBy];
     return state.type === "COMPLETED" ? EXIT.OK : EXIT.FAILED;
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
+    process.off("SIGHUP", onHup);
     process.off("unhandledRejection", onRejection);
     process.off("uncaughtException", onException);
+    process.off("exit", onExit);
+    if (process.exit === exitFromWorkflow) process.exit = userExit;
   }
 }
 

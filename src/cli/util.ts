@@ -12,7 +12,7 @@ import { configureLogging } from "../logging/logger.ts";
 import { storeWriter } from "../store/writer.ts";
 import { registerSecretValue, urlPassword } from "../logging/redact.ts";
 
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const;
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
 
 export interface CliState {
   debug: boolean;

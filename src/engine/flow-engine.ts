@@ -328,10 +328,35 @@ async function sleepInterruptible(run: FlowRunRecord, ms: number): Promise<State
  * End every top-level flow run in this process: SIGINT → Cancelled, SIGTERM → Crashed.
  * Their running task runs end the same way. Resolves when they have all finished.
  */
-export async function interruptActiveFlowRuns(signal: "SIGINT" | "SIGTERM" | "CRASH", cause?: unknown): Promise<void> {
+export async function interruptActiveFlowRuns(signal: "SIGINT" | "SIGTERM" | "SIGHUP" | "CRASH", cause?: unknown): Promise<void> {
   const runs = Array.from(activeFlowRuns);
   for (const [run] of runs) interruptRun(run, signal, cause);
   await Promise.all(runs.map(([, done]) => done));
+}
+
+/**
+ * The process is ending now, with no time for runs to wind down (a second Ctrl-C,
+ * `process.exit()` from workflow code): every active flow run and every task run still
+ * executing in it gets its final state at once, synchronously, so that the store's last
+ * synchronous flush records it. Runs already final are left as they are.
+ */
+export function endActiveRunsNow(type: "CRASHED" | "CANCELLED", message: string): number {
+  let ended = 0;
+  const error = new FlowctlError(type === "CANCELLED" ? "CANCELLED" : "CRASHED", message);
+  const make = () => (type === "CANCELLED" ? Cancelled({ message, error }) : Crashed({ message, error }));
+  for (const run of activeFlowRuns.keys()) {
+    for (const t of run.running) {
+      if (!t.state.isFinal()) {
+        t.setState(make());
+        ended++;
+      }
+    }
+    if (!run.state.isFinal()) {
+      run.setState(make());
+      ended++;
+    }
+  }
+  return ended;
 }
 
 /** End a flow run Cancelled with this message, as SIGINT would (`flowctl runs cancel`). */
@@ -350,10 +375,11 @@ function endRun(run: FlowRunRecord, state: State, error: Error): void {
   }
 }
 
-function interruptRun(run: FlowRunRecord, signal: "SIGINT" | "SIGTERM" | "CRASH", cause?: unknown): void {
+function interruptRun(run: FlowRunRecord, signal: "SIGINT" | "SIGTERM" | "SIGHUP" | "CRASH", cause?: unknown): void {
   const message =
     signal === "SIGINT" ? "Flow run was cancelled by SIGINT (interrupt)."
     : signal === "SIGTERM" ? "Flow run crashed: the process received SIGTERM."
+    : signal === "SIGHUP" ? "Flow run crashed: the process received SIGHUP (its terminal went away)."
     : `Flow run crashed: an uncaught exception: ${describeError(cause)}`;
   const error = new FlowctlError(signal === "SIGINT" ? "CANCELLED" : "CRASHED", message, { cause });
   endRun(run, signal === "SIGINT" ? Cancelled({ message, error }) : Crashed({ message, error }), error);
