@@ -3,8 +3,9 @@
  * hand it back instead of running the call again.
  *
  * Encoding (`encodeKept`): one tag byte, then the data —
- *   'J' JSON text, for strings, booleans, null and finite numbers other than -0 (most results,
- *       and a fraction of the cost of a structured serialisation)
+ *   'J' JSON text, for values JSON keeps exactly: strings, booleans, null, finite numbers other
+ *       than -0, and plain objects and dense arrays of those (most results, at a fraction of the
+ *       cost of a structured serialisation)
  *   'U' undefined (no data)
  *   'V' the default serializer's bytes (`serializer.ts`: Date, Map, BigInt, … kept exactly)
  * A value the serializer refuses throws `NOT_SERIALIZABLE` naming the bad part.
@@ -39,12 +40,52 @@ export function encodeKept(value: unknown): Buffer {
       break;
     case "object":
       if (value === null) return Buffer.from("Jnull", "latin1");
+      if (jsonExact(value, 0)) return Buffer.from("J" + JSON.stringify(value), "utf8");
   }
   const body = serializeValue(value);
   const out = Buffer.allocUnsafe(body.length + 1);
   out[0] = V;
   body.copy(out, 1);
   return out;
+}
+
+const OBJECT_PROTO = Object.prototype;
+/** Past this depth or size the check gives up (the serializer takes over). */
+const MAX_DEPTH = 8;
+const MAX_KEYS = 64;
+
+/** Does JSON give this value back exactly? (plain data only; no toJSON, getters, -0, undefined, cycles past MAX_DEPTH) */
+function jsonExact(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v) && !Object.is(v, -0);
+    case "object": {
+      if (v === null) return true;
+      if (depth >= MAX_DEPTH) return false;
+      if (Array.isArray(v)) {
+        if (v.length > MAX_KEYS || Object.getPrototypeOf(v) !== Array.prototype) return false;
+        for (let i = 0; i < v.length; i++) {
+          if (!(i in v) || !jsonExact(v[i], depth + 1)) return false;
+        }
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== OBJECT_PROTO) return false;
+      let n = 0;
+      for (const k in v) {
+        if (++n > MAX_KEYS || k === "__proto__") return false;
+        const d = Object.getOwnPropertyDescriptor(v, k);
+        if (!d || !("value" in d) || !jsonExact(d.value, depth + 1)) return false;
+      }
+      // symbol keys and non-enumerable properties would be dropped
+      return Object.getOwnPropertySymbols(v).length === 0 && Object.getOwnPropertyNames(v).length === n;
+    }
+    default:
+      return false;
+  }
 }
 
 export function decodeKept(buf: Uint8Array): unknown {

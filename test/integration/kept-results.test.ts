@@ -118,6 +118,17 @@ describe("kept-result encoding", () => {
       assert.deepEqual(back, v);
     }
     assert.equal(encodeKept(42).toString(), "J42");
+    // plain data goes as JSON; anything JSON would change goes through the serializer
+    assert.equal(encodeKept({ a: [1, "x", null, { b: true }] }).toString(), 'J{"a":[1,"x",null,{"b":true}]}');
+    const sparse = [1, , 3];
+    const getter = Object.defineProperty({}, "x", { get: () => 1, enumerable: true });
+    const hidden = Object.defineProperty({ a: 1 }, "h", { value: 2, enumerable: false });
+    for (const v of [{ d: new Date(0) }, Object.assign(Object.create(null), { a: 1 }), sparse, { z: -0 }, { u: undefined }, { n: NaN }, { [Symbol("s")]: 1 }, hidden]) {
+      assert.equal(encodeKept(v)[0], 0x56, `${String(Object.keys(v))} goes through the serializer`);
+    }
+    for (const v of [{ d: new Date(0) }, sparse, { z: -0 }, { u: undefined }, { n: NaN }]) assert.deepEqual(decodeKept(encodeKept(v)), v);
+    assert.equal(encodeKept(getter)[0], 0x56);
+    assert.deepEqual(decodeKept(encodeKept(getter)), { x: 1 });
     assert.equal(encodeKept(-0)[0], 0x56, "-0 is not JSON's");
     assert.throws(() => encodeKept(new URL("http://x")), { code: "NOT_SERIALIZABLE" });
     assert.throws(() => decodeKept(Buffer.from("?")), /damaged/);

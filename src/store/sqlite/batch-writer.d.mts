@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import type { KeptResultRow, WriteBatch } from "../types.ts";
+import type { WriteBatch } from "../types.ts";
 
 export declare const FLOW_COLS: string;
 export declare const TASK_COLS: string;
@@ -10,7 +10,7 @@ export interface PackedBatch {
   states: unknown[];
   inputs: unknown[];
   logs: unknown[];
-  results: KeptResultRow[];
+  results: unknown[];
 }
 export declare function packBatch(batch: WriteBatch): PackedBatch;
 /** One IMMEDIATE transaction per batch, on this connection. */

@@ -15,6 +15,7 @@ export const TASK_COLS =
 const STATE_COLS = "run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error";
 const INPUT_COLS = "task_run_id, upstream_task_run_id, parameter";
 const LOG_COLS = "flow_run_id, task_run_id, level, source, message, timestamp";
+const RESULT_COLS = "task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created";
 
 /** Rows per multi-row statement. */
 const CHUNK = 32;
@@ -49,8 +50,15 @@ export function packBatch(b) {
   for (const i of b.inputs) inputs.push(i.taskRunId, i.upstreamTaskRunId, i.parameter);
   const logs = [];
   for (const l of b.logs) logs.push(l.flowRunId, l.taskRunId, l.level, l.source, l.message, l.timestamp);
-  // kept results are few and carry payloads: they cross as they are
-  return { flowRuns, taskRuns, states, inputs, logs, results: b.results ?? [] };
+  // kept results: one per finished task run of a flow run
+  const kept = b.results ?? [];
+  const results = new Array(kept.length * 8);
+  k = 0;
+  for (const r of kept) {
+    results[k++] = r.taskRunId; results[k++] = r.flowRunId; results[k++] = r.inputsKey; results[k++] = r.sourceHash;
+    results[k++] = r.kind; results[k++] = r.payload; results[k++] = r.message; results[k++] = r.created;
+  }
+  return { flowRuns, taskRuns, states, inputs, logs, results };
 }
 
 function values(width, rows) {
@@ -87,19 +95,19 @@ export function createBatchWriter(db) {
   const state = rowWriter(db, STATE_COLS, (n) => `INSERT OR REPLACE INTO run_states (${STATE_COLS}) VALUES ${values(9, n)}`);
   const input = rowWriter(db, INPUT_COLS, (n) => `INSERT OR IGNORE INTO task_run_inputs (${INPUT_COLS}) VALUES ${values(3, n)}`);
   const log = rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
-  const result = db.prepare(
-    "INSERT OR REPLACE INTO task_run_results (task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-  );
+  const result = rowWriter(db, RESULT_COLS, (n) => `INSERT OR REPLACE INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, n)}`);
   const tx = db.transaction((b) => {
     flow(b.flowRuns);
     task(b.taskRuns);
     state(b.states);
     input(b.inputs);
-    for (const r of b.results) {
-      // a Buffer posted to the write thread arrives as a plain Uint8Array
-      const payload = r.payload === null || Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength);
-      result.run(r.taskRunId, r.flowRunId, r.inputsKey, r.sourceHash, r.kind, payload, r.message, r.created);
+    const res = b.results;
+    // a Buffer posted to the write thread arrives as a plain Uint8Array, which SQLite binds only as a Buffer
+    for (let i = 5; i < res.length; i += 8) {
+      const p = res[i];
+      if (p !== null && !Buffer.isBuffer(p)) res[i] = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
     }
+    result(res);
     log(b.logs);
   });
   return (packed) => tx.immediate(packed);
