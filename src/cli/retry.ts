@@ -16,6 +16,7 @@ import { installPrintCapture } from "../logging/prints.ts";
 import { LOG_LEVELS } from "../settings/schema.ts";
 import { getSettings } from "../settings/index.ts";
 import { getStore } from "../store/index.ts";
+import { REDACTED } from "../logging/redact.ts";
 import type { FlowRunRow } from "../store/types.ts";
 import { action, applyLoggingOptions, EXIT, openStoreOrUsageError, settingsOrUsageError } from "./util.ts";
 import { executeFlow, loadRunTarget } from "./run.ts";
@@ -66,6 +67,33 @@ export interface PreparedRetry {
 }
 
 /** Look the run up and work out what its retry reuses. The store must be open. */
+/**
+ * Secret parameters are stored as '********': a retry cannot know them, so each must be given
+ * again (`--param` or `--params`) rather than run with the mask.
+ */
+export function checkRedactedParams(row: FlowRunRow, given: { param: string[]; params?: string | undefined }): void {
+  let stored: Record<string, unknown>;
+  try {
+    stored = JSON.parse(row.parameters) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  const names = new Set(given.param.map((p) => p.slice(0, p.indexOf("=")).trim()));
+  if (given.params !== undefined) {
+    try {
+      for (const k of Object.keys(JSON.parse(given.params) as object)) names.add(k);
+    } catch {
+      // reported by the parameter binding
+    }
+  }
+  const missing = Object.keys(stored).filter((k) => stored[k] === REDACTED && !names.has(k));
+  if (missing.length > 0) {
+    throw new UsageError(
+      `Flow run '${row.name}' has secret parameter${missing.length > 1 ? "s" : ""} ${missing.map((k) => `'${k}'`).join(", ")}, stored only as '${REDACTED}': give ${missing.length > 1 ? "them" : "it"} again with --param ${missing[0]}=…`,
+    );
+  }
+}
+
 export async function prepareRetry(
   ref: string,
   opts: { bySource?: boolean; from?: string | undefined; anyFinalState?: boolean },
@@ -127,6 +155,7 @@ async function retryOne(ref: string, opts: RetryOpts): Promise<number> {
     throw new UsageError(`Flow run '${row.name}' was not started by 'flowctl run', so its file is unknown; retry it with 'flowctl run FILE --retry-of ${row.id}'.`);
   }
   if (opts.dryRun) return dryRun(prepared);
+  checkRedactedParams(row, { param: opts.param });
   installPrintCapture();
   const { def } = await loadRunTarget(row.entrypoint);
   const call = await bindCliParameters(def, { param: opts.param, params: row.parameters });

@@ -82,8 +82,9 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
   const { def, entrypoint } = await loadRunTarget(target);
   if (opts.retryOf !== undefined) {
     await openStoreOrUsageError();
-    const { prepareRetry } = await import("./retry.ts");
+    const { checkRedactedParams, prepareRetry } = await import("./retry.ts");
     const retry = await prepareRetry(opts.retryOf, { bySource: true, anyFinalState: true });
+    checkRedactedParams(retry.row, { param: opts.param, params: opts.params });
     const call = await bindCliParameters(def, { param: opts.param, params: retry.paramsWith(opts.params) });
     return executeFlow(def, call, { entrypoint, resume: retry.resume, reuse: retry.plan }, opts);
   }

@@ -210,6 +210,28 @@ describe("flowctl runs retry", { concurrency: 3 }, () => {
   });
 });
 
+describe("flowctl runs retry with secret parameters", () => {
+  test("a parameter stored as '********' must be given again; given, the retry runs with it", async () => {
+    const s = sandbox();
+    try {
+      const redact = { PREFECT_LOGGING_REDACT_PATTERNS: "scale" };
+      assert.equal((await s.cli(["run", "twenty.ts", "--param", "scale=3"], redact)).code, 1);
+      s.effects();
+      const run = await s.newest();
+      assert.deepEqual(run.parameters, { scale: "********" });
+      const bare = await s.cli(["runs", "retry", run.id], { ...redact, FIXED: "1" });
+      assert.equal(bare.code, 2);
+      assert.match(bare.stderr, /has secret parameter 'scale', stored only as '\*{8}': give it again with --param scale=…/);
+      assert.deepEqual(s.effects(), []);
+      const given = await s.cli(["runs", "retry", run.id, "--param", "scale=3"], { ...redact, FIXED: "1" });
+      assert.equal(given.code, 0, given.stderr);
+      assert.deepEqual(s.effects(), [...steps(12, 17), "step 54", "step 57", "report 2640"]);
+    } finally {
+      s.cleanup();
+    }
+  });
+});
+
 describe("flowctl runs delete", () => {
   test("removes flow runs with their subflow runs, task runs, states, logs and kept results; refuses what it cannot name", async () => {
     const s = sandbox();
