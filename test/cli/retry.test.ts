@@ -210,6 +210,40 @@ describe("flowctl runs retry", { concurrency: 3 }, () => {
   });
 });
 
+describe("flowctl runs retry after SIGKILL", () => {
+  test("the killed run is shown Crashed and a retry runs from the call it was in", async () => {
+    const s = sandbox();
+    try {
+      const hold = join(s.dir, "go");
+      const child = spawnCli(["run", "twenty.ts"], { home: s.home, cwd: s.dir, env: s.env({ HOLD: hold, FIXED: "1" }) as unknown as Record<string, string> });
+      const closed = once(child, "close");
+      let err = "";
+      await new Promise<void>((resolve) => {
+        child.stderr!.on("data", (d) => {
+          err += d;
+          if (err.includes("Executing 'step-5' immediately...")) resolve();
+        });
+      });
+      // the five completed calls reach the store with the writer's next batch (every 200 ms)
+      let run: any;
+      for (let i = 0; i < 100 && !(run?.taskCounts?.COMPLETED === 5); i++) run = await s.newest();
+      assert.equal(run.taskCounts.COMPLETED, 5, JSON.stringify(run));
+      child.kill("SIGKILL");
+      await closed;
+      assert.deepEqual(s.effects(), steps(0, 5));
+      assert.equal((await s.newest()).state.name, "Crashed");
+      const retry = await s.cli(["runs", "retry", run.id], { FIXED: "1" });
+      assert.equal(retry.code, 0, retry.stderr);
+      assert.deepEqual(s.effects(), [...steps(5, 19), "report 1900"]);
+      const d = await s.inspect(run.id);
+      assert.equal(d.flowRun.runCount, 2);
+      assert.equal(d.taskRuns.filter((t: any) => t.state.name === "Cached").length, 5);
+    } finally {
+      s.cleanup();
+    }
+  });
+});
+
 describe("flowctl runs retry with secret parameters", () => {
   test("a parameter stored as '********' must be given again; given, the retry runs with it", async () => {
     const s = sandbox();
