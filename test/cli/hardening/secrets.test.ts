@@ -134,6 +134,16 @@ test("the API and a real Chromium page show '********'", async (t) => {
   }
 });
 
+test("a field marked secret() in the flow's parameter schema is '********' in the console, --json and the store", async () => {
+  const h = join(dir, "schema-home");
+  const r = await runCli(["run", "test/fixtures/hardening/secret-schema.ts", "--param", "user=ann", "--param", "pin=98765432", "--json"], { home: h });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoSecret(r.stderr + r.stdout, "run --json", ["98765432"]);
+  assert.match(r.stderr, /pin for ann is \*{8}/);
+  assert.deepEqual((JSON.parse(r.stdout) as { parameters: unknown }).parameters, { user: "ann", pin: "********" });
+  for (const name of readdirSync(h).filter((n) => n.startsWith("flowctl.db"))) assertNoSecret(readFileSync(join(h, name)).toString("latin1"), name, ["98765432"]);
+});
+
 test("secret() marks fields of zod and valibot schemas, and wraps values", () => {
   assert.deepEqual([...secretFieldsOf(z.object({ user: z.string(), password: secret(z.string()), token: secret(z.string().optional()) }))], ["password", "token"]);
   assert.deepEqual([...secretFieldsOf(v.object({ user: v.string(), pin: secret(v.string()) }))], ["pin"]);
