@@ -44,7 +44,7 @@ export function registerRunCommand(program: Command): void {
     .option("--no-color", "plain log lines, no colors")
     .option("--json", "print the flow run's result as JSON on stdout")
     .option("--retry-of <run>", "retry this earlier flow run with the flow from FILE: the same run, run count + 1, its parameters (--param overrides); completed task calls whose task source and inputs are unchanged are reused")
-    .addHelpText("after", "\nExit codes: 0 completed, 1 failed/crashed/cancelled, 2 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM).")
+    .addHelpText("after", "\nExit codes: 0 completed, 1 failed/crashed/cancelled, 2 bad input, 129 hung up (SIGHUP), 130 interrupted (SIGINT), 143 terminated (SIGTERM).")
     .action(action((target: string | undefined, opts: RunOpts, cmd: Command) => {
       if (opts.help && target !== undefined) return inspectFile(target, { json: opts.json });
       if (opts.help) {
