@@ -7,6 +7,7 @@
  * harness installs a resolver that picks the clock of the harness a run belongs to, so two
  * harnesses in one process keep separate times. Without a resolver `clock()` is a field read.
  */
+import { onAbort } from "./abort-fanout.ts";
 
 export interface Clock {
   now(): number;
@@ -22,14 +23,16 @@ export const realClock: Clock = {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
+        off?.();
         resolve();
       }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      // one listener per signal however many runs sleep on it (see abort-fanout.ts)
+      const off = signal
+        ? onAbort(signal, () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          })
+        : undefined;
     });
   },
   timeout(fn, ms) {

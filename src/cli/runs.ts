@@ -5,6 +5,7 @@
  * RUN is a run's id, any unique prefix of one, or its name (`findRun`, shared by every command
  * that names a run); a RUN that fits several runs lists them and exits 2.
  */
+import { SUMMARY_LINE } from "../engine/progress.ts";
 import type { Command } from "commander";
 import { newTable, type Table } from "./table.ts";
 import { promises as fsp } from "node:fs";
@@ -363,9 +364,12 @@ async function runLogs(run: string, opts: LogsOpts): Promise<number> {
   const task = match.kind === "task" ? match.row : undefined;
   const where = flow ? { flowRunId: flow.id, includeTasks: true } : { taskRunId: task!.id };
   const runId = flow ? flow.id : task!.id;
-  // a run's own "Finished in state" line is its last
+  // a run's last line: a top-level flow run's summary line, else its own "Finished in state" line
+  const topLevel = flow !== undefined && flow.parentFlowRunId === null;
   const isLastLine = (l: LogRow) =>
-    l.message.startsWith("Finished in state") && (flow ? l.flowRunId === runId && l.taskRunId === null : l.taskRunId === runId);
+    topLevel
+      ? l.flowRunId === runId && l.taskRunId === null && SUMMARY_LINE.test(l.message)
+      : l.message.startsWith("Finished in state") && (flow ? l.flowRunId === runId && l.taskRunId === null : l.taskRunId === runId);
   const chalk = colorsFor(process.stdout, opts.color);
   let afterId: number | undefined;
   let sawLast = false;

@@ -27,6 +27,7 @@ import type { RunStore } from "../store/index.ts";
 import { clock } from "../clock.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
+import { onAbort } from "./abort-fanout.ts";
 
 export type ReleaseSlots = () => void;
 
@@ -101,7 +102,15 @@ export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun: FlowR
       }
       if (!logged.has(full.tag)) {
         logged.add(full.tag);
-        run.logger.info(`Waiting for a concurrency slot for tag '${full.tag}' (limit ${full.limit})`);
+        // the runs of one .map call: the first wait at INFO, the others at DEBUG
+        const group = run.mapGroup;
+        const first = group === undefined || !group.waitLogged.has(full.tag);
+        group?.waitLogged.add(full.tag);
+        run.logger.log(
+          first ? 20 : 10,
+          `Waiting for a concurrency slot for tag '${full.tag}' (limit ${full.limit})` +
+            (group && first ? `; other runs of this ${group.taskName}.map() that wait are logged at DEBUG` : ""),
+        );
       }
       if (queuedOn !== full.tag) {
         if (queuedOn !== undefined) leaveQueue(store, queuedOn, waiter);
@@ -168,15 +177,17 @@ function wakeFirst(store: RunStore, tag: string): void {
 function pause(w: Waiter, ms: number | undefined, signal: AbortSignal | undefined): Promise<void> {
   return new Promise<void>((resolve) => {
     let cancel: (() => void) | undefined;
+    let off: (() => void) | undefined;
     const done = () => {
       cancel?.();
-      signal?.removeEventListener("abort", done);
+      off?.();
       w.wake = undefined;
       resolve();
     };
     w.wake = done;
     if (ms !== undefined) cancel = clock().timeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
+    // one abort listener per flow run, not one per waiting task run
+    if (signal) off = onAbort(signal, done);
   });
 }
 

@@ -28,6 +28,7 @@ import { AwaitingRetry, Cancelled, Completed, Crashed, Failed, Pending, Retrying
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { closeSuspendedGenerators } from "./generator-task.ts";
 import { watchForCancel } from "./cancel-watch.ts";
+import { statusLine } from "../logging/status-line.ts";
 
 /** Flow runs in progress in this process, subflows included (interrupted together on SIGINT/SIGTERM). */
 export const activeFlowRuns = new Map<FlowRunRecord, Promise<State>>();
@@ -104,6 +105,7 @@ export async function runFlow(
       nameError = err;
     }
   }
+  if (parent) run.progress = parent.progress;
   if (!parent) await env.writer.open();
   run.setState(Pending());
   env.writer.markLive(run.id);
@@ -134,11 +136,15 @@ export async function runFlow(
   activeFlowRuns.set(run, done);
   // a top-level run can be cancelled from any process sharing the store (`flowctl runs cancel`)
   const stopWatch = parent ? undefined : watchForCancel(run, (message) => cancelRun(run, message));
+  // a top-level run shows its progress under the log while stderr is a terminal
+  // (the process's own console only: a test harness's runs log elsewhere)
+  const showsStatus = !parent && env === processEnv && statusLine.start(run.progress);
   let state: State;
   try {
     state = await done;
   } finally {
     stopWatch?.();
+    if (showsStatus) statusLine.stop();
     activeFlowRuns.delete(run);
     env.writer.markDone(run.id);
     // the last flow run in progress that uses a runner releases its workers and connections
@@ -165,6 +171,9 @@ async function executeFlowRun(
       run.setState(run.runCount === 0 ? Running() : Retrying());
       // attempts made by this process (a retried run counts from where it was)
       const attempt = run.runCount - run.baseRunCount;
+      if (attempt === 1 && run.logger.isEnabledFor(10)) {
+        run.logger.debug(`Task runner: ${run.taskRunner.name}${def.options.taskRunner ? "" : run.parentFlowRunId ? " (the parent flow run's)" : " (the default)"}`);
+      }
       if (cfg.hooks.onRunning.length) await runHooks(cfg.hooks.onRunning, def.publicFlow, run, run.state, run.logger);
       const outcome = await runFlowAttempt(def, cfg, run, thisArg, args, ctx);
       await settleInflight(run);
@@ -204,8 +213,14 @@ async function finishFlow(def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRe
     : final.type === "CRASHED" ? cfg.hooks.onCrashed
     : [];
   if (hooks.length) await runHooks(hooks, def.publicFlow, run, final, run.logger);
+  for (const [taskName, n] of run.cancelledByTask) {
+    run.logger.warning(`${n} task run${n === 1 ? "" : "s"} of task '${taskName}' cancelled: ${run.closedError?.message ?? "the flow run was interrupted"}`);
+  }
+  run.cancelledByTask.clear();
   if (final.type === "COMPLETED") run.logger.info(`Finished in state ${final.toString()}`);
   else run.logger.error(`Finished in state ${final.toString()}`);
+  // every top-level run ends with its counts (`1000 task runs: 998 Completed, 2 Failed in 6.9 s`)
+  if (run.parentFlowRunId === undefined) run.logger.info(run.progress.summaryLine());
   return final;
 }
 

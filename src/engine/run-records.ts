@@ -14,6 +14,7 @@ import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
 import { thisHost } from "../store/liveness.ts";
 import type { State } from "./states.ts";
 import { AttemptTally } from "./attempt-tally.ts";
+import { RunProgress } from "./progress.ts";
 import type { Settings } from "../settings/schema.ts";
 import type { TaskRunner } from "../runners/types.ts";
 
@@ -265,6 +266,13 @@ abstract class RunRecordBase {
   }
 }
 
+/** The runs of one `.map` call. */
+export interface MapGroup {
+  readonly taskName: string;
+  /** tags whose "waiting for a slot" line this group has logged at INFO */
+  readonly waitLogged: Set<string>;
+}
+
 export class TaskRunRecord extends RunRecordBase implements TaskRun {
   protected readonly kind = "task";
   readonly taskName: string;
@@ -280,6 +288,10 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   finished = false;
   /** set by the engine: ends the current attempt at once with the given state */
   interrupt: ((state: State) => void) | undefined;
+  /** the top-level flow run's progress counts this run is part of */
+  progress: RunProgress | undefined;
+  /** shared by the runs of one `.map` call: their per-run lines are logged at DEBUG */
+  mapGroup: MapGroup | undefined;
   private runLogger: Logger | undefined;
 
   constructor(init: {
@@ -307,6 +319,12 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   rename(name: string): void {
     this.name = name;
     this.runLogger = undefined;
+  }
+
+  override setState(state: State): void {
+    const prev = this.states.length > 0 ? this.state : undefined;
+    super.setState(state);
+    this.progress?.transition(this.taskName, prev, state);
   }
 
   addInput(parameter: string, upstreamId: string): void {
@@ -379,6 +397,10 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   reuse: ReuseSource | undefined;
   /** run count when this process took the run up (0 for a new run) */
   readonly baseRunCount: number;
+  /** counts of this run's task runs (and its subflows'): the top-level run's, shared by its subflows */
+  progress: RunProgress = new RunProgress();
+  /** task runs cancelled by this run's interruption, by task name: summarised, not logged one by one */
+  readonly cancelledByTask = new Map<string, number>();
 
   constructor(init: {
     env: RunEnv;

@@ -25,7 +25,7 @@ import { bindArgs } from "./parameters.ts";
 import { baseDelaySeconds, jitteredDelay } from "./retry-policy.ts";
 import { renderRunName } from "./run-name-template.ts";
 import { formatTraceback } from "../logging/traceback.ts";
-import { TaskRunRecord, type FlowRunRecord } from "./run-records.ts";
+import { TaskRunRecord, type FlowRunRecord, type MapGroup } from "./run-records.ts";
 import {
   AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Pending, Retrying, Running, State, TimedOut, isState,
 } from "./states.ts";
@@ -40,6 +40,8 @@ export interface CallOptions {
   mode: "call" | "submit";
   returnState?: boolean;
   waitFor?: readonly unknown[];
+  /** set by `.map`: the runs of one call, announced together */
+  mapGroup?: MapGroup;
 }
 
 export interface StartedTaskRun {
@@ -109,14 +111,18 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
       nameError = err;
     }
   }
+  run.progress = flowRun?.progress;
+  run.mapGroup = opts.mapGroup;
   run.setState(Pending());
   let tally: AttemptTally | undefined;
   let tallyIndex = 0;
-  // (the messages are built only when INFO lines go anywhere: a quiet flow does not pay for them)
-  const info = logger.isEnabledFor(INFO);
-  if (info) logger.info(`Created task run '${run.name}' for task '${def.name}'`);
+  // (the messages are built only when INFO lines go anywhere: a quiet flow does not pay for them);
+  // a .map call's runs are announced by one INFO line (logMapped), each run's own at DEBUG
+  const level = opts.mapGroup ? 10 : INFO;
+  const say = logger.isEnabledFor(level);
+  if (say) logger.log(level, `Created task run '${run.name}' for task '${def.name}'`);
   if (flowRun) {
-    if (info) logger.info(opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
+    if (say) logger.log(level, opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
     if (ctx?.taskRun === undefined) {
       tally = flowRun.attempt;
       tallyIndex = tally.add();
@@ -126,6 +132,16 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   }
   const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
   return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, env, nameError, tally, tallyIndex };
+}
+
+/** The one INFO line for the runs one `.map` call submitted. */
+export function logMapped(def: TaskDefinition, runs: readonly TaskRunRecord[]): void {
+  if (runs.length === 0) return;
+  const logger = currentContext()?.flowRun?.logger ?? engineLogger;
+  const first = runs[0]!.name;
+  const last = runs[runs.length - 1]!.name;
+  const which = runs.length === 1 ? `'${first}'` : `'${first}' … '${last}'`;
+  logger.info(`Submitted ${runs.length} task run${runs.length === 1 ? "" : "s"} of task '${def.name}' for execution (${which}).`);
 }
 
 /** `await t(...)`: the value, or a rejection with the run's error. */
@@ -173,11 +189,18 @@ export async function finishBeforeStart(p: Prepared, err: unknown): Promise<Stat
 async function executeTaskRun(p: Prepared): Promise<State> {
   const { run, cfg } = p;
   try {
-    // submit() hands back its future before any of the run happens (a sync body included)
-    if (p.opts.mode === "submit") await undefined;
-    // backpressure: what was recorded stays in memory until the store has it
-    const writer = p.env.writer;
-    while (writer.congested) await writer.whenDrained();
+  if (hooks?.length) return runHooks(hooks, def.publicTask, run, state, logger).then(() => logFinished(p, state, logger));
+  return logFinished(p, state, logger);
+}
+
+function logFinished(p: Prepared, state: State, logger: Logger): State {
+  p.run.finished = true;
+  if (state.type === "CANCELLED" && p.flowRun?.closedError) {
+    // the flow run is being interrupted: one line per task when it ends, not one per run
+    logger.debug(`Finished in state ${state.toString()}`);
+    const byTask = p.flowRun.cancelledByTask;
+    byTask.set(p.def.name, (byTask.get(p.def.name) ?? 0) + 1);
+  } else if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);
     try {
       let args = p.args;
       if (p.opts.waitFor !== undefined || containsFutures(args)) {
@@ -355,6 +378,13 @@ export async function decideRetry(p: Prepared, failure: State): Promise<number |
   const n = run.runCount;
   const base = baseDelaySeconds(cfg.retryDelay, retries, n);
   const delay = cfg.retryJitterFactor ? jitteredDelay(base, cfg.retryJitterFactor) : base;
+  if (run.logger.isEnabledFor(10)) {
+    const at = new Date(clock().now() + delay * 1000).toISOString();
+    run.logger.debug(
+      `Retry ${n}/${retries} scheduled for ${at}: base delay ${round(base)} s` +
+        (cfg.retryJitterFactor ? `, jitter factor ${cfg.retryJitterFactor} → ${round(delay)} s` : ""),
+    );
+  }
   run.logger.info(
     `Task run failed with exception: ${what} - Retry ${n}/${retries} will start ${delay > 0 ? `${round(delay)} second(s) from now` : "immediately"}`,
   );
@@ -493,7 +523,12 @@ export function finish(p: Prepared, state: State, logger: Logger): State | Promi
 
 function logFinished(p: Prepared, state: State, logger: Logger): State {
   p.run.finished = true;
-  if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);
+  if (state.type === "CANCELLED" && p.flowRun?.closedError) {
+    // the flow run is being interrupted: one line per task when it ends, not one per run
+    logger.debug(`Finished in state ${state.toString()}`);
+    const byTask = p.flowRun.cancelledByTask;
+    byTask.set(p.def.name, (byTask.get(p.def.name) ?? 0) + 1);
+  } else if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);
   else if (logger.isEnabledFor(INFO)) logger.info(`Finished in state ${state.toString()}`);
   return state;
 }

@@ -6,7 +6,7 @@ import { FlowctlError } from "../errors.ts";
 import { isFuture, wait as waitFutures, type TaskRunFuture } from "../engine/futures.ts";
 import type { State } from "../engine/states.ts";
 import type { TaskDefinition } from "../engine/task-definition.ts";
-import { submitTask, type CallOptions } from "../engine/task-engine.ts";
+import { logMapped, submitTask, type CallOptions } from "../engine/task-engine.ts";
 import { isUnmapped } from "../engine/upstream.ts";
 
 export interface TaskRunFutureList<T> extends Array<TaskRunFuture<T>> {
@@ -55,13 +55,15 @@ export function mapTask(def: TaskDefinition, thisArg: unknown, args: unknown[], 
     );
   }
   const futures: TaskRunFuture[] = [];
+  const mapped: CallOptions = { ...opts, mapGroup: { taskName: def.name, waitLogged: new Set() } };
   for (let i = 0; i < n; i++) {
     const callArgs = args.map((a, j) => {
       const col = columns[j];
       if (col) return col[i];
       return isUnmapped(a) ? a.value : a;
     });
-    futures.push(submitTask(def, thisArg, callArgs, opts));
+    futures.push(submitTask(def, thisArg, callArgs, mapped));
   }
+  logMapped(def, futures.map((f) => f.taskRun));
   return makeFutureList(futures);
 }

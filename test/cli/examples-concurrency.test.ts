@@ -60,7 +60,8 @@ describe("concurrency examples", { concurrency: 3 }, () => {
     const lastSubmitted = lines.indexOf(submitted.at(-1)!);
     const firstPageDone = lines.findIndex((l) => /Task run 'getUrl-[1-6]' - Finished in state Completed\(\)$/.test(l));
     assert.ok(lastSubmitted < firstPageDone, lines.join("\n"));
-    assert.deepEqual(lines.slice(-5), [
+    assert.match(lines.at(-1)!, new RegExp(`^INFO    \\| Flow run '${name}' - 7 task runs: 7 Completed in \\d+(\\.\\d)? s$`));
+    assert.deepEqual(lines.slice(-6, -1), [
       `INFO    | Flow run '${name}' - PrefectHQ/prefect repository statistics 🤓:`,
       `INFO    | Flow run '${name}' - Stars 🌠 : 12157`,
       `INFO    | Flow run '${name}' - Forks 🍴 : 1251`,

@@ -29,7 +29,8 @@ test("hello example: the seed's log lines, exit 0", async () => {
     assert.match(lines[0]!, /INFO    \| flowctl\.engine - Created flow run '[a-z]+-[a-z]+' for flow 'hello'$/);
     assert.match(r.stderr, /Executing 'greet-0' immediately\.\.\./);
     assert.match(r.stderr, /Flow run '[a-z-]+' - HELLO, Marvin!/);
-    assert.match(lines.at(-1)!, /Finished in state Completed\(\)$/);
+    assert.match(lines.at(-2)!, /Finished in state Completed\(\)$/);
+    assert.match(lines.at(-1)!, /INFO    \| Flow run '[a-z-]+' - 2 task runs: 2 Completed in \d+(\.\d)? s$/);
     assert.equal(r.stdout, "");
   } finally {
     w.cleanup();

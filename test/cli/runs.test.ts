@@ -217,7 +217,8 @@ describe("flowctl runs logs and tasks ls", { concurrency: 4 }, () => {
     assert.match(out, new RegExp(`INFO    \\| Flow run '${marvin.name}' - Created task run 'greet-0' for task 'greet'`));
     assert.match(out, /INFO    \| Task run 'shout-0' - Finished in state Completed\(\)/);
     assert.match(out, new RegExp(`Flow run '${marvin.name}' - HELLO, Marvin!`));
-    assert.match(lines.at(-1)!, /Finished in state Completed\(\)$/);
+    assert.match(lines.at(-2)!, /Finished in state Completed\(\)$/);
+    assert.match(lines.at(-1)!, / - \d+ task runs?: \d+ Completed in \d+(\.\d)? s$/);
 
     const errors = await s.ok(["runs", "logs", failing.name, "--level", "error"]);
     // every line is an ERROR line, or the traceback that follows the task's failure
@@ -289,7 +290,8 @@ describe("flowctl runs logs --follow", () => {
       assert.equal((await ran)[0], 0);
       assert.match(out, /INFO    \| Task run 'hold-0' - holding\n/);
       assert.match(out, /WARNING \| Task run 'hold-0' - released\n/);
-      assert.match(out.trim().split("\n").at(-1)!, new RegExp(`Flow run '${name}' - Finished in state Completed\\(`));
+      assert.match(out.trim().split("\n").at(-2)!, new RegExp(`Flow run '${name}' - Finished in state Completed\\(`));
+      assert.match(out.trim().split("\n").at(-1)!, new RegExp(`Flow run '${name}' - 1 task run: 1 Completed in `));
     } finally {
       w.cleanup();
     }

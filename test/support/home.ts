@@ -15,7 +15,7 @@ export interface TempHome {
   dir: string;
   /** log records emitted while the home is in use */
   logs: LogRecord[];
-  /** log lines as `SOURCE - message` */
+  /** log lines at INFO and above as `SOURCE - message` */
   lines(): string[];
   cleanup(): Promise<void>;
 }
@@ -42,7 +42,8 @@ export async function useTempHome(env: Record<string, string> = {}): Promise<Tem
   return {
     dir,
     logs,
-    lines: () => logs.map((r) => `${r.source} - ${r.message}`),
+    // INFO and above, as a user sees them (the engine's DEBUG decisions are in `logs`)
+    lines: () => logs.filter((r) => r.level >= 20).map((r) => `${r.source} - ${r.message}`),
     async cleanup() {
       await storeWriter.flush().catch(() => undefined);
       await closeStore();

@@ -20,7 +20,8 @@ test("a flow runs its tasks and logs the seed's lines in order", async () => {
     const flowRunName = /Created flow run '([^']+)' for flow 'get-repo-info'/.exec(lines[0]!)?.[1];
     assert.ok(flowRunName, lines[0] ?? "no lines");
     assert.match(flowRunName, /^[a-z]+-[a-z]+$/);
-    assert.deepEqual(lines, [
+    assert.match(lines.at(-1)!, new RegExp(`^Flow run '${flowRunName}' - 1 task run: 1 Completed in \\d+(\\.\\d)? s$`));
+    assert.deepEqual(lines.slice(0, -1), [
       `flowctl.engine - Created flow run '${flowRunName}' for flow 'get-repo-info'`,
       `Flow run '${flowRunName}' - Created task run 'getUrl-0' for task 'getUrl'`,
       `Flow run '${flowRunName}' - Executing 'getUrl-0' immediately...`,
@@ -96,7 +97,8 @@ test("flow final state: value → Completed(), undefined → aggregate, throw �
       return null;
     });
     assert.equal(await returnsNull(), null);
-    assert.ok(home.lines().at(-1)!.endsWith("Finished in state Completed()"));
+    assert.ok(home.lines().at(-2)!.endsWith("Finished in state Completed()"));
+    assert.match(home.lines().at(-1)!, / - 1 task run: 1 Completed in \d/);
 
     const partial = flow(async function partial() {
       ok.submit();
@@ -108,13 +110,15 @@ test("flow final state: value → Completed(), undefined → aggregate, throw �
       assert.equal(e.cause?.message, "boom");
       return true;
     });
-    assert.ok(home.lines().at(-1)!.endsWith("Finished in state Failed('1/2 states failed.')"));
+    assert.ok(home.lines().at(-2)!.endsWith("Finished in state Failed('1/2 states failed.')"));
+    assert.match(home.lines().at(-1)!, / - 2 task runs: 1 Completed, 1 Failed in \d/);
 
     const throws = flow(async function throws() {
       await bad();
     });
     await assert.rejects(throws(), (e: Error) => e.message === "boom");
-    assert.ok(home.lines().at(-1)!.endsWith("Finished in state Failed('Flow run encountered an exception: Error: boom')"));
+    assert.ok(home.lines().at(-2)!.endsWith("Finished in state Failed('Flow run encountered an exception: Error: boom')"));
+    assert.match(home.lines().at(-1)!, / - 1 task run: 1 Failed in \d/);
 
     const returnsState = flow(async function returnsState() {
       return Failed({ message: "chose to fail" });

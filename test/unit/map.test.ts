@@ -52,7 +52,11 @@ describe("map", () => {
     });
     assert.deepEqual(await f(), [1, 4, 9]);
     assert.deepEqual(names, ["square-0", "square-1", "square-2"]);
-    for (const n of names) assert.ok(home.lines().some((l) => l.endsWith(`Submitted task run '${n}' for execution.`)));
+    // one INFO line for the call; each run's own line at DEBUG
+    assert.equal(home.lines().filter((l) => l.endsWith("Submitted 3 task runs of task 'square' for execution ('square-0' … 'square-2').")).length, 1);
+    assert.ok(!home.lines().some((l) => l.includes("Submitted task run 'square-")));
+    const debug = home.logs.filter((r) => r.level === 10).map((r) => r.message);
+    for (const n of names) assert.ok(debug.includes(`Submitted task run '${n}' for execution.`), n);
   });
 
   test("an empty iterable makes no runs", async () => {

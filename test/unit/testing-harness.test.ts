@@ -104,7 +104,8 @@ test("tag-limit waits: a run waits for the slot on virtual time, never more at o
   assert.deepEqual(await h.run(() => fanOut()), [1, 2, 3]);
   assert.equal(most, 1);
   const waited = h.taskRuns({ task: query }).filter((r) => r.logs.some((l) => /Waiting for a concurrency slot for tag 'db'/.test(l.message)));
-  assert.equal(waited.length, 2);
+  // a .map call's first wait is logged at INFO, its other runs' waits at DEBUG
+  assert.equal(waited.length, 1);
   // three 10 s bodies one after the other (plus the waiters' polling backoff, at most a second here)
   const took = h.clock.now() - START;
   assert.ok(took >= 30_000 && took < 31_000, `took ${took} ms of virtual time`);
@@ -204,7 +205,7 @@ test("runFile: the CLI path — exit code, final state and the printed lines", a
   assert.equal(await ok.state!.result(), 3);
   assert.match(ok.output, /\| INFO {4}\| Task run 'extract-0' - Task run failed with exception: .*Retry 1\/3 will start 1 second\(s\) from now/);
   assert.match(ok.output, /Task run 'load-0' - loading 3 rows/);
-  assert.match(ok.output, /Finished in state Completed\(\)$/);
+  assert.match(ok.output, /Finished in state Completed\(\)\n.* - 3 task runs: 3 Completed in \d+(\.\d)? s$/);
   // recorded like a `flowctl run` (what `flowctl runs retry` would load)
   assert.match((await h.store.getFlowRun(ok.flowRunId!))!.entrypoint ?? "", /test\/fixtures\/testing\/etl\.ts:etl$/);
   const bad = await h.runFile("test/fixtures/testing/etl.ts", { params: { sauce: "x" } });
