@@ -3,9 +3,9 @@
  * task results under PREFECT_LOCAL_STORAGE_PATH (one file per cache key).
  */
 import type { Command } from "commander";
-import { newTable } from "./table.ts";
 import { sanitizeKeepingColors } from "../logging/sanitize.ts";
 import { printJson } from "./json.ts";
+import { FitTable, shortKey } from "./fit-table.ts";
 import { getResultStorage, type EntryMeta } from "../results/storage.ts";
 import { clock } from "../clock.ts";
 import { UsageError } from "../errors.ts";
@@ -22,7 +22,8 @@ export function registerCacheCommand(program: Command): void {
     .command("ls")
     .description("List cached results: key, task, size, expiry (oldest first)")
     .option("--json", "print a JSON array on stdout")
-    .action(action((opts: { json?: boolean }) => listCache(opts)));
+    .option("--wide", "full keys (shortened to 8 characters otherwise)")
+    .action(action((opts: { json?: boolean; wide?: boolean }) => listCache(opts)));
   cache
     .command("clear")
     .description("Delete cached results (all of them unless narrowed)")
@@ -31,7 +32,7 @@ export function registerCacheCommand(program: Command): void {
     .action(action((opts: { expired?: boolean; task?: string }) => clearCache(opts)));
 }
 
-async function listCache(opts: { json?: boolean }): Promise<number> {
+async function listCache(opts: { json?: boolean; wide?: boolean }): Promise<number> {
   const storage = getResultStorage();
   const entries = await storage.list();
   const now = clock().now();
@@ -43,12 +44,8 @@ async function listCache(opts: { json?: boolean }): Promise<number> {
     process.stderr.write(`No cached results in ${storage.basePath}.\n`);
     return EXIT.OK;
   }
-  const table = newTable({
-    head: ["Key", "Task", "Size", "Expires"],
-    style: { head: [], border: [] },
-    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
-  });
-  for (const e of entries) table.push([e.key, e.taskName, formatSize(e.size), formatExpiry(e.expires, now)]);
+  const table = new FitTable(["Key", "Task", "Size", "Expires"]);
+  for (const e of entries) table.push([shortKey(e.key, opts.wide), e.taskName, formatSize(e.size), formatExpiry(e.expires, now)]);
   out(table.toString());
   out(`${plural(entries.length, "cached result")} in ${storage.basePath}`);
   return EXIT.OK;

@@ -3,9 +3,9 @@
  * concurrency limits, kept in the run store and enforced across every process sharing it.
  */
 import type { Command } from "commander";
-import { newTable } from "./table.ts";
 import { sanitizeKeepingColors } from "../logging/sanitize.ts";
 import { printJson } from "./json.ts";
+import { FitTable } from "./fit-table.ts";
 import { UsageError } from "../errors.ts";
 import { getReadableStore, getStore } from "../store/index.ts";
 import type { ConcurrencyLimitRow, ConcurrencySlotRow, RunStore } from "../store/types.ts";
@@ -97,11 +97,7 @@ async function list(opts: { json?: boolean }): Promise<number> {
     out("No concurrency limits. Create one with 'flowctl concurrency-limit create TAG N'.");
     return EXIT.OK;
   }
-  const table = newTable({
-    head: ["Tag", "Limit", "Active", "Created", "Updated"],
-    style: { head: [], border: [] },
-    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
-  });
+  const table = new FitTable(["Tag", "Limit", "Active", "Created", "Updated"]);
   for (const l of limits) table.push([l.tag, String(l.limit), String(l.active), time(l.created), time(l.updated)]);
   out(table.toString());
   return EXIT.OK;

@@ -7,7 +7,7 @@
  * leaves everything as it was.
  */
 import type { Command } from "commander";
-import { newTable } from "./table.ts";
+import { FitTable } from "./fit-table.ts";
 import { dirname, join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { resolveSettings, type ResolvedSetting } from "../settings/index.ts";
@@ -163,10 +163,7 @@ function viewSettings(opts: ViewOptions): number {
     return EXIT.OK;
   }
   if (process.stdout.isTTY) {
-    const table = newTable({
-      head: withSources ? ["Setting", "Value", "Source"] : ["Setting", "Value"], style: { head: [], border: [] },
-      chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
-    });
+    const table = new FitTable(withSources ? ["Setting", "Value", "Source"] : ["Setting", "Value"]);
     for (const r of rows) table.push(withSources ? [r.key, value(r), sourceText(r)] : [r.key, value(r)]);
     out(table.toString());
   } else {

@@ -7,7 +7,7 @@
  */
 import { SUMMARY_LINE } from "../engine/progress.ts";
 import type { Command } from "commander";
-import { newTable, type Table } from "./table.ts";
+import { FitTable, shortId } from "./fit-table.ts";
 import { promises as fsp } from "node:fs";
 import type { ChalkInstance } from "chalk";
 import { UsageError } from "../errors.ts";
@@ -68,6 +68,16 @@ export function formatStart(ms: number | null): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** For table cells: `14:05:09` today, `01-31 14:05` this year, `2025-01-31` before; `-` for none. */
+export function tableTime(ms: number | null, now = Date.now()): string {
+  if (ms === null) return "-";
+  const d = new Date(ms);
+  const n = new Date(now);
+  if (d.toDateString() === n.toDateString()) return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  if (d.getFullYear() === n.getFullYear()) return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
 /** `HH:MM:SS.mmm` local time. */
 export function formatClock(ms: number): string {
   const d = new Date(ms);
@@ -90,17 +100,9 @@ function runDuration(r: { durationMs: number | null; state: StateView }): string
   return r.durationMs !== null && !FINAL_TYPES.has(r.state.type) ? `${d}…` : d;
 }
 
-/** A table whose cells are one line each: control characters (newlines too) escaped, colors kept. */
-export function table(head: string[]): Table {
-  const t = newTable({
-    head, style: { head: [], border: [] },
-    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
-  });
-  const push = t.push.bind(t);
-  type Row = Parameters<typeof push>[number];
-  t.push = (...rows: Row[]) =>
-    push(...(rows.map((row) => (Array.isArray(row) ? row.map((c) => (typeof c === "string" ? sanitizeKeepingColors(c) : c)) : row)) as Row[]));
-  return t;
+/** A table that fits the terminal's width, one line per cell, control characters escaped (see fit-table.ts). */
+export function table(head: string[]): FitTable {
+  return new FitTable(head);
 }
 
 /** The `--state` option: comma-separated state types or names. */
@@ -161,7 +163,7 @@ function taskCountsText(counts: FlowRunView["taskCounts"], chalk: ChalkInstance)
 // ---------------------------------------------------------------- commands
 
 interface LsOpts { state?: string; flow?: string; tag?: string; limit: number; json?: boolean; color: boolean }
-interface InspectOpts { json?: boolean; color: boolean }
+interface InspectOpts { json?: boolean; color: boolean; wide?: boolean }
 interface LogsOpts { follow?: boolean; level?: string; json?: boolean; color: boolean }
 interface PruneOpts { olderThan: string; json?: boolean }
 
@@ -185,6 +187,7 @@ export function registerRunsCommand(program: Command): Command {
     .description("Show a run: parameters, tags, state history and its task runs (with their states, durations, upstream runs)")
     .argument("<run>", "a flow run's or task run's id, unique id prefix or name")
     .option("--json", "print a JSON object on stdout")
+    .option("--wide", "full IDs in tables (shortened to 8 characters otherwise)")
     .option("--no-color", "no colors")
     .action(action((run: string, opts: InspectOpts) => inspectRun(run, opts)));
 
@@ -223,7 +226,7 @@ async function listRuns(opts: LsOpts): Promise<number> {
   const chalk = colorsFor(process.stdout, opts.color);
   const t = table(["Name", "Flow", "State", "Start", "Duration", "Task runs", "Tags"]);
   for (const r of runs) {
-    t.push([r.name, r.flowName, stateText(r.state, chalk), formatStart(r.startTime ?? r.created), runDuration(r), taskCountsText(r.taskCounts, chalk), r.tags.join(", ")]);
+    t.push([r.name, r.flowName, stateText(r.state, chalk), tableTime(r.startTime ?? r.created), runDuration(r), taskCountsText(r.taskCounts, chalk), r.tags.join(", ")]);
   }
   out(t.toString());
   return EXIT.OK;
@@ -278,12 +281,12 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
     out("State history:");
     for (const line of historyLines(flow.states, chalk)) out(line);
     out("");
-    printTaskRuns(flow.taskRuns, chalk);
+    printTaskRuns(flow.taskRuns, chalk, opts.wide);
     if (flow.subflowRuns.length) {
       out("");
       out(`Subflow runs (${flow.subflowRuns.length}):`);
       const t = table(["Name", "Flow", "State", "Start", "Duration", "ID"]);
-      for (const s of flow.subflowRuns) t.push([s.name, s.flowName, stateText(s.state, chalk), formatStart(s.startTime), runDuration(s), s.id]);
+      for (const s of flow.subflowRuns) t.push([s.name, s.flowName, stateText(s.state, chalk), tableTime(s.startTime), runDuration(s), shortId(s.id, opts.wide)]);
       out(t.toString());
     }
     return EXIT.OK;
@@ -322,15 +325,15 @@ async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
   return EXIT.OK;
 }
 
-function printTaskRuns(runs: (TaskRunView & { states?: StateHistoryEntry[]; upstream?: UpstreamLink[] })[], chalk: ChalkInstance): void {
+function printTaskRuns(runs: (TaskRunView & { states?: StateHistoryEntry[]; upstream?: UpstreamLink[] })[], chalk: ChalkInstance, wide?: boolean): void {
   out(`Task runs (${runs.length}):`);
   if (runs.length === 0) return;
   // the upstream column only when some run took another's result
   const links = runs.some((r) => r.upstream?.length);
   const t = table(["Name", "Task", "State", "Start", "Duration", "Runs", ...(links ? ["Upstream"] : []), "ID"]);
   for (const r of runs) {
-    const cells = [r.name, r.taskName, stateText(r.state, chalk), formatStart(r.startTime), runDuration(r), String(r.runCount)];
-    t.push([...cells, ...(links ? [upstreamText(r.upstream)] : []), r.id]);
+    const cells = [r.name, r.taskName, stateText(r.state, chalk), tableTime(r.startTime), runDuration(r), String(r.runCount)];
+    t.push([...cells, ...(links ? [upstreamText(r.upstream)] : []), shortId(r.id, wide)]);
   }
   out(t.toString());
   const failed = runs.filter((r) => !["COMPLETED", "RUNNING", "PENDING", "SCHEDULED"].includes(r.state.type) || r.state.name === "NotReady");

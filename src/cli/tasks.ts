@@ -2,14 +2,15 @@
  * `flowctl tasks ls`: recorded task runs, newest first (or a flow run's, in the order they were
  * created), so a failing task can be found from CI output: `flowctl tasks ls --state Failed`.
  */
+import { shortId } from "./fit-table.ts";
 import type { Command } from "commander";
 import { taskRunView } from "../server/run-views.ts";
 import { action, EXIT, parseIntOption } from "./util.ts";
 import { sanitizeKeepingColors } from "../logging/sanitize.ts";
 import { printJson, taskRunJson } from "./json.ts";
-import { colorsFor, findFlowRun, formatDuration, formatStart, openStore, stateOption, stateText, table } from "./runs.ts";
+import { colorsFor, findFlowRun, formatDuration, openStore, stateOption, stateText, table, tableTime } from "./runs.ts";
 
-interface LsOpts { flowRun?: string; state?: string; task?: string; tag?: string; limit: number; json?: boolean; color: boolean }
+interface LsOpts { flowRun?: string; state?: string; task?: string; tag?: string; limit: number; json?: boolean; color: boolean; wide?: boolean }
 
 const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
 
@@ -24,6 +25,7 @@ export function registerTasksCommand(program: Command): void {
     .option("--tag <tag>", "only runs with this tag")
     .option("--limit <n>", "most runs listed", parseIntOption("--limit", 1), 50)
     .option("--json", "print a JSON array on stdout")
+    .option("--wide", "full IDs (shortened to 8 characters otherwise)")
     .option("--no-color", "no colors")
     .action(action((opts: LsOpts) => listTasks(opts)));
 }
@@ -55,7 +57,7 @@ async function listTasks(opts: LsOpts): Promise<number> {
   const t = table(["Name", "Task", "Flow run", "State", "Start", "Duration", "Runs", "ID"]);
   for (const r of runs) {
     const flowName = r.flowRunId ? flowNames.get(r.flowRunId) ?? r.flowRunId : "-";
-    t.push([r.name, r.taskName, flowName, stateText(r.state, chalk, !!r.state.message && r.state.type !== "COMPLETED"), formatStart(r.startTime), formatDuration(r.durationMs), String(r.runCount), r.id]);
+    t.push([r.name, r.taskName, flowName, stateText(r.state, chalk, !!r.state.message && r.state.type !== "COMPLETED"), tableTime(r.startTime), formatDuration(r.durationMs), String(r.runCount), shortId(r.id, opts.wide)]);
   }
   out(t.toString());
   return EXIT.OK;

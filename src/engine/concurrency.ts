@@ -27,7 +27,7 @@ import type { RunStore } from "../store/index.ts";
 import { clock } from "../clock.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
-import { onAbort } from "./abort-fanout.ts";
+import { onAbort } from "../abort-fanout.ts";
 
 export type ReleaseSlots = () => void;
 

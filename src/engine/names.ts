@@ -1,19 +1,36 @@
-/** Run names: flow runs get a random `adjective-animal` pair; flow names are kebab-case. */
+/**
+ * Run names: flow runs get a random `adjective-adjective-animal` name (`great-amber-ammonite`,
+ * two different adjectives); flow names are kebab-case. 257 adjectives × 256 × 225 animals ≈
+ * 14.8 million names (a plain pair, 31,050 of them, made a duplicate likely after ~200 runs).
+ * Two words cannot get to 10 million: that takes ~3,200 adjectives and as many animals, far
+ * more than there are common, friendly ones.
+ */
 
 const ADJECTIVES = [
   "able", "adamant", "agile", "amber", "ancient", "arctic", "ardent", "astute", "aquatic", "azure", "bold", "brave",
   "bright", "brisk", "calm", "careful", "charming", "cheerful", "clever", "cobalt", "colorful", "cool", "cosmic",
-  "crafty", "crimson", "curious", "dainty", "daring", "dazzling", "eager", "earnest", "electric", "elegant", "emerald",
-  "energetic", "fancy", "fearless", "festive", "fiery", "flawless", "fluffy", "friendly", "gentle", "giga", "glorious",
-  "golden", "graceful", "grand", "great", "handsome", "happy", "hardy", "helpful", "heroic", "honest", "humble",
-  "icy", "impressive", "intrepid", "ivory", "jade", "jolly", "jovial", "keen", "kind", "lavender", "lively", "loyal",
-  "lucky", "lunar", "magnetic", "majestic", "marvellous", "meek", "merry", "mighty", "modest", "neon", "nifty",
-  "nimble", "noble", "olive", "optimistic", "orange", "outstanding", "patient", "peach", "placid", "polite", "proud",
-  "quick", "quiet", "radiant", "rapid", "ruby", "rugged", "sage", "sandy", "sapphire", "scarlet", "serene", "shiny",
-  "silver", "sincere", "smart", "snobbish", "solar", "sparkling", "spirited", "splendid", "steady", "stellar",
-  "sturdy", "sunny", "swift", "tan", "teal", "tenacious", "thundering", "tidy", "tireless", "tough", "tranquil",
-  "ultra", "upbeat", "valiant", "vehement", "velvet", "vigilant", "violet", "vivid", "wakeful", "warm", "wise",
-  "witty", "xanthic", "zealous", "zippy",
+  "crafty", "crimson", "curious", "dainty", "daring", "dazzling", "eager", "earnest", "electric", "elegant",
+  "emerald", "energetic", "fancy", "fearless", "festive", "fiery", "flawless", "fluffy", "friendly", "gentle",
+  "giga", "glorious", "golden", "graceful", "grand", "great", "handsome", "happy", "hardy", "helpful", "heroic",
+  "honest", "humble", "icy", "impressive", "intrepid", "ivory", "jade", "jolly", "jovial", "keen", "kind",
+  "lavender", "lively", "loyal", "lucky", "lunar", "magnetic", "majestic", "marvellous", "meek", "merry", "mighty",
+  "modest", "neon", "nifty", "nimble", "noble", "olive", "optimistic", "orange", "outstanding", "patient", "peach",
+  "placid", "polite", "proud", "quick", "quiet", "radiant", "rapid", "ruby", "rugged", "sage", "sandy", "sapphire",
+  "scarlet", "serene", "shiny", "silver", "sincere", "smart", "snobbish", "solar", "sparkling", "spirited",
+  "splendid", "steady", "stellar", "sturdy", "sunny", "swift", "tan", "teal", "tenacious", "thundering", "tidy",
+  "tireless", "tough", "tranquil", "ultra", "upbeat", "valiant", "vehement", "velvet", "vigilant", "violet", "vivid",
+  "wakeful", "warm", "wise", "witty", "xanthic", "zealous", "zippy", "abundant", "adventurous", "affable", "airy",
+  "alert", "amiable", "amused", "aromatic", "artful", "autumn", "balmy", "beaming", "blissful", "blithe", "bouncy",
+  "breezy", "bubbly", "buoyant", "candid", "carefree", "chipper", "chirpy", "classic", "cozy", "crisp", "cuddly",
+  "dapper", "dashing", "dauntless", "devoted", "diligent", "dreamy", "dynamic", "earthy", "easy", "ecstatic",
+  "enchanted", "epic", "exotic", "fabulous", "faithful", "fair", "fervent", "flying", "fond", "frank", "fresh",
+  "frosty", "frugal", "funky", "gallant", "genial", "gleaming", "glowing", "gracious", "groovy", "hearty", "hopeful",
+  "idyllic", "jaunty", "joyful", "jubilant", "kindly", "knowing", "laughing", "leafy", "legendary", "lithe", "lofty",
+  "lucid", "luminous", "mellow", "mindful", "misty", "mystic", "natural", "nautical", "nocturnal", "opal", "peppy",
+  "perky", "plucky", "poised", "polished", "precise", "prismatic", "quaint", "quirky", "rosy", "rustic", "savvy",
+  "scenic", "snappy", "snowy", "spry", "stalwart", "starry", "stoic", "sublime", "sunlit", "supple", "tactful",
+  "tender", "thrifty", "timely", "trusty", "twinkling", "unique", "urbane", "verdant", "vibrant", "vital",
+  "whimsical", "wholesome", "wild", "windy", "wondrous", "youthful", "zesty",
 ];
 
 const ANIMALS = [
@@ -42,8 +59,14 @@ const ANIMALS = [
 
 const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
 
+/** How many names randomRunName can make. */
+export const RUN_NAME_SPACE = ADJECTIVES.length * (ADJECTIVES.length - 1) * ANIMALS.length;
+
 export function randomRunName(): string {
-  return `${pick(ADJECTIVES)}-${pick(ANIMALS)}`;
+  const first = Math.floor(Math.random() * ADJECTIVES.length);
+  // the second adjective differs from the first: no `calm-calm-otter`
+  const second = (first + 1 + Math.floor(Math.random() * (ADJECTIVES.length - 1))) % ADJECTIVES.length;
+  return `${ADJECTIVES[first]}-${ADJECTIVES[second]}-${pick(ANIMALS)}`;
 }
 
 /** `getRepoInfo` → `get-repo-info`, `get_repo_info` → `get-repo-info`, `ETLJob` → `etl-job`. */

@@ -189,18 +189,11 @@ export async function finishBeforeStart(p: Prepared, err: unknown): Promise<Stat
 async function executeTaskRun(p: Prepared): Promise<State> {
   const { run, cfg } = p;
   try {
-  if (hooks?.length) return runHooks(hooks, def.publicTask, run, state, logger).then(() => logFinished(p, state, logger));
-  return logFinished(p, state, logger);
-}
-
-function logFinished(p: Prepared, state: State, logger: Logger): State {
-  p.run.finished = true;
-  if (state.type === "CANCELLED" && p.flowRun?.closedError) {
-    // the flow run is being interrupted: one line per task when it ends, not one per run
-    logger.debug(`Finished in state ${state.toString()}`);
-    const byTask = p.flowRun.cancelledByTask;
-    byTask.set(p.def.name, (byTask.get(p.def.name) ?? 0) + 1);
-  } else if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);
+    // submit() hands back its future before any of the run happens (a sync body included)
+    if (p.opts.mode === "submit") await undefined;
+    // backpressure: what was recorded stays in memory until the store has it
+    const writer = p.env.writer;
+    while (writer.congested) await writer.whenDrained();
     try {
       let args = p.args;
       if (p.opts.waitFor !== undefined || containsFutures(args)) {
@@ -225,13 +218,20 @@ function logFinished(p: Prepared, state: State, logger: Logger): State {
       }
 
       const plan = planCache(p.def, cfg, run, flowRun, p.thisArg);
+      const debug = p.env.logHub.getThreshold() <= 10;
       if (plan) {
         run.cacheKey = plan.key;
         const hit = await readCached(plan, p.env);
+        if (debug) {
+          const why = plan.refresh ? "refreshCache is on: not read" : hit ? "hit" : "miss";
+          run.logger.debug(`Cache key ${plan.key}: ${why}`);
+        }
         if (hit) {
           if (keep) await keepResult(p.def, run, flowRun, hit.value);
           return await finish(p, Cached(hit.value), run.logger);
         }
+      } else if (debug) {
+        run.logger.debug(cfg.persist && !p.def.isGenerator ? "No cache key (the policy gave none): not cached" : "Results not persisted: not cached");
       }
 
       let release: ReleaseSlots | undefined;

@@ -49,13 +49,35 @@ function optionalInt(q: URLSearchParams, name: string): number | undefined {
   return q.get(name) ? intParam(q, name, 0, 0, Number.MAX_SAFE_INTEGER) : undefined;
 }
 
-/** `Failed,COMPLETED` → ["Failed", "COMPLETED"]; each a state type or name (letters only). */
+/** Every state type, and every state name the engine gives (`Failed` is a name, `FAILED` its type). */
+export const STATE_NAMES = [
+  "Scheduled", "Pending", "Running", "Completed", "Failed", "Cancelled", "Crashed", "Paused", "Cancelling",
+  "AwaitingRetry", "Retrying", "Cached", "TimedOut", "NotReady",
+] as const;
+const STATE_TYPE_LIST = ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING"];
+
+/**
+ * `Failed,COMPLETED` → ["Failed", "COMPLETED"]: an upper-case word is a state type, anything
+ * else a state name (either matched without regard to case); an unknown one is refused,
+ * listing what is known.
+ */
 export function parseStates(raw: string | null | undefined, what = "'state'"): string[] | undefined {
   if (!raw) return undefined;
   const list = raw.split(",").map((s) => s.trim()).filter(Boolean);
-  const bad = list.find((s) => !/^[A-Za-z]+$/.test(s));
-  if (bad !== undefined) throw new BadRequest(`${what} takes state types or names like Failed or COMPLETED, got '${bad}'`);
-  return list.length ? list : undefined;
+  const out: string[] = [];
+  for (const s of list) {
+    const lower = s.toLowerCase();
+    const type = STATE_TYPE_LIST.find((t) => t.toLowerCase() === lower);
+    const name = STATE_NAMES.find((n) => n.toLowerCase() === lower);
+    const picked = type !== undefined && (s === type || name === undefined) ? type : name;
+    if (picked === undefined) {
+      throw new BadRequest(
+        `${what} got an unknown state '${s}'; states are ${STATE_NAMES.join(", ")} (names) or ${STATE_TYPE_LIST.join(", ")} (types)`,
+      );
+    }
+    if (!out.includes(picked)) out.push(picked);
+  }
+  return out.length ? out : undefined;
 }
 
 /** `INFO`, `warning`, `WARN` or a number → the lowest level number shown. */

@@ -50,7 +50,7 @@ describe("concurrency examples", { concurrency: 3 }, () => {
     const r = await runCli(["run", "workflows/repo_issues.ts"], { home, env: { STUB_GITHUB_RECORD_FILE: record } });
     assert.equal(r.code, 0, r.stderr);
     const lines = strip(r.stderr);
-    const name = /flow run '([a-z]+-[a-z]+)'/.exec(lines[0]!)?.[1];
+    const name = /flow run '([a-z]+-[a-z]+-[a-z]+)'/.exec(lines[0]!)?.[1];
     assert.ok(name, lines[0] ?? "no output");
     assert.equal(lines[0], `INFO    | flowctl.engine - Created flow run '${name}' for flow 'get-repo-info'`);
     assert.ok(lines.includes(`INFO    | Flow run '${name}' - Executing 'getUrl-0' immediately...`));

@@ -19,7 +19,7 @@ test("repo_info: the seed's first example, offline, line for line", async () => 
     const r = await runCli(["run", "workflows/repo_info.ts"], { home: h.dir });
     assert.equal(r.code, 0, r.stderr);
     const lines = strip(r.stderr);
-    const name = /flow run '([a-z]+-[a-z]+)'/.exec(lines[0]!)?.[1];
+    const name = /flow run '([a-z]+-[a-z]+-[a-z]+)'/.exec(lines[0]!)?.[1];
     assert.ok(name, lines[0] ?? "no output");
     assert.match(lines.at(-1)!, new RegExp(`^INFO    \\| Flow run '${name}' - 1 task run: 1 Completed in \\d+(\\.\\d)? s$`));
     assert.deepEqual(lines.slice(0, -1), [

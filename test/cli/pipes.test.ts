@@ -113,7 +113,7 @@ test("a reader that goes away (| head -1): quiet, the flow's own exit code, the 
     const r = spawnSync("bash", ["-c", sh], { cwd: dir, env: env(), encoding: "utf8", timeout: 100_000 });
     const out = r.stdout.trim().split("\n");
     assert.equal(out.length, 2, r.stdout);
-    assert.match(out[0]!, /Created flow run '[a-z]+-[a-z]+' for flow 'big'/);
+    assert.match(out[0]!, /Created flow run '[a-z]+-[a-z]+-[a-z]+' for flow 'big'/);
     assert.equal(out[1], `exit=${expected}`);
     assert.equal(r.stderr, "");
   }

@@ -26,7 +26,7 @@ test("hello example: the seed's log lines, exit 0", async () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stderr.trim().split("\n");
     assert.ok(lines.every((l) => LINE.test(l)), r.stderr);
-    assert.match(lines[0]!, /INFO    \| flowctl\.engine - Created flow run '[a-z]+-[a-z]+' for flow 'hello'$/);
+    assert.match(lines[0]!, /INFO    \| flowctl\.engine - Created flow run '[a-z]+-[a-z]+-[a-z]+' for flow 'hello'$/);
     assert.match(r.stderr, /Executing 'greet-0' immediately\.\.\./);
     assert.match(r.stderr, /Flow run '[a-z-]+' - HELLO, Marvin!/);
     assert.match(lines.at(-2)!, /Finished in state Completed\(\)$/);

@@ -82,7 +82,7 @@ describe("flowctl runs ls", { concurrency: 4 }, () => {
     assert.match(lines[1]!, /│ Name +│ Flow +│ State +│ Start +│ Duration +│ Task runs +│ Tags +│/);
     const rows = lines.slice(2, -1);
     assert.equal(rows.length, 4);
-    assert.match(rows[0]!, /│ [a-z]+-[a-z]+ +│ inner +│ Completed +│ .*│ 1 \(1 completed\) +│ nightly +│/, "a subflow run is newer than its parent");
+    assert.match(rows[0]!, /│ [a-z]+-[a-z]+-[a-z]+ +│ inner +│ Completed +│ .*│ 1 \(1 completed\) +│ nightly +│/, "a subflow run is newer than its parent");
     assert.match(rows[1]!, new RegExp(`│ ${failing.name} +│ failing +│ Failed +│ \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d │ [\\d.]+m?s +│ 2 \\(1 completed, 1 failed\\) +│ +│`));
     assert.match(rows[3]!, new RegExp(`│ ${marvin.name} +│ hello +│ Completed +│ .*│ 2 \\(2 completed\\) +│`));
     assert.doesNotMatch(out, /\x1b\[/, "no colors when stdout is not a terminal");
@@ -111,7 +111,8 @@ describe("flowctl runs ls", { concurrency: 4 }, () => {
 
   test("bad options exit 2 with one line", async () => {
     for (const [args, re] of [
-      [["--state", "not a state"], /--state takes state types or names like Failed or COMPLETED, got 'not a state'/],
+      [["--state", "not a state"], /--state got an unknown state 'not a state'; states are Scheduled, Pending, Running, Completed, Failed, Cancelled, Crashed, Paused, Cancelling, AwaitingRetry, Retrying, Cached, TimedOut, NotReady \(names\) or SCHEDULED, PENDING, .* \(types\)/],
+      [["--state", "Nope"], /--state got an unknown state 'Nope'; states are /],
       [["--limit", "0"], /argument '0' is invalid\. --limit expects a whole number ≥ 1, got '0'/],
     ] as const) {
       const r = await s.cli(["runs", "ls", ...args]);
@@ -140,7 +141,7 @@ describe("flowctl runs inspect", { concurrency: 4 }, () => {
     assert.match(out, /State: +Failed\('Flow run encountered an exception: Error: boom 2'\)/);
     assert.match(out, /│ boom-0 +│ boom +│ Failed +│ .*│ 2 +│ x ← ok-0 +│/);
     assert.match(out, /Not completed:\n {2}boom-0: Failed\('Task run encountered an exception Error: boom 2'\)\n {4}error: Error: boom 2\n {4}states: Pending → Running → Retrying → Failed/);
-    assert.match(out, /Subflow runs \(1\):\n(.*\n){2}│ [a-z]+-[a-z]+ +│ inner +│ Completed +│/);
+    assert.match(out, /Subflow runs \(1\):\n(.*\n){2}│ [a-z]+-[a-z]+-[a-z]+ +│ inner +│ Completed +│/);
   });
 
   test("--json: the whole record, task runs with their state histories and upstream links", async () => {

@@ -19,7 +19,7 @@ test("a flow runs its tasks and logs the seed's lines in order", async () => {
     const lines = home.lines();
     const flowRunName = /Created flow run '([^']+)' for flow 'get-repo-info'/.exec(lines[0]!)?.[1];
     assert.ok(flowRunName, lines[0] ?? "no lines");
-    assert.match(flowRunName, /^[a-z]+-[a-z]+$/);
+    assert.match(flowRunName, /^[a-z]+-[a-z]+-[a-z]+$/);
     assert.match(lines.at(-1)!, new RegExp(`^Flow run '${flowRunName}' - 1 task run: 1 Completed in \\d+(\\.\\d)? s$`));
     assert.deepEqual(lines.slice(0, -1), [
       `flowctl.engine - Created flow run '${flowRunName}' for flow 'get-repo-info'`,

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { bindArgs, parseParams } from "../../src/engine/parameters.ts";
-import { kebabCase, randomRunName } from "../../src/engine/names.ts";
+import { kebabCase, randomRunName, RUN_NAME_SPACE } from "../../src/engine/names.ts";
 
 test("positional parameters with literal defaults", () => {
   function myTask(name: string, limit = 100, flag = true, label = "a,b") {
@@ -37,12 +37,15 @@ test("arrows, rest parameters, methods, comments and non-literal defaults", () =
   assert.deepEqual(parseParams(function () {}).names, []);
 });
 
-test("flow names are kebab case; run names are adjective-animal", () => {
+test("flow names are kebab case; run names are adjective-adjective-animal", () => {
   assert.equal(kebabCase("getRepoInfo"), "get-repo-info");
   assert.equal(kebabCase("get_repo_info"), "get-repo-info");
   assert.equal(kebabCase("ETLJob"), "etl-job");
   assert.equal(kebabCase("hello"), "hello");
-  for (let i = 0; i < 20; i++) assert.match(randomRunName(), /^[a-z]+-[a-z]+$/);
+  for (let i = 0; i < 20; i++) assert.match(randomRunName(), /^[a-z]+-[a-z]+-[a-z]+$/);
+  assert.ok(RUN_NAME_SPACE >= 10_000_000, `${RUN_NAME_SPACE} names`);
+  const seen = new Set(Array.from({ length: 2000 }, () => randomRunName()));
+  assert.ok(seen.size >= 1995, `${2000 - seen.size} duplicates among 2,000 names`);
 });
 
 test("parameters renamed by the TypeScript transform get their own names back", async () => {

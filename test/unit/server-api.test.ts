@@ -100,7 +100,7 @@ describe("JSON API", () => {
   });
 
   test("bad query values are 400 with a message", async () => {
-    for (const [q, re] of [["limit=0", /'limit' must be a whole number from 1 to 1000, got '0'/], ["limit=abc", /'limit'/], ["state=<x>", /'state' takes state types or names/], ["since=-5", /'since'/]] as const) {
+    for (const [q, re] of [["limit=0", /'limit' must be a whole number from 1 to 1000, got '0'/], ["limit=abc", /'limit'/], ["state=<x>", /'state' got an unknown state '<x>'; states are Scheduled, Pending, Running, Completed, Failed, .* \(names\) or SCHEDULED, .* \(types\)/], ["since=-5", /'since'/]] as const) {
       const { status, body } = await getJson(server, `/api/flow-runs?${q}`);
       assert.equal(status, 400, q);
       assert.match(body.error, re);
