@@ -103,7 +103,8 @@ test("run --json: a > 1 MiB result and > 1 MiB of log lines through slow pipes, 
   assert.ok(pipe.stderr.length > MiB, `stderr ${pipe.stderr.length}`);
   const lines = (b: Buffer) => b.toString().trimEnd().split("\n");
   assert.equal(lines(pipe.stderr).length, lines(file.stderr).length);
-  assert.match(lines(pipe.stderr).at(-1)!, /Finished in state Completed\(\)$/);
+  assert.match(lines(pipe.stderr).at(-2)!, /Finished in state Completed\(\)$/);
+  assert.match(lines(pipe.stderr).at(-1)!, / - 2500 task runs: 2500 Completed in \d/);
   console.log(`# run --json: stdout ${pipe.stdout.length} (pipe) vs ${file.stdout.length} (file) bytes; stderr ${pipe.stderr.length} vs ${file.stderr.length} bytes, ${lines(pipe.stderr).length} lines each`);
 });
 
