@@ -19,6 +19,7 @@ const src = join(root, "src");
 const LAYERS: Record<string, number> = {
   "errors.ts": 0,
   "clock.ts": 0,
+  "abort-fanout.ts": 0,
   "private-files.ts": 0,
   "version.ts": 0,
   settings: 1,
