@@ -1,4 +1,5 @@
 /** `flowctl run FILE[:FLOW]`: load a workflow file and run one of its flows. */
+import { checkJunitPath, writeCiReports } from "./ci-reports.ts";
 import type { Command } from "commander";
 import { relative, resolve } from "node:path";
 import { runFlow, interruptActiveFlowRuns, endActiveRunsNow, activeFlowRuns, type RunFlowOptions } from "../engine/flow-engine.ts";
@@ -29,6 +30,7 @@ interface RunOpts {
   json?: boolean;
   help?: boolean;
   retryOf?: string;
+  junit?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -43,6 +45,7 @@ export function registerRunCommand(program: Command): void {
     .option("--log-level <level>", `lowest level shown (${LOG_LEVELS.join(", ")})`)
     .option("--no-color", "plain log lines, no colors")
     .option("--json", "print the flow run's result as JSON on stdout")
+    .option("--junit <file>", "write a JUnit XML report of the run to FILE (one test case per task run)")
     .option("--retry-of <run>", "retry this earlier flow run with the flow from FILE: the same run, run count + 1, its parameters (--param overrides); completed task calls whose task source and inputs are unchanged are reused")
     .addHelpText("after", "\nExit codes: 0 completed, 1 failed/crashed/cancelled, 2 bad input, 129 hung up (SIGHUP), 130 interrupted (SIGINT), 143 terminated (SIGTERM).")
     .action(action((target: string | undefined, opts: RunOpts, cmd: Command) => {
@@ -76,6 +79,7 @@ export async function loadRunTarget(target: string): Promise<{ def: FlowDefiniti
 async function runCommand(target: string, opts: RunOpts): Promise<number> {
   const paramOpts = { param: opts.param, params: opts.params };
   readParamOptions(paramOpts); // syntax errors first, before loading anything
+  checkJunitPath(opts.junit);
   applyLoggingOptions(opts);
   settingsOrUsageError();
   installPrintCapture();
@@ -99,7 +103,7 @@ async function runCommand(target: string, opts: RunOpts): Promise<number> {
  * Run a loaded flow as the process's one top-level flow run: signals, stray errors, the final
  * flush and `--json` output; the exit code.
  */
-export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, flowOpts: RunFlowOptions, opts: { json?: boolean | undefined }): Promise<number> {
+export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, flowOpts: RunFlowOptions, opts: { json?: boolean | undefined; junit?: string | undefined }): Promise<number> {
   let interruptedBy: "SIGINT" | "SIGTERM" | "SIGHUP" | undefined;
   const onSignal = (signal: "SIGINT" | "SIGTERM" | "SIGHUP") => {
     if (interruptedBy === "SIGINT" && signal === "SIGINT") {
@@ -158,6 +162,8 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
   try {
     const { run, state } = await runFlow(def, undefined, call.args, { ...flowOpts, prepared: call });
     await storeWriter.flush();
+    // GITHUB_STEP_SUMMARY and --junit: reports for CI, read back from the store
+    await writeCiReports(run.id, opts);
     if (opts.json) printJson(await runJson(run, state));
     if (interruptedBy) return EXIT[interruptedBy];
     return state.type === "COMPLETED" ? EXIT.OK : EXIT.FAILED;

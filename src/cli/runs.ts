@@ -5,13 +5,14 @@
  * RUN is a run's id, any unique prefix of one, or its name (`findRun`, shared by every command
  * that names a run); a RUN that fits several runs lists them and exits 2.
  */
+import { collectReport, reportMarkdown } from "./report.ts";
 import { SUMMARY_LINE } from "../engine/progress.ts";
 import type { Command } from "commander";
 import { FitTable, shortId } from "./fit-table.ts";
 import { promises as fsp } from "node:fs";
 import type { ChalkInstance } from "chalk";
 import { UsageError } from "../errors.ts";
-import { formatColored, formatPlain, makeChalk } from "../logging/format.ts";
+import { colorLevel, formatColored, formatPlain, makeChalk } from "../logging/format.ts";
 import { sanitize, sanitizeKeepingColors } from "../logging/sanitize.ts";
 import { formatTraceback } from "../logging/traceback.ts";
 import { flowRunDetailJson, flowRunJson, logJson, printJson, taskRunDetailJson } from "./json.ts";
@@ -37,11 +38,9 @@ const outJson = (text: string) => process.stdout.write(`${text}\n`);
 
 // ---------------------------------------------------------------- shared formatting
 
+/** Colors for a command's output: chalk's detection (FORCE_COLOR, CI providers, the terminal), NO_COLOR, `--no-color`. */
 export function colorsFor(stream: NodeJS.WriteStream, flag: boolean): ChalkInstance {
-  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "";
-  const force = process.env.FORCE_COLOR;
-  const forced = force !== undefined && force !== "" && force !== "0" && force !== "false";
-  return makeChalk(flag && !noColor && (forced || stream.isTTY === true));
+  return makeChalk(flag ? colorLevel(stream) : 0);
 }
 
 const STATE_COLOR: Record<string, (c: ChalkInstance) => ChalkInstance> = {
@@ -163,7 +162,7 @@ function taskCountsText(counts: FlowRunView["taskCounts"], chalk: ChalkInstance)
 // ---------------------------------------------------------------- commands
 
 interface LsOpts { state?: string; flow?: string; tag?: string; limit: number; json?: boolean; color: boolean }
-interface InspectOpts { json?: boolean; color: boolean; wide?: boolean }
+interface InspectOpts { json?: boolean; color: boolean; wide?: boolean; format?: string }
 interface LogsOpts { follow?: boolean; level?: string; json?: boolean; color: boolean }
 interface PruneOpts { olderThan: string; json?: boolean }
 
@@ -188,6 +187,7 @@ export function registerRunsCommand(program: Command): Command {
     .argument("<run>", "a flow run's or task run's id, unique id prefix or name")
     .option("--json", "print a JSON object on stdout")
     .option("--wide", "full IDs in tables (shortened to 8 characters otherwise)")
+    .option("--format <format>", "text (default) or md: the Markdown summary `flowctl run` writes to GITHUB_STEP_SUMMARY")
     .option("--no-color", "no colors")
     .action(action((run: string, opts: InspectOpts) => inspectRun(run, opts)));
 
@@ -256,9 +256,17 @@ function errorSummary(states: StateHistoryEntry[] | undefined): string | undefin
 }
 
 async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
+  const format = opts.format ?? "text";
+  if (format !== "text" && format !== "md") throw new UsageError(`--format must be text or md, got '${format}'`);
+  if (format === "md" && opts.json) throw new UsageError("--format md and --json do not go together; pick one");
   const store = await openStore();
   const chalk = colorsFor(process.stdout, opts.color);
   const match = await findRun(store, run);
+  if (format === "md") {
+    if (match.kind !== "flow") throw new UsageError(`--format md summarises a flow run; '${run}' is a task run`);
+    process.stdout.write(reportMarkdown(await collectReport(store, match.row as FlowRunRow)));
+    return EXIT.OK;
+  }
   const flow = match.kind === "flow" ? await flowRunDetail(store, match.row.id, { withTaskHistory: true }) : undefined;
   if (flow) {
     if (opts.json) {

@@ -2,7 +2,7 @@
  * The console line: `HH:MM:SS.mmm | LEVEL   | SOURCE - message`, local time. Colors by level
  * and by state name when the stream is a terminal.
  */
-import { Chalk, type ChalkInstance } from "chalk";
+import { Chalk, supportsColor, supportsColorStderr, type ChalkInstance } from "chalk";
 import type { LogRecord } from "./record.ts";
 import { levelName } from "./levels.ts";
 import { sanitize } from "./sanitize.ts";
@@ -54,6 +54,19 @@ export function formatColored(rec: LogRecord, chalk: ChalkInstance): string {
   return `${chalk.dim(formatTime(rec.timestamp))} | ${level} | ${source} - ${message}`;
 }
 
-export function makeChalk(enabled: boolean): ChalkInstance {
-  return new Chalk({ level: enabled ? 2 : 0 });
+/**
+ * How many colors `stream` takes, by chalk's own detection (FORCE_COLOR, --color/--no-color,
+ * the terminal, CI providers whose logs render ANSI such as GitHub Actions), NO_COLOR winning
+ * over all of it. 0 is none.
+ */
+export function colorLevel(stream: NodeJS.WriteStream): 0 | 1 | 2 | 3 {
+  if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "") return 0;
+  const detected = stream === process.stdout ? supportsColor : stream === process.stderr ? supportsColorStderr : stream.isTTY ? { level: 2 as const } : false;
+  return detected ? detected.level : 0;
+}
+
+/** A chalk at `level` (true: 256 colors); false or 0: plain. */
+export function makeChalk(enabled: boolean | number): ChalkInstance {
+  const level = enabled === true ? 2 : enabled === false ? 0 : Math.max(0, Math.min(3, enabled));
+  return new Chalk({ level: level as 0 | 1 | 2 | 3 });
 }

@@ -8,7 +8,7 @@ import { format } from "node:util";
 import { FlowctlError } from "../errors.ts";
 import { getSettings, onSettingsChanged } from "../settings/index.ts";
 import { LEVELS, type LogLevelName } from "./levels.ts";
-import { formatColored, formatPlain, makeChalk } from "./format.ts";
+import { colorLevel, formatColored, formatPlain, makeChalk } from "./format.ts";
 import type { LogRecord } from "./record.ts";
 import { boundText, scrubSecrets } from "./redact.ts";
 import type { ChalkInstance } from "chalk";
@@ -19,8 +19,9 @@ export interface LogSink {
 
 class ConsoleSink implements LogSink {
   private chalk: ChalkInstance | undefined;
-  constructor(private readonly stream: NodeJS.WriteStream, colors: boolean) {
-    this.chalk = colors ? makeChalk(true) : undefined;
+  /** `colors`: a chalk level (0: plain), or true for 256 colors */
+  constructor(private readonly stream: NodeJS.WriteStream, colors: boolean | number) {
+    this.chalk = colors ? makeChalk(colors) : undefined;
   }
   setColors(on: boolean): void {
     this.chalk = on ? makeChalk(true) : undefined;
@@ -30,17 +31,19 @@ class ConsoleSink implements LogSink {
   }
 }
 
-function colorsWanted(stream: NodeJS.WriteStream): boolean {
-  if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "") return false;
+/** The color level of the console (0: plain): chalk's detection, NO_COLOR, then PREFECT_LOGGING_COLORS unless FORCE_COLOR. */
+function colorsWanted(stream: NodeJS.WriteStream): number {
+  const level = colorLevel(stream);
+  if (level === 0) return 0;
   const force = process.env.FORCE_COLOR;
-  if (force !== undefined && force !== "" && force !== "0" && force !== "false") return true;
+  if (force !== undefined && force !== "" && force !== "0" && force !== "false") return level;
   let setting = true;
   try {
     setting = getSettings().PREFECT_LOGGING_COLORS;
   } catch {
     // a bad setting is reported by whoever resolves settings for real
   }
-  return setting && stream.isTTY === true;
+  return setting ? level : 0;
 }
 
 export interface LogHubOptions {

@@ -65,6 +65,17 @@ function frames(stack: string, full: boolean): string[] {
   return out;
 }
 
+/** Where the first frame of `stack` that is neither Node's nor flowctl's points (`file:line:col`). */
+export function firstUserFrame(stack: string): string | undefined {
+  for (const line of stack.split("\n")) {
+    const m = /^\s+at (.*)$/.exec(line);
+    if (!m) continue;
+    const loc = location(m[1]!);
+    if (!isInternal(loc)) return loc;
+  }
+  return undefined;
+}
+
 /** `fn (file:1:2)` → `file:1:2`; `file:1:2` → itself; `async fn (…)` likewise. */
 function location(frame: string): string {
   if (frame.endsWith(")")) {
