@@ -24,7 +24,6 @@ export class WriteThread {
   constructor(readonly path: string) {
     // plain JavaScript: no loader flags (--import tsx) inherited, which would cost tens of MB
     this.worker = new Worker(WORKER_URL, { workerData: { path }, stdout: false, stderr: false, execArgv: [] });
-    this.worker.unref();
     this.worker.on("message", (msg: { id?: number; ready?: boolean; error?: { message: string } | null }) => {
       if (msg.ready) this.ready = true;
       if (msg.id === undefined) return;
@@ -37,6 +36,8 @@ export class WriteThread {
     });
     this.worker.on("error", (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
     this.worker.on("exit", (code) => this.fail(new Error(`the store's write thread exited (code ${code})`)));
+    // after the listeners: adding a 'message' listener references the worker's port again
+    this.worker.unref();
   }
 
   /** Whether batches are in flight (posted, not yet applied). */
