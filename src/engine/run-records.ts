@@ -223,8 +223,11 @@ abstract class RunRecordBase {
 
   /** What the store, logs, CLI and API may hold of these limits (settings of the run's environment). */
   limits(): RecordLimits {
-    return recordLimits(this.env.settings());
+    // resolved once per run (SPEC: settings are resolved when a run starts); each state and row
+    // asks, and checking the settings' sources costs a dozen stat calls
+    return (this.runLimits ??= recordLimits(this.env.settings()));
   }
+  protected runLimits: RecordLimits | undefined;
 
   /** The parameters as stored and shown: secrets as `********`, long values cut (computed once). */
   storedParameters(): string {
@@ -303,8 +306,11 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
     parentTaskRunId: string | undefined;
     parameters: Record<string, unknown>;
     tags: readonly string[];
+    /** the settings the run started with (its flow run's), if the caller has them at hand */
+    settings?: Settings | undefined;
   }) {
     super(init.env, init.name, init.parameters, init.tags);
+    if (init.settings) this.runLimits = recordLimits(init.settings);
     this.taskName = init.taskName;
     this.taskKey = init.taskKey;
     this.flowRunId = init.flowRunId;
@@ -437,6 +443,7 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
     this.parentFlowRunId = init.parentFlowRunId;
     this.parentTaskRunId = init.parentTaskRunId;
     this.settings = init.settings;
+    this.runLimits = recordLimits(init.settings);
     this.taskRunner = init.taskRunner;
     this.logPrints = init.logPrints;
   }

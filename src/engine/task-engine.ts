@@ -97,6 +97,7 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
     parentTaskRunId: parentId,
     parameters: bindArgs(def.params, args),
     tags: mergeTags(def.tags, ctxTags),
+    settings,
   });
   env.observer?.created(run);
   const logger = flowRun ? flowRun.logger : new Logger(engineLogger.source, undefined, run.id, env.logHub);
