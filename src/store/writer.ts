@@ -32,9 +32,7 @@ export interface Persistable<R> {
 const FLUSH_INTERVAL_MS = 200;
 const FLUSH_THRESHOLD = 2000;
 /** Batches left unacknowledged before the engine waits for the store (bounds memory whatever N is). */
-const MAX_UNACKNOWLEDGED = 256;
-/** …or rows in them (a handOff before each synchronous task body posts one small batch per run). */
-const MAX_UNACKNOWLEDGED_ROWS = 4 * FLUSH_THRESHOLD;
+const MAX_UNACKNOWLEDGED = 4;
 
 export class StoreWriter {
   private flowRuns = new Map<string, Persistable<FlowRunRow>>();
@@ -174,11 +172,8 @@ export class StoreWriter {
    * stay in memory until the flow ends (and a slow store would fall behind without bound).
    */
   get congested(): boolean {
-    return this.unackedRows >= MAX_UNACKNOWLEDGED_ROWS || this.inflight.size >= MAX_UNACKNOWLEDGED;
+    return this.inflight.size >= MAX_UNACKNOWLEDGED;
   }
-
-  /** rows in the batches handed to the store and not yet acknowledged */
-  private unackedRows = 0;
 
   /** Resolves once fewer than MAX_UNACKNOWLEDGED batches wait; one promise, shared by every waiter. */
   whenDrained(): Promise<void> {
@@ -191,9 +186,8 @@ export class StoreWriter {
     return this.drained.promise;
   }
 
-  private settled(write: Promise<void>, rows: number): void {
+  private settled(write: Promise<void>): void {
     this.inflight.delete(write);
-    this.unackedRows -= rows;
     if (this.drained && !this.congested) {
       this.drained.resolve();
       this.drained = undefined;
@@ -290,12 +284,10 @@ export class StoreWriter {
         throw err;
       },
     );
-    const rows = batch.flowRuns.length + batch.taskRuns.length + batch.states.length + batch.inputs.length + batch.logs.length;
-    this.unackedRows += rows;
     this.inflight.add(write);
     write.then(
-      () => this.settled(write, rows),
-      () => this.settled(write, rows),
+      () => this.settled(write),
+      () => this.settled(write),
     );
   }
 

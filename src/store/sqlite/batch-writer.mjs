@@ -96,7 +96,7 @@ export function createBatchWriter(db) {
   const input = rowWriter(db, INPUT_COLS, (n) => `INSERT OR IGNORE INTO task_run_inputs (${INPUT_COLS}) VALUES ${values(3, n)}`);
   const log = rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
   const result = rowWriter(db, RESULT_COLS, (n) => `INSERT OR REPLACE INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, n)}`);
-  const apply = (b) => {
+  const tx = db.transaction((b) => {
     flow(b.flowRuns);
     task(b.taskRuns);
     state(b.states);
@@ -109,12 +109,6 @@ export function createBatchWriter(db) {
     }
     result(res);
     log(b.logs);
-  };
-  const tx = db.transaction((list) => {
-    for (const b of list) apply(b);
   });
-  const write = (packed) => tx.immediate([packed]);
-  /** several batches in one transaction (the write thread takes what queued up behind one) */
-  write.many = (list) => tx.immediate(list);
-  return write;
+  return (packed) => tx.immediate(packed);
 }
