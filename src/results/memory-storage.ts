@@ -3,9 +3,8 @@
  * as the file storage (a value it refuses is refused here too, and a hit is a copy, never the
  * object that was stored), and expiry follows the clock it is given.
  */
-import { FlowctlError } from "../errors.ts";
 import { deserializeValue, serializeValue } from "./serializer.ts";
-import type { EntryMeta, ResultStorage, WriteOptions } from "./storage.ts";
+import { entryTimes, type EntryMeta, type ResultStorage, type WriteOptions } from "./storage.ts";
 
 export class MemoryResultStorage implements Pick<ResultStorage, "read" | "write"> {
   private readonly entries = new Map<string, { payload: Buffer; meta: EntryMeta }>();
@@ -24,13 +23,8 @@ export class MemoryResultStorage implements Pick<ResultStorage, "read" | "write"
   }
 
   async write(key: string, value: unknown, opts: WriteOptions): Promise<void> {
-    const { expiration } = opts;
-    if (expiration !== undefined && !(typeof expiration === "number" && expiration >= 0)) {
-      throw new FlowctlError("INVALID_ARGUMENT", `Expected the cache expiration to be a number of seconds ≥ 0, got ${String(expiration)}`);
-    }
+    const { created, expires } = entryTimes(opts.expiration, this.now());
     const payload = serializeValue(value);
-    const created = this.now();
-    const expires = expiration === undefined || expiration === Infinity ? null : created + expiration * 1000;
     this.entries.set(key, { payload, meta: { key, taskName: opts.taskName, taskKey: opts.taskKey, size: payload.length, created, expires } });
   }
 

@@ -99,6 +99,17 @@ function errorCode(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;
 }
 
+/**
+ * When an entry written now with `expiration` seconds is created and expires (`null`: never).
+ * Throws `INVALID_ARGUMENT` for an expiration that is not a number of seconds ≥ 0.
+ */
+export function entryTimes(expiration: number | undefined, now: number): { created: number; expires: number | null } {
+  if (expiration !== undefined && !(typeof expiration === "number" && expiration >= 0)) {
+    throw new FlowctlError("INVALID_ARGUMENT", `Expected the cache expiration to be a number of seconds ≥ 0, got ${String(expiration)}`);
+  }
+  return { created: now, expires: expiration === undefined || expiration === Infinity ? null : now + expiration * 1000 };
+}
+
 export class ResultStorage {
   readonly basePath: string;
   private readonly now: () => number;
@@ -162,13 +173,8 @@ export class ResultStorage {
    * `STORE_ERROR` when the file cannot be written.
    */
   async write(key: string, value: unknown, opts: WriteOptions): Promise<void> {
-    const { expiration } = opts;
-    if (expiration !== undefined && !(typeof expiration === "number" && expiration >= 0)) {
-      throw new FlowctlError("INVALID_ARGUMENT", `Expected the cache expiration to be a number of seconds ≥ 0, got ${String(expiration)}`);
-    }
+    const { created, expires } = entryTimes(opts.expiration, this.now());
     const payload = serializeValue(value);
-    const created = this.now();
-    const expires = expiration === undefined || expiration === Infinity ? null : created + expiration * 1000;
     const entry = encodeEntry({ key, taskName: opts.taskName, taskKey: opts.taskKey, created, expires }, payload);
     const target = this.fileFor(key);
     const temp = `${target}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
