@@ -32,7 +32,7 @@ test(`SIGKILL ×${KILLS} at random points: what was printed is stored, the run i
         const inspect = await runCli(["runs", "inspect", c.flowRunName!, "--no-color"], { home: run.home, cwd: run.dir });
         assert.match(inspect.stdout, /State:\s+Crashed\('Flow run crashed: process gone \(pid \d+ on /, inspect.stdout + inspect.stderr);
       }
-      summary.push(`kill after ${delay} ms: ${c.stored}/${c.printed} printed stored, ${c.excused} in the last ${GRACE_MS} ms`);
+      summary.push(`kill after ${delay} ms: ${c.stored}/${c.printed} printed stored, ${c.excused} missing, printed at most ${c.oldestExcusedMs} ms before the kill (allowed: ${GRACE_MS} ms)`);
     } finally {
       run.child.kill("SIGKILL");
       run.cleanup();

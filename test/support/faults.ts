@@ -92,6 +92,8 @@ export interface Checked {
   stored: number;
   /** printed ones allowed to be missing (SIGKILL: printed within `graceMs` of the kill) */
   excused: number;
+  /** how long before the kill the oldest excused line was printed (ms; 0 when none) */
+  oldestExcusedMs: number;
   flowRuns: number;
   flowState: string | undefined;
   /** the (newest) flow run's name */
@@ -125,17 +127,21 @@ export async function checkHistory(run: FaultRun, opts: { killedAt?: number; gra
     let printed = 0;
     let stored = 0;
     let excused = 0;
+    let oldestExcusedMs = 0;
     const missing: string[] = [];
     for (const l of run.lines) {
       const m = FINISHED.exec(l.text);
       if (!m) continue;
       printed++;
       if (tasks.get(m[1]!) === m[2]) stored++;
-      else if (opts.killedAt !== undefined && l.at > opts.killedAt - grace) excused++;
+      else if (opts.killedAt !== undefined && l.at > opts.killedAt - grace) {
+        excused++;
+        oldestExcusedMs = Math.max(oldestExcusedMs, opts.killedAt - l.at);
+      }
       else missing.push(`${m[1]} printed ${m[2]}, stored ${tasks.get(m[1]!) ?? "nothing"}`);
     }
     assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${printed} printed task runs are not stored as printed`);
-    return { printed, stored, excused, flowRuns: flows.length, flowState: flows[0]?.stateName, flowRunName: flows[0]?.name };
+    return { printed, stored, excused, oldestExcusedMs, flowRuns: flows.length, flowState: flows[0]?.stateName, flowRunName: flows[0]?.name };
   } finally {
     await store.close();
   }
