@@ -108,7 +108,28 @@ export function isFlowctlError(err: unknown, code?: ErrorCode): err is FlowctlEr
   return code === undefined ? true : c === code;
 }
 
-/** Normalise anything thrown into an Error (JavaScript can throw non-Errors). */
+/** The `name` of the Error `coerceError` makes of a thrown non-Error (its message says what was thrown). */
+export const NON_ERROR_THROWN = "NonErrorThrown";
+
+/** A thrown non-Error, said as what it is: `a string: "text"`, `a number: 42`, `an object: {"a":1}` (at most 200 characters of it). */
+export function describeThrown(v: unknown): string {
+  if (v === null) return "null";
+  if (v === undefined) return "undefined";
+  const kind = Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `a${/^[aeiou]/.test(typeof v) ? "n" : ""} ${typeof v}`;
+  let text: string;
+  try {
+    text = typeof v === "bigint" ? `${v}n` : typeof v === "symbol" || typeof v === "function" ? String(v) : JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return `${kind}: ${text.length > 200 ? text.slice(0, 200) + "…" : text}`;
+}
+
+/**
+ * Normalise anything thrown into an Error (JavaScript can throw non-Errors). A non-Error becomes
+ * an Error named `NonErrorThrown` whose message says what was thrown (`threw a string: "text"`);
+ * the value itself is kept as `thrown`.
+ */
 export function coerceError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
   if (typeof thrown === "object" && thrown !== null && "message" in thrown && "name" in thrown) {
@@ -116,22 +137,40 @@ export function coerceError(thrown: unknown): Error {
     e.name = String((thrown as { name: unknown }).name);
     return e;
   }
-  let text: string;
-  try {
-    text = typeof thrown === "string" ? thrown : JSON.stringify(thrown) ?? String(thrown);
-  } catch {
-    text = String(thrown);
-  }
-  const e = new Error(text);
-  e.name = "NonErrorThrown";
+  const e = new Error(`threw ${describeThrown(thrown)}`);
+  e.name = NON_ERROR_THROWN;
   (e as Error & { thrown?: unknown }).thrown = thrown;
   return e;
 }
 
-/** `Error: boom`, the way Prefect renders an exception in state messages. */
+/** Whether `err` (an Error or stored ErrorData) stands for a thrown non-Error. */
+export function isNonErrorThrown(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { name?: unknown }).name === NON_ERROR_THROWN;
+}
+
+/**
+ * An error's one-line title from its name and message (an Error or stored ErrorData):
+ * `Error: boom`; a thrown non-Error is its message alone (`threw a string: "text"`).
+ */
+export function errorTitle(e: { name?: unknown; message?: unknown }): string {
+  const name = e.name === undefined || e.name === null ? "Error" : String(e.name);
+  const message = e.message === undefined || e.message === null ? "" : String(e.message);
+  if (name === NON_ERROR_THROWN) return message;
+  return message ? `${name}: ${message}` : name;
+}
+
+/** `Error: boom`, the way Prefect renders an exception in state messages; `threw a string: "text"` for a thrown non-Error. */
 export function describeError(err: unknown): string {
+  return errorTitle(coerceError(err));
+}
+
+/**
+ * How a run failed by throwing, after its subject ("Task run", "Flow run"): `encountered an
+ * exception Error: boom` (Prefect's words), or `threw a string: "text"` for a non-Error.
+ */
+export function exceptionPhrase(err: unknown, colon = false): string {
   const e = coerceError(err);
-  return e.message ? `${e.name}: ${e.message}` : e.name;
+  return isNonErrorThrown(e) ? e.message : `encountered an exception${colon ? ":" : ""} ${errorTitle(e)}`;
 }
 
 /** Failures are stored as data, never as live objects. */

@@ -5,6 +5,7 @@
  * Failed and TimedOut runs carry <failure>, Crashed ones <error>, Cancelled and NotReady ones
  * <skipped> (they never ran to an outcome of their own).
  */
+import { errorTitle } from "../errors.ts";
 import type { ReportTaskRun, RunReport } from "./report.ts";
 
 // XML 1.0 allows neither most control characters nor lone surrogates, even escaped
@@ -53,7 +54,7 @@ export function reportJUnit(r: RunReport): string {
       out.push(`${head}/>`);
       return;
     }
-    const message = t.error ? `${t.error.name}: ${t.error.message}` : `${t.stateName}${t.message ? `: ${t.message}` : ""}`;
+    const message = t.error ? errorTitle(t.error) : `${t.stateName}${t.message ? `: ${t.message}` : ""}`;
     out.push(`${head}>`);
     if (o === "skipped") out.push(`      <skipped${attrs({ message })}/>`);
     else {

@@ -5,7 +5,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { UsageError } from "../errors.ts";
+import { describeThrown, UsageError } from "../errors.ts";
 import { registerLoaderHooks } from "../loader/hooks.ts";
 import { isFlow, type Flow } from "../sdk/flow.ts";
 import type { FlowDefinition } from "../engine/flow-definition.ts";
@@ -83,20 +83,6 @@ function describeLoadError(err: unknown, abs: string, shown: string): string {
   if (!(err instanceof Error)) return `Loading ${shown} failed: it threw ${describeThrown(err)}`;
   const line = stackLine(e, abs);
   return `Loading ${shown}${line ? `:${line}` : ""} failed: ${e?.name ?? "Error"}: ${msg.split("\n")[0]}`;
-}
-
-/** A thrown non-Error, said as what it is: `a string: "text"`, `a number: 42`, `an object: {"a":1}`. */
-export function describeThrown(v: unknown): string {
-  if (v === null) return "null";
-  if (v === undefined) return "undefined";
-  const kind = Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `a${/^[aeiou]/.test(typeof v) ? "n" : ""} ${typeof v}`;
-  let text: string;
-  try {
-    text = typeof v === "bigint" ? `${v}n` : typeof v === "symbol" || typeof v === "function" ? String(v) : JSON.stringify(v) ?? String(v);
-  } catch {
-    text = String(v);
-  }
-  return `${kind}: ${text.length > 200 ? text.slice(0, 200) + "…" : text}`;
 }
 
 function stackLine(e: Error, abs: string): string | undefined {

@@ -3,6 +3,7 @@
  * its Markdown (`reportMarkdown`: the GitHub step summary, `runs inspect RUN --format md`).
  * The JUnit XML of the same data is in junit.ts.
  */
+import { errorTitle } from "../errors.ts";
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FlowRunRow, RunStore } from "../store/types.ts";
@@ -114,7 +115,7 @@ export function reportMarkdown(r: RunReport): string {
   if (bad.length > 0) {
     lines.push("", `#### Task runs that did not complete (${bad.length})`, "", "| Task run | State | Error | Where |", "| --- | --- | --- | --- |");
     for (const t of bad.slice(0, MD_FAILURES)) {
-      const err = t.error ? `${t.error.name}: ${t.error.message}` : t.message ?? "";
+      const err = t.error ? errorTitle(t.error) : t.message ?? "";
       lines.push(`| ${code(t.name)} | ${t.stateName} | ${cell(err)} | ${t.error?.frame ? code(t.error.frame) : "-"} |`);
     }
     if (bad.length > MD_FAILURES) lines.push("", `…and ${bad.length - MD_FAILURES} more: \`flowctl tasks ls --flow-run ${f.id} --state ${[...new Set(bad.map((t) => t.stateName))].join(",")}\``);

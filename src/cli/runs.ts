@@ -23,7 +23,7 @@ import { getSettings } from "../settings/index.ts";
 import { resolve } from "node:path";
 import type { FlowRunRow, LogRow, PruneResult, RunStore } from "../store/types.ts";
 import { AmbiguousRunError, lookupRun, type RunKind, type RunMatch } from "../store/run-lookup.ts";
-import { isFlowctlError } from "../errors.ts";
+import { errorTitle, isFlowctlError } from "../errors.ts";
 import { BadRequest, parseLevel, parseStates } from "../server/api.ts";
 import {
   flowRunDetail, listFlowRunViews, logView, taskRunDetail, FINAL_TYPES,
@@ -252,7 +252,7 @@ function errorSummary(states: StateHistoryEntry[] | undefined): string | undefin
   const last = states?.[states.length - 1];
   const e = last?.error as { name?: string; message?: string } | null | undefined;
   if (!e || typeof e !== "object") return undefined;
-  return e.name ? `${e.name}: ${e.message ?? ""}` : e.message;
+  return e.name ? errorTitle(e) : e.message;
 }
 
 async function inspectRun(run: string, opts: InspectOpts): Promise<number> {

@@ -8,7 +8,7 @@
  * The final state: a throw → Failed; a returned value → Completed(); `undefined` → the
  * aggregate of the task runs and subflow runs the body started directly in its last attempt.
  */
-import { FlowctlError, TimeoutError, coerceError, describeError } from "../errors.ts";
+import { FlowctlError, TimeoutError, coerceError, describeError, exceptionPhrase } from "../errors.ts";
 import { engineLogger, Logger } from "../logging/logger.ts";
 import type { TaskRunner } from "../runners/types.ts";
 import { clock } from "../clock.ts";
@@ -294,7 +294,7 @@ async function finalState(run: FlowRunRecord, outcome: Outcome): Promise<State> 
       return TimedOut(outcome.error.message, outcome.error);
     case "error": {
       const error = coerceError(outcome.error);
-      return Failed({ message: `Flow run encountered an exception: ${describeError(error)}`, error });
+      return Failed({ message: `Flow run ${exceptionPhrase(error, true)}`, error });
     }
     case "ok": {
       let v = outcome.value;

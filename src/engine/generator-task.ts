@@ -8,7 +8,7 @@
  * at a yield, a task called with the value it yielded records the generator run as its parent.
  * A timeout counts from the first pull to exhaustion.
  */
-import { TimeoutError, coerceError, describeError } from "../errors.ts";
+import { TimeoutError, coerceError, describeError, exceptionPhrase } from "../errors.ts";
 import { clock } from "../clock.ts";
 import { runContext, type RunContext } from "./context.ts";
 import { runHooks } from "./hooks.ts";
@@ -126,7 +126,7 @@ async function* generatorRun(
       } catch (err) {
         const error = coerceError(err);
         if (error instanceof TimeoutError) failure = TimedOut(error.message, error);
-        else failure = Failed({ message: `Task run encountered an exception ${describeError(error)}`, error });
+        else failure = Failed({ message: `Task run ${exceptionPhrase(error)}`, error });
       }
       const delay = await decideRetry(p, failure);
       if (delay === undefined) {

@@ -11,7 +11,7 @@
  * history and handed to the store writer. The body runs on the flow's task runner.
  */
 import { consumeIfGenerator } from "./consume-generator.ts";
-import { FlowctlError, TimeoutError, coerceError, describeError, isFlowctlError } from "../errors.ts";
+import { FlowctlError, TimeoutError, coerceError, describeError, exceptionPhrase, isFlowctlError, isNonErrorThrown } from "../errors.ts";
 import { engineLogger, Logger } from "../logging/logger.ts";
 import { LEVELS } from "../logging/levels.ts";
 import type { ReturnedState, TaskAttempt } from "../runners/types.ts";
@@ -336,7 +336,7 @@ async function attemptLoop(p: Prepared, args: readonly unknown[]): Promise<State
       if (!outcome.timedOut && isFlowctlError(error, "CRASHED")) return Crashed({ message: error.message, error });
       failure = outcome.timedOut
         ? TimedOut(error.message, error)
-        : Failed({ message: `Task run encountered an exception ${describeError(error)}`, error });
+        : Failed({ message: `Task run ${exceptionPhrase(error)}`, error });
     }
     const retry = await decideRetry(p, failure);
     if (retry === undefined) return failure;
@@ -355,12 +355,14 @@ async function attemptLoop(p: Prepared, args: readonly unknown[]): Promise<State
 export async function decideRetry(p: Prepared, failure: State): Promise<number | undefined> {
   const { run, cfg, def } = p;
   const what = failure.name === "TimedOut" ? `TimeoutError: ${failure.message}` : failure.error ? describeError(failure.error) : failure.toString();
+  // a thrown non-Error reads as what it was: `Task run threw a string: "text"`
+  const lead = failure.name !== "TimedOut" && isNonErrorThrown(failure.error) ? `Task run ${what}` : `Task run failed with exception: ${what}`;
   const retries = cfg.retries;
   // the ERROR line that ends a failed task carries its traceback (user frames, cause chain)
   const trace = failure.name !== "TimedOut" && failure.error ? formatTraceback(failure.error) : "";
   const withTrace = (line: string) => (trace ? `${line}\n${trace}` : line);
   if (run.runCount > retries) {
-    run.logger.error(withTrace(retries === 0 ? `Task run failed with exception: ${what}` : `Task run failed with exception: ${what} - Retries are exhausted`));
+    run.logger.error(withTrace(retries === 0 ? lead : `${lead} - Retries are exhausted`));
     return undefined;
   }
   if (def.options.retryConditionFn) {
@@ -372,7 +374,7 @@ export async function decideRetry(p: Prepared, failure: State): Promise<number |
       ok = false;
     }
     if (!ok) {
-      run.logger.error(withTrace(`Task run failed with exception: ${what} - Retry condition not met`));
+      run.logger.error(withTrace(`${lead} - Retry condition not met`));
       return undefined;
     }
   }
@@ -387,7 +389,7 @@ export async function decideRetry(p: Prepared, failure: State): Promise<number |
     );
   }
   run.logger.info(
-    `Task run failed with exception: ${what} - Retry ${n}/${retries} will start ${delay > 0 ? `${round(delay)} second(s) from now` : "immediately"}`,
+    `${lead} - Retry ${n}/${retries} will start ${delay > 0 ? `${round(delay)} second(s) from now` : "immediately"}`,
   );
   return delay;
 }

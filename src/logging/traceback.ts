@@ -11,6 +11,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { sep } from "node:path";
+import { errorTitle } from "../errors.ts";
 
 /** flowctl's own files: src/ (run from source) or dist/ (compiled), and its dependencies */
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -38,7 +39,7 @@ export function formatTraceback(error: unknown, full = fullByDefault): string {
   for (let depth = 0; e !== undefined && e !== null && depth < 8 && !seen.has(e); depth++) {
     seen.add(e);
     const err = e as ErrorLike;
-    const head = typeof err === "object" ? `${String(err.name ?? "Error")}: ${String(err.message ?? "")}` : String(err);
+    const head = typeof err === "object" ? errorTitle(err) : String(err);
     if (depth > 0) out.push(`Caused by: ${head}`);
     if (typeof err === "object" && typeof err.stack === "string") out.push(...frames(err.stack, full));
     e = typeof err === "object" ? err.cause : undefined;

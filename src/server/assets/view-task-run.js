@@ -9,7 +9,8 @@ import { historyTable, metaList } from "./view-flow-run.js";
 function errorOf(states) {
   const e = states.length ? states[states.length - 1].error : null;
   if (!e || typeof e !== "object") return null;
-  const title = `${e.name ?? "Error"}: ${e.message ?? ""}`;
+  // a thrown non-Error is said by its message alone (`threw a string: "text"`)
+  const title = e.name === "NonErrorThrown" ? String(e.message ?? "") : `${e.name ?? "Error"}: ${e.message ?? ""}`;
   return section(
     "Error",
     h("p", { class: "error-title" }, title),
