@@ -111,6 +111,22 @@ export interface KeptResultRow {
   created: number;
 }
 
+/**
+ * What one attempt of a task body came to, recorded by the Redis worker that ran it before it
+ * replies through Redis (see RedisTaskRunner): the flow's process reads it when Redis lost the
+ * reply. The first row recorded for an attempt is kept.
+ */
+export interface AttemptOutcomeRow {
+  /** `<task run id>.<run count>` (the job id) */
+  attemptId: string;
+  taskRunId: string;
+  /** what the body came to: COMPLETED, FAILED (it threw), or the type of a State it returned */
+  stateType: StateType;
+  /** the worker's reply, JSON text (the runner's envelope; values inside are encoded) */
+  outcome: string;
+  created: number;
+}
+
 /** How a flow run whose process is gone is marked Crashed (`RunStore.markCrashed`). */
 export interface CrashMark {
   /** the Crashed state's message: why the run is judged dead */
@@ -268,6 +284,12 @@ export interface RunStore {
   getCancellation(flowRunId: string): Promise<{ message: string; requested: number } | undefined>;
   /** The kept results of a top-level flow run's task runs (its subflows' included). */
   getKeptResults(flowRunId: string): Promise<KeptResultRow[]>;
+  /** Record an attempt's outcome; a row already recorded for the attempt is kept (returns false). */
+  putAttemptOutcome(row: AttemptOutcomeRow): Promise<boolean>;
+  /** The outcomes recorded for these attempts (those that have one, in no particular order). */
+  getAttemptOutcomes(attemptIds: readonly string[]): Promise<AttemptOutcomeRow[]>;
+  /** Forget these attempts' outcomes (none recorded is fine). */
+  deleteAttemptOutcomes(attemptIds: readonly string[]): Promise<void>;
   getInputs(taskRunId: string): Promise<InputRow[]>;
   getLogs(filter: LogFilter): Promise<LogRow[]>;
   /** `listFlowRuns` (same filter, same order) with each run's task-run counts by state type. */

@@ -274,6 +274,25 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.deepEqual(await store.deleteFlowRuns(["nope"]), { flowRunIds: [], flowRuns: 0, taskRuns: 0, states: 0, logs: 0, cacheKeys: [] });
     });
 
+    test("attempt outcomes: the first recorded is kept, read back by id, deleted by id and with their runs", async () => {
+      const store = await fresh();
+      const first = { attemptId: "t1.1", taskRunId: "t1", stateType: "COMPLETED" as const, outcome: '{"v":1,"ok":true,"value":"QQ=="}', created: NOW };
+      assert.equal(await store.putAttemptOutcome(first), true);
+      assert.equal(await store.putAttemptOutcome({ ...first, stateType: "FAILED", outcome: "{}" }), false, "a second record of the attempt is refused");
+      await store.putAttemptOutcome({ ...first, attemptId: "t1.2", outcome: "{\"second\":\"attempt ✓\"}" });
+      await store.putAttemptOutcome({ ...first, attemptId: "t2.1", taskRunId: "t2" });
+      const got = await store.getAttemptOutcomes(["t1.1", "t1.2", "nope"]);
+      assert.deepEqual(got.sort((a, b) => a.attemptId.localeCompare(b.attemptId)), [first, { ...first, attemptId: "t1.2", outcome: "{\"second\":\"attempt ✓\"}" }]);
+      assert.deepEqual(await store.getAttemptOutcomes([]), []);
+      await store.deleteAttemptOutcomes(["t1.2", "nope"]);
+      await store.deleteAttemptOutcomes([]);
+      assert.deepEqual((await store.getAttemptOutcomes(["t1.1", "t1.2"])).map((o) => o.attemptId), ["t1.1"]);
+      // a flow run deleted takes its task runs' outcomes with it
+      await store.writeBatch(batch({ flowRuns: [flowRow("f", NOW)], taskRuns: [taskRow("t1", "f", NOW), taskRow("t2", null, NOW)] }));
+      await store.deleteFlowRuns(["f"]);
+      assert.deepEqual((await store.getAttemptOutcomes(["t1.1", "t2.1"])).map((o) => o.attemptId), ["t2.1"]);
+    });
+
     test("a run's latest snapshot wins, whatever order the batches arrive in", async () => {
       const store = await fresh();
       const newer = flowRow("f", NOW, { stateType: "COMPLETED", stateName: "Completed", updated: NOW + 500 });

@@ -10,7 +10,7 @@
 import { FlowctlError } from "../../errors.ts";
 import type {
   ConcurrencyLimitRow, ConcurrencySlotRow, CrashMark, FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult,
-  RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow,
+  RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow, AttemptOutcomeRow,
 } from "../types.ts";
 import { MemoryConcurrency } from "./concurrency.ts";
 import { deleteFromDatabase, pruneDatabase, statsOf } from "./summaries.ts";
@@ -38,6 +38,8 @@ export class MemoryDatabase {
   readonly results = new Map<string, KeptResultRow>();
   /** cancel requests, per flow run */
   readonly cancellations = new Map<string, { message: string; requested: number }>();
+  /** attempt outcomes, per attempt id */
+  readonly outcomes = new Map<string, AttemptOutcomeRow>();
   nextSeq = 0;
   nextLogId = 1;
   readonly concurrency: MemoryConcurrency;
@@ -106,6 +108,26 @@ export class MemoryStore implements RunStore {
   async getCancellation(flowRunId: string): Promise<{ message: string; requested: number } | undefined> {
     const c = this.check().cancellations.get(flowRunId);
     return c && { ...c };
+  }
+
+  async putAttemptOutcome(o: AttemptOutcomeRow): Promise<boolean> {
+    const db = this.check();
+    if (db.outcomes.has(o.attemptId)) return false;
+    db.outcomes.set(o.attemptId, { ...o });
+    return true;
+  }
+
+  async getAttemptOutcomes(attemptIds: readonly string[]): Promise<AttemptOutcomeRow[]> {
+    const db = this.check();
+    return attemptIds.flatMap((id) => {
+      const o = db.outcomes.get(id);
+      return o ? [{ ...o }] : [];
+    });
+  }
+
+  async deleteAttemptOutcomes(attemptIds: readonly string[]): Promise<void> {
+    const db = this.check();
+    for (const id of attemptIds) db.outcomes.delete(id);
   }
 
   async beat(ids: readonly string[], b: { at: number }): Promise<FlowRunRow[]> {

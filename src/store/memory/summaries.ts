@@ -91,6 +91,7 @@ function removeRuns(
   for (const id of flowIds) db.flowRuns.delete(id);
   for (const [id, r] of db.results) if (taskIds.has(id) || flowIds.has(r.flowRunId)) db.results.delete(id);
   for (const id of flowIds) db.cancellations.delete(id);
+  for (const [id, o] of db.outcomes) if (taskIds.has(o.taskRunId)) db.outcomes.delete(id);
   const stillUsed = new Set<string>();
   for (const { row } of db.taskRuns.values()) if (row.cacheKey !== null) stillUsed.add(row.cacheKey);
   return {

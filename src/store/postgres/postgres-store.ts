@@ -11,9 +11,10 @@ import { FlowctlError, isFlowctlError } from "../../errors.ts";
 import type {
   ConcurrencyLimitRow, ConcurrencySlotRow, CrashMark, SlotAcquisition, SlotRequest,
   FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult, RunStatsRows, RunStore, StateRow,
-  TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow,
+  TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow, AttemptOutcomeRow,
 } from "../types.ts";
 import { keptRow } from "../kept-rows.ts";
+import { OUTCOME_COLS, outcomeRow } from "../outcome-rows.ts";
 import { parsePgUrl, type PgTarget } from "./connection.ts";
 import { migrate } from "./migrate.ts";
 import { deleteFlowRuns, pruneOlderThan, statsSince, withTaskCounts } from "./run-summaries.ts";
@@ -226,6 +227,24 @@ export class PostgresStore implements RunStore {
       [flowRunId],
     );
     return rows.map(keptRow);
+  }
+
+  async putAttemptOutcome(o: AttemptOutcomeRow): Promise<boolean> {
+    const rows = await this.query(
+      `INSERT INTO attempt_outcomes (${OUTCOME_COLS}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING attempt_id`,
+      [o.attemptId, o.taskRunId, o.stateType, o.outcome, o.created],
+    );
+    return rows.length > 0;
+  }
+
+  async getAttemptOutcomes(attemptIds: readonly string[]): Promise<AttemptOutcomeRow[]> {
+    if (attemptIds.length === 0) return [];
+    return (await this.query(`SELECT ${OUTCOME_COLS} FROM attempt_outcomes WHERE attempt_id = ANY($1::text[])`, [attemptIds])).map(outcomeRow);
+  }
+
+  async deleteAttemptOutcomes(attemptIds: readonly string[]): Promise<void> {
+    if (attemptIds.length === 0) return;
+    await this.query("DELETE FROM attempt_outcomes WHERE attempt_id = ANY($1::text[])", [attemptIds]);
   }
 
   async getInputs(taskRunId: string): Promise<InputRow[]> {

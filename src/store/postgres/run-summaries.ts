@@ -119,6 +119,7 @@ async function removeRuns(client: pg.PoolClient, flowIds: string[], taskRows: { 
     (await q("DELETE FROM logs WHERE flow_run_id = ANY($1::text[]) OR task_run_id = ANY($2::text[])", [flowIds, taskIds])).rowCount ?? 0;
   await q("DELETE FROM task_run_results WHERE task_run_id = ANY($1::text[]) OR flow_run_id = ANY($2::text[])", [taskIds, flowIds]);
   await q("DELETE FROM run_cancellations WHERE flow_run_id = ANY($1::text[])", [flowIds]);
+  await q("DELETE FROM attempt_outcomes WHERE task_run_id = ANY($1::text[])", [taskIds]);
   const taskRuns = (await q("DELETE FROM task_runs WHERE id = ANY($1::text[])", [taskIds])).rowCount ?? 0;
   const flowRuns = (await q("DELETE FROM flow_runs WHERE id = ANY($1::text[])", [flowIds])).rowCount ?? 0;
   const keys = [...new Set(taskRows.map((r) => r.cache_key).filter((k): k is string => k !== null))];

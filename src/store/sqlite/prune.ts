@@ -80,6 +80,7 @@ function removeRuns(db: Db, flowIds: string[], taskRows: { id: string; cache_key
     "DELETE FROM task_run_results WHERE task_run_id IN (SELECT value FROM json_each(?)) OR flow_run_id IN (SELECT value FROM json_each(?))",
   ).run(taskJson, flowJson);
   db.prepare("DELETE FROM run_cancellations WHERE flow_run_id IN (SELECT value FROM json_each(?))").run(flowJson);
+  db.prepare("DELETE FROM attempt_outcomes WHERE task_run_id IN (SELECT value FROM json_each(?))").run(taskJson);
   const taskRuns = db.prepare("DELETE FROM task_runs WHERE id IN (SELECT value FROM json_each(?))").run(taskJson).changes;
   const flowRuns = db.prepare("DELETE FROM flow_runs WHERE id IN (SELECT value FROM json_each(?))").run(flowJson).changes;
 

@@ -11,8 +11,9 @@ import { WriteThread } from "./write-thread.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
-import type { CrashMark, FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
+import type { AttemptOutcomeRow, CrashMark, FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
 import { keptRow } from "../kept-rows.ts";
+import { OUTCOME_COLS, outcomeRow } from "../outcome-rows.ts";
 import { statsSince, withTaskCounts } from "./run-summaries.ts";
 import { deleteFlowRuns, pruneOlderThan } from "./prune.ts";
 import * as concurrency from "./concurrency.ts";
@@ -179,6 +180,22 @@ export class SqliteStore implements RunStore {
       .prepare("SELECT task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created FROM task_run_results WHERE flow_run_id = ?")
       .all(flowRunId) as Record<string, unknown>[];
     return rows.map(keptRow);
+  }
+
+  async putAttemptOutcome(o: AttemptOutcomeRow): Promise<boolean> {
+    const sql = `INSERT OR IGNORE INTO attempt_outcomes (${OUTCOME_COLS}) VALUES (?, ?, ?, ?, ?)`;
+    return this.db.prepare(sql).run(o.attemptId, o.taskRunId, o.stateType, o.outcome, o.created).changes > 0;
+  }
+
+  async getAttemptOutcomes(attemptIds: readonly string[]): Promise<AttemptOutcomeRow[]> {
+    if (attemptIds.length === 0) return [];
+    const sql = `SELECT ${OUTCOME_COLS} FROM attempt_outcomes WHERE attempt_id IN (SELECT value FROM json_each(?))`;
+    return (this.db.prepare(sql).all(JSON.stringify(attemptIds)) as Record<string, unknown>[]).map(outcomeRow);
+  }
+
+  async deleteAttemptOutcomes(attemptIds: readonly string[]): Promise<void> {
+    if (attemptIds.length === 0) return;
+    this.db.prepare("DELETE FROM attempt_outcomes WHERE attempt_id IN (SELECT value FROM json_each(?))").run(JSON.stringify(attemptIds));
   }
 
   async getInputs(taskRunId: string): Promise<InputRow[]> {
