@@ -174,7 +174,58 @@ export interface LogFilter {
   includeTasks?: boolean;
   minLevel?: number;
   afterId?: number;
+  /** only lines older than this id (paging back from the tail) */
+  beforeId?: number;
+  /** newest first (the tail of a long log); oldest first otherwise */
+  newestFirst?: boolean;
   limit?: number;
+}
+
+/**
+ * The task runs of one task key within a flow run: a `.map` call's runs (or every call of one
+ * task), counted by state type.
+ */
+export interface TaskRunGroupRow {
+  taskKey: string;
+  /** the task's name (the least, should runs of one key carry several) */
+  taskName: string;
+  total: number;
+  counts: Partial<Record<StateType, number>>;
+  /** runs that ran more than once (retried) */
+  retried: number;
+  /** the creation time of its first run: groups are listed in this order */
+  firstCreated: number;
+  /** earliest start and latest end among its runs; null when none started (ended) */
+  start: number | null;
+  end: number | null;
+}
+
+/** One page of a flow run's task runs, oldest first (created, then write order). */
+export interface TaskRunPageFilter {
+  flowRunId: string;
+  /** one group's runs */
+  taskKey?: string;
+  /** state types or names, as in `TaskRunFilter` */
+  state?: string[];
+  /** only runs that did not end Completed or that ran more than once */
+  notable?: boolean;
+  limit: number;
+  offset?: number;
+}
+
+export interface TaskRunPage {
+  taskRuns: TaskRunRow[];
+  /** every run the filter selects, not only this page's */
+  total: number;
+}
+
+/** Started task runs of one task key and state type whose start falls in one time bucket. */
+export interface TaskRunStartBucket {
+  taskKey: string;
+  /** `trunc((startTime − from) / bucketMs)` */
+  bucket: number;
+  stateType: StateType;
+  count: number;
 }
 
 /** A flow run with how many of its task runs are in each state type (all of its task runs, nested ones included). */
@@ -292,6 +343,22 @@ export interface RunStore {
   deleteAttemptOutcomes(attemptIds: readonly string[]): Promise<void>;
   getInputs(taskRunId: string): Promise<InputRow[]>;
   getLogs(filter: LogFilter): Promise<LogRow[]>;
+  /*
+   * The web UI's reads of one flow run's task runs, a bounded piece at a time whatever their
+   * number (each is answered from an index on flow_run_id).
+   */
+  /** The flow run's task runs grouped by task key, in order of their first run. */
+  taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]>;
+  /** One page of the flow run's task runs (see `TaskRunPageFilter`) and how many there are. */
+  pageTaskRuns(filter: TaskRunPageFilter): Promise<TaskRunPage>;
+  /**
+   * The flow run's task runs whose `updated` is after `since`, least recently updated first
+   * (ties in write order), at most `limit`; and the greatest `updated` of all its task runs
+   * (0 when it has none).
+   */
+  taskRunsUpdatedSince(flowRunId: string, since: number, limit: number): Promise<{ taskRuns: TaskRunRow[]; maxUpdated: number }>;
+  /** The flow run's started task runs counted by task key, start bucket and state type (no order). */
+  taskRunStartBuckets(flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]>;
   /** `listFlowRuns` (same filter, same order) with each run's task-run counts by state type. */
   listFlowRunsWithTaskCounts(filter?: FlowRunFilter): Promise<FlowRunWithTaskCounts[]>;
   /**

@@ -392,6 +392,70 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.deepEqual(await msgs({ afterId: all[3]!.id! }), ["g-info", "solo"]);
     });
 
+    test("a flow run's task runs for the UI: groups, pages with totals, changes since, start buckets, log tail", async () => {
+      const store = await fresh();
+      // get ×5 (one retried, one failed, one running) interleaved with save ×2; and another flow run's
+      const get = (i: number, over: Partial<TaskRunRow> = {}) =>
+        taskRow(`get${i}`, "f", NOW + i, { taskKey: "get-k", startTime: NOW + 10 * i, endTime: NOW + 10 * i + 5, updated: NOW + 100 + i, ...over });
+      await store.writeBatch(batch({
+        flowRuns: [flowRow("f", NOW), flowRow("g", NOW)],
+        taskRuns: [
+          get(0), get(1, { runCount: 2 }), get(2, { stateType: "FAILED", stateName: "Failed" }),
+          taskRow("save1", "f", NOW + 2, { taskKey: "save-k", startTime: NOW + 25, updated: NOW + 300 }),
+          get(3, { stateType: "RUNNING", stateName: "Running", endTime: null }),
+          get(4, { stateType: "PENDING", stateName: "Pending", startTime: null, endTime: null, created: NOW + 3 }),
+          taskRow("save2", "f", NOW + 5, { taskKey: "save-k", startTime: NOW + 52, endTime: NOW + 60, updated: NOW + 200 }),
+          taskRow("other1", "g", NOW, { taskKey: "get-k", updated: NOW + 900 }),
+        ],
+        logs: Array.from({ length: 7 }, (_, i) => logRow(`line ${i}`, NOW + i, { flowRunId: i === 6 ? "g" : "f", taskRunId: i === 5 ? "get0" : null }))
+          .concat([logRow("task only", NOW + 9, { taskRunId: "get1" })]),
+      }));
+      const groups = await store.taskRunGroups("f");
+      assert.deepEqual(groups, [
+        {
+          taskKey: "get-k", taskName: "get", total: 5, counts: { COMPLETED: 2, FAILED: 1, RUNNING: 1, PENDING: 1 }, retried: 1,
+          firstCreated: NOW, start: NOW, end: NOW + 25,
+        },
+        { taskKey: "save-k", taskName: "save", total: 2, counts: { COMPLETED: 2 }, retried: 0, firstCreated: NOW + 2, start: NOW + 25, end: NOW + 102 },
+      ]);
+      assert.deepEqual(await store.taskRunGroups("nope"), []);
+
+      const page = async (f: Omit<Parameters<RunStore["pageTaskRuns"]>[0], "flowRunId">) => {
+        const p = await store.pageTaskRuns({ flowRunId: "f", ...f });
+        return [ids(p.taskRuns), p.total];
+      };
+      // oldest first, ties (get2 and save1 at NOW + 2; get3 and get4 at NOW + 3) in write order
+      assert.deepEqual(await page({ limit: 3 }), [["get0", "get1", "get2"], 7]);
+      assert.deepEqual(await page({ limit: 3, offset: 3 }), [["save1", "get3", "get4"], 7]);
+      assert.deepEqual(await page({ limit: 3, offset: 6 }), [["save2"], 7]);
+      assert.deepEqual(await page({ limit: 3, offset: 9 }), [[], 7]);
+      assert.deepEqual(await page({ limit: 2, taskKey: "get-k", offset: 1 }), [["get1", "get2"], 5]);
+      assert.deepEqual(await page({ limit: 9, state: ["Failed", "RUNNING"] }), [["get2", "get3"], 2]);
+      assert.deepEqual(await page({ limit: 9, notable: true }), [["get1", "get2", "get3", "get4"], 4]);
+
+      const since = async (t: number, limit = 10) => {
+        const r = await store.taskRunsUpdatedSince("f", t, limit);
+        return [ids(r.taskRuns), r.maxUpdated];
+      };
+      assert.deepEqual(await since(0, 3), [["get0", "get1", "get2"], NOW + 300]);
+      assert.deepEqual(await since(NOW + 103), [["get4", "save2", "save1"], NOW + 300]);
+      assert.deepEqual(await since(NOW + 300), [[], NOW + 300]);
+      assert.deepEqual(await store.taskRunsUpdatedSince("nope", 0, 10), { taskRuns: [], maxUpdated: 0 });
+
+      const buckets = (await store.taskRunStartBuckets("f", NOW, 20))
+        .map((b) => `${b.taskKey} ${b.bucket} ${b.stateType} ${b.count}`).sort();
+      assert.deepEqual(buckets, [
+        "get-k 0 COMPLETED 2", "get-k 1 FAILED 1", "get-k 1 RUNNING 1", "save-k 1 COMPLETED 1", "save-k 2 COMPLETED 1",
+      ]);
+
+      const msgs = async (f: Parameters<RunStore["getLogs"]>[0]) => (await store.getLogs(f)).map((l) => l.message);
+      assert.deepEqual(await msgs({ flowRunId: "f", includeTasks: true, newestFirst: true, limit: 3 }), ["task only", "line 5", "line 4"]);
+      const all = await store.getLogs({ flowRunId: "f", includeTasks: true });
+      const before = all.find((l) => l.message === "line 4")!.id!;
+      assert.deepEqual(await msgs({ flowRunId: "f", includeTasks: true, newestFirst: true, beforeId: before }), ["line 3", "line 2", "line 1", "line 0"]);
+      assert.deepEqual(await msgs({ flowRunId: "f", beforeId: before, limit: 2 }), ["line 0", "line 1"]);
+    });
+
     test("one large batch (thousands of rows) is written whole", async () => {
       const store = await fresh();
       const taskRuns = Array.from({ length: 3000 }, (_, i) => taskRow(`big${i}`, "f", NOW + i));

@@ -14,6 +14,8 @@ import type {
 } from "../types.ts";
 import { MemoryConcurrency } from "./concurrency.ts";
 import { deleteFromDatabase, pruneDatabase, statsOf } from "./summaries.ts";
+import * as pages from "./run-pages.ts";
+import type { TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunStartBucket } from "../types.ts";
 
 function copyKept(r: KeptResultRow): KeptResultRow {
   return { ...r, payload: r.payload === null ? null : Buffer.from(r.payload) };
@@ -231,15 +233,32 @@ export class MemoryStore implements RunStore {
     }
     const out: LogRow[] = [];
     const limit = f.limit ?? 100_000;
-    for (const l of db.logs) {
+    for (const l of f.newestFirst ? [...db.logs].reverse() : db.logs) {
       if (out.length >= limit) break;
       if (ofFlow && !ofFlow(l)) continue;
       if (f.taskRunId !== undefined && l.taskRunId !== f.taskRunId) continue;
       if (f.minLevel !== undefined && l.level < f.minLevel) continue;
       if (f.afterId !== undefined && l.id! <= f.afterId) continue;
+      if (f.beforeId !== undefined && l.id! >= f.beforeId) continue;
       out.push({ ...l });
     }
     return out;
+  }
+
+  async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
+    return pages.taskRunGroups(this.check(), flowRunId);
+  }
+
+  async pageTaskRuns(f: TaskRunPageFilter): Promise<TaskRunPage> {
+    return pages.pageTaskRuns(this.check(), f);
+  }
+
+  async taskRunsUpdatedSince(flowRunId: string, since: number, limit: number): Promise<{ taskRuns: TaskRunRow[]; maxUpdated: number }> {
+    return pages.taskRunsUpdatedSince(this.check(), flowRunId, since, limit);
+  }
+
+  async taskRunStartBuckets(flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]> {
+    return pages.taskRunStartBuckets(this.check(), flowRunId, from, bucketMs);
   }
 
   async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {

@@ -20,6 +20,8 @@ import { migrate } from "./migrate.ts";
 import { deleteFlowRuns, pruneOlderThan, statsSince, withTaskCounts } from "./run-summaries.ts";
 import * as concurrency from "./concurrency.ts";
 import * as liveness from "./liveness.ts";
+import * as pages from "./run-pages.ts";
+import type { TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunStartBucket } from "../types.ts";
 import {
   FLOW_COLS, FLOW_RUNS, LOGS, RESULTS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
   type ColumnSet,
@@ -268,8 +270,25 @@ export class PostgresStore implements RunStore {
     if (f.taskRunId !== undefined) q.add("task_run_id = ?", f.taskRunId);
     if (f.minLevel !== undefined) q.add("level >= ?", f.minLevel);
     if (f.afterId !== undefined) q.add("id > ?", f.afterId);
-    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${q.sql()} ORDER BY id ASC LIMIT ${q.param(f.limit ?? 100_000)}`;
+    if (f.beforeId !== undefined) q.add("id < ?", f.beforeId);
+    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${q.sql()} ORDER BY id ${f.newestFirst ? "DESC" : "ASC"} LIMIT ${q.param(f.limit ?? 100_000)}`;
     return (await this.query(sql, q.params)).map(logRow);
+  }
+
+  async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
+    return pages.taskRunGroups((text, params) => this.query(text, params), flowRunId);
+  }
+
+  async pageTaskRuns(f: TaskRunPageFilter): Promise<TaskRunPage> {
+    return pages.pageTaskRuns((text, params) => this.query(text, params), f);
+  }
+
+  async taskRunsUpdatedSince(flowRunId: string, since: number, limit: number): Promise<{ taskRuns: TaskRunRow[]; maxUpdated: number }> {
+    return pages.taskRunsUpdatedSince((text, params) => this.query(text, params), flowRunId, since, limit);
+  }
+
+  async taskRunStartBuckets(flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]> {
+    return pages.taskRunStartBuckets((text, params) => this.query(text, params), flowRunId, from, bucketMs);
   }
 
   async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {

@@ -12,9 +12,11 @@ import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
 import type { AttemptOutcomeRow, CrashMark, FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
+import type { TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunStartBucket } from "../types.ts";
 import { keptRow } from "../kept-rows.ts";
 import { OUTCOME_COLS, outcomeRow } from "../outcome-rows.ts";
 import { statsSince, withTaskCounts } from "./run-summaries.ts";
+import * as pages from "./run-pages.ts";
 import { deleteFlowRuns, pruneOlderThan } from "./prune.ts";
 import * as concurrency from "./concurrency.ts";
 import * as liveness from "./liveness.ts";
@@ -220,7 +222,8 @@ export class SqliteStore implements RunStore {
     if (f.taskRunId !== undefined) { where.push("task_run_id = ?"); params.push(f.taskRunId); }
     if (f.minLevel !== undefined) { where.push("level >= ?"); params.push(f.minLevel); }
     if (f.afterId !== undefined) { where.push("id > ?"); params.push(f.afterId); }
-    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id ASC LIMIT ?`;
+    if (f.beforeId !== undefined) { where.push("id < ?"); params.push(f.beforeId); }
+    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id ${f.newestFirst ? "DESC" : "ASC"} LIMIT ?`;
     params.push(f.limit ?? 100_000);
     return (this.db.prepare(sql).all(...params) as Record<string, unknown>[]).map((r) => ({
       id: Number(r.id),
@@ -231,6 +234,22 @@ export class SqliteStore implements RunStore {
       message: r.message as string,
       timestamp: Number(r.timestamp),
     }));
+  }
+
+  async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
+    return pages.taskRunGroups(this.db, flowRunId);
+  }
+
+  async pageTaskRuns(f: TaskRunPageFilter): Promise<TaskRunPage> {
+    return pages.pageTaskRuns(this.db, TASK_COLS, taskRow, f);
+  }
+
+  async taskRunsUpdatedSince(flowRunId: string, since: number, limit: number): Promise<{ taskRuns: TaskRunRow[]; maxUpdated: number }> {
+    return pages.taskRunsUpdatedSince(this.db, TASK_COLS, taskRow, flowRunId, since, limit);
+  }
+
+  async taskRunStartBuckets(flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]> {
+    return pages.taskRunStartBuckets(this.db, flowRunId, from, bucketMs);
   }
 
   async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {
