@@ -193,8 +193,8 @@ async function executeTaskRun(p: Prepared): Promise<State> {
     // submit() hands back its future before any of the run happens (a sync body included)
     if (p.opts.mode === "submit") await undefined;
     // backpressure: what was recorded stays in memory until the store has it
-    const writer = p.env.writer;
-    while (writer.congested) await writer.whenDrained();
+    const admitted = p.env.writer.admit();
+    if (admitted) await admitted;
     try {
       let args = p.args;
       if (p.opts.waitFor !== undefined || containsFutures(args)) {

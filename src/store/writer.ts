@@ -31,8 +31,16 @@ export interface Persistable<R> {
 
 const FLUSH_INTERVAL_MS = 200;
 const FLUSH_THRESHOLD = 2000;
-/** Batches left unacknowledged before the engine waits for the store (bounds memory whatever N is). */
-const MAX_UNACKNOWLEDGED = 4;
+/**
+ * Rows (and batches) left unacknowledged before the engine waits for the store: bounds memory
+ * whatever N is. Rows, not only batches: a handOff before each synchronous task body posts one
+ * small batch per run, and four of those would hold a flow to the write thread's wake-ups.
+ */
+const MAX_UNACKNOWLEDGED_ROWS = 4 * FLUSH_THRESHOLD;
+const MAX_UNACKNOWLEDGED = 256;
+/** Task runs let go at once when the store has kept up (see `admit`). */
+const RELEASE_STEP = 256;
+const noop = () => undefined;
 
 export class StoreWriter {
   private flowRuns = new Map<string, Persistable<FlowRunRow>>();
@@ -44,7 +52,6 @@ export class StoreWriter {
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<void>>();
-  private drained: { promise: Promise<void>; resolve: () => void } | undefined;
   private opening = false;
   private store: RunStore | undefined;
   private reportedError = false;
@@ -166,32 +173,67 @@ export class StoreWriter {
   }
 
   /**
-   * Too many batches are waiting for the store: the engine holds new task runs back until
-   * `whenDrained()` (backpressure). Each batch is kept until the store acknowledges it, and a flow
-   * that runs on microtasks alone never lets an acknowledgement in: without this, every batch would
-   * stay in memory until the flow ends (and a slow store would fall behind without bound).
+   * Too many batches are waiting for the store: the engine holds new task runs back (`admit()`,
+   * backpressure). Each batch is kept until the store acknowledges it, and a flow that runs on
+   * microtasks alone never lets an acknowledgement in: without this, every batch would stay in
+   * memory until the flow ends (and a slow store would fall behind without bound).
    */
   get congested(): boolean {
-    return this.inflight.size >= MAX_UNACKNOWLEDGED;
+    return this.unackedRows >= MAX_UNACKNOWLEDGED_ROWS || this.inflight.size >= MAX_UNACKNOWLEDGED;
   }
 
-  /** Resolves once fewer than MAX_UNACKNOWLEDGED batches wait; one promise, shared by every waiter. */
-  whenDrained(): Promise<void> {
-    if (!this.congested) return Promise.resolve();
-    if (!this.drained) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.drained = { promise, resolve };
+  /** rows in the batches handed to the store and not yet acknowledged */
+  private unackedRows = 0;
+
+  /** task runs held back by `admit()`, first in first out (`waitHead` is the next to go) */
+  private waiters: (() => void)[] = [];
+  private waitHead = 0;
+  private releaseScheduled = false;
+
+  /**
+   * Resolves when a new task run may start: at once (undefined) unless the store is congested or
+   * others wait before it. Waiters go in the order they came, at most RELEASE_STEP at a time: a
+   * `.map` of 100,000 runs must not wake every waiting run on every acknowledgement (each would
+   * find the store congested again: quadratic).
+   */
+  admit(): Promise<void> | undefined {
+    if (this.waitHead === this.waiters.length && !this.congested) return undefined;
+    return new Promise<void>((resolve) => {
+      this.waiters.push(resolve);
+      this.scheduleRelease();
+    });
+  }
+
+  /** Release waiters while the store keeps up, RELEASE_STEP per turn of the event loop. */
+  private release = (): void => {
+    this.releaseScheduled = false;
+    let n = 0;
+    while (this.waitHead < this.waiters.length && n++ < RELEASE_STEP && !this.congested) {
+      const resolve = this.waiters[this.waitHead]!;
+      this.waiters[this.waitHead++] = noop;
+      resolve();
     }
-    return this.drained.promise;
+    if (this.waitHead === this.waiters.length) {
+      this.waiters = [];
+      this.waitHead = 0;
+    } else if (this.waitHead > 4096 && this.waitHead * 2 > this.waiters.length) {
+      this.waiters = this.waiters.slice(this.waitHead);
+      this.waitHead = 0;
+    }
+    // the released runs go as far as they can on microtasks; the next step comes after them
+    if (this.waitHead < this.waiters.length && !this.congested) this.scheduleRelease();
+  };
+
+  private scheduleRelease(): void {
+    if (this.releaseScheduled || this.congested) return;
+    this.releaseScheduled = true;
+    setImmediate(this.release);
   }
 
-  private settled(write: Promise<void>): void {
+  private settled(write: Promise<void>, rows: number): void {
     this.inflight.delete(write);
-    if (this.drained && !this.congested) {
-      this.drained.resolve();
-      this.drained = undefined;
-    }
+    this.unackedRows -= rows;
+    if (this.waitHead < this.waiters.length) this.scheduleRelease();
   }
 
   private exitHooked = false;
@@ -258,7 +300,7 @@ export class StoreWriter {
     this.logs = batch.logs.concat(this.logs);
     const results = batch.results ?? [];
     this.results = results.concat(this.results);
-    this.pending += batch.flowRuns.length + batch.taskRuns.length + batch.states.length + batch.inputs.length + batch.logs.length + results.length;
+    this.pending += batchRows(batch);
   }
 
   /** Hand what is pending to the store now (the store is open); the write goes on in the background. */
@@ -284,10 +326,12 @@ export class StoreWriter {
         throw err;
       },
     );
+    const rows = batchRows(batch);
+    this.unackedRows += rows;
     this.inflight.add(write);
     write.then(
-      () => this.settled(write),
-      () => this.settled(write),
+      () => this.settled(write, rows),
+      () => this.settled(write, rows),
     );
   }
 
@@ -350,6 +394,10 @@ export class StoreWriter {
   resetStore(): void {
     this.store = undefined;
   }
+}
+
+function batchRows(b: WriteBatch): number {
+  return b.flowRuns.length + b.taskRuns.length + b.states.length + b.inputs.length + b.logs.length + (b.results?.length ?? 0);
 }
 
 export const storeWriter = new StoreWriter();

@@ -13,5 +13,5 @@ export interface PackedBatch {
   results: unknown[];
 }
 export declare function packBatch(batch: WriteBatch): PackedBatch;
-/** One IMMEDIATE transaction per batch, on this connection. */
-export declare function createBatchWriter(db: Database.Database): (packed: PackedBatch) => void;
+/** One IMMEDIATE transaction per batch (or per list of batches, `many`, their rows merged), on this connection. */
+export declare function createBatchWriter(db: Database.Database): ((packed: PackedBatch) => void) & { many(list: PackedBatch[]): void };

@@ -110,5 +110,17 @@ export function createBatchWriter(db) {
     result(res);
     log(b.logs);
   });
-  return (packed) => tx.immediate(packed);
+  const write = (packed) => tx.immediate(packed);
+  /** several packed batches in one transaction, their rows merged into the same multi-row statements */
+  write.many = (list) => tx.immediate(list.length === 1 ? list[0] : mergePacked(list));
+  return write;
+}
+
+/** One packed batch holding the rows of several, in order (a later snapshot of a run after an earlier one). */
+function mergePacked(list) {
+  const out = {};
+  for (const key of ["flowRuns", "taskRuns", "states", "inputs", "logs", "results"]) {
+    out[key] = [].concat(...list.map((b) => b[key] ?? []));
+  }
+  return out;
 }

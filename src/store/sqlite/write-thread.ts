@@ -18,14 +18,22 @@ export class WriteThread {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
+  /**
+   * Set to 1 by the thread once its connection is open. Shared memory, not a message: a flow
+   * whose tasks run on microtasks alone never lets a 'ready' message in, and every batch would
+   * then be written on the main thread, one transaction each.
+   */
+  private readonly readyFlag = new Int32Array(new SharedArrayBuffer(4));
+
   /** the thread has opened its connection and takes batches */
-  ready = false;
+  get ready(): boolean {
+    return Atomics.load(this.readyFlag, 0) === 1;
+  }
 
   constructor(readonly path: string) {
     // plain JavaScript: no loader flags (--import tsx) inherited, which would cost tens of MB
-    this.worker = new Worker(WORKER_URL, { workerData: { path }, stdout: false, stderr: false, execArgv: [] });
-    this.worker.on("message", (msg: { id?: number; ready?: boolean; error?: { message: string } | null }) => {
-      if (msg.ready) this.ready = true;
+    this.worker = new Worker(WORKER_URL, { workerData: { path, readyFlag: this.readyFlag }, stdout: false, stderr: false, execArgv: [] });
+    this.worker.on("message", (msg: { id?: number; error?: { message: string } | null }) => {
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;

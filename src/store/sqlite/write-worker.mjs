@@ -1,11 +1,18 @@
 // The SQLite write thread: owns its own connection to the store file and applies the batches
-// the main thread posts, in order, one transaction each. Answers every batch with {id, error};
-// a batch posted with a shared flag also sets the flag (1 ok, 2 failed) and wakes the poster,
-// which is how a synchronous flush waits for it.
+// the main thread posts, in order. Batches that queued up behind one go into the same
+// transaction, their rows merged into the same multi-row statements: a flow that hands off a
+// small batch per task run (before each synchronous body) would otherwise pay a commit per run.
+// Answers every batch with {id, error}; a batch posted with a shared flag also sets the flag
+// (1 ok, 2 failed) and wakes the poster, which is how a synchronous flush waits for it (it ends
+// a group: its poster is blocked until it is applied).
 // Plain JavaScript, loaded without a TypeScript loader (which would add tens of MB to the process).
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { createBatchWriter } from "./batch-writer.mjs";
+
+/** Most batches (and rows) applied in one transaction. */
+const MAX_GROUP = 256;
+const MAX_GROUP_VALUES = 200_000;
 
 let write;
 let openError = null;
@@ -18,19 +25,39 @@ try {
   openError = err;
 }
 
-parentPort.on("message", (msg) => {
-  let error = null;
+function tryWrite(fn) {
   try {
     if (openError) throw openError;
-    write(msg.batch);
+    fn();
+    return null;
   } catch (err) {
-    error = { message: err?.message ?? String(err), code: err?.code };
+    return { message: err?.message ?? String(err), code: err?.code };
   }
+}
+
+function answer(msg, error) {
   if (msg.flag) {
     if (error) msg.flag.errorMessage = error.message;
     Atomics.store(msg.flag, 0, error ? 2 : 1);
     Atomics.notify(msg.flag, 0);
   }
   parentPort.postMessage({ id: msg.id, error });
+}
+
+const size = (b) => b.flowRuns.length + b.taskRuns.length + b.states.length + b.inputs.length + b.logs.length + b.results.length;
+
+parentPort.on("message", (first) => {
+  const msgs = [first];
+  let values = size(first.batch);
+  for (let m; !msgs[msgs.length - 1].flag && msgs.length < MAX_GROUP && values < MAX_GROUP_VALUES && (m = receiveMessageOnPort(parentPort)); ) {
+    msgs.push(m.message);
+    values += size(m.message.batch);
+  }
+  if (msgs.length === 1) return answer(first, tryWrite(() => write(first.batch)));
+  const error = tryWrite(() => write.many(msgs.map((m) => m.batch)));
+  // one at a time after a failure, so one bad batch does not fail the others
+  if (error) for (const m of msgs) answer(m, tryWrite(() => write(m.batch)));
+  else for (const m of msgs) answer(m, null);
 });
-parentPort.postMessage({ ready: true });
+// seen by the main thread at once, even while it runs on microtasks alone
+if (workerData.readyFlag) Atomics.store(workerData.readyFlag, 0, 1);
