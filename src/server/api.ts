@@ -7,8 +7,17 @@
  *        ?state=Failed,COMPLETED  (state types or names)  &flow=NAME &tag=T
  *        &since=MS &until=MS (creation time)  &limit=1..1000 (50) &offset=N
  *   GET /api/flow-runs/:idOrName         FlowRunDetail { flowRun, states, taskRuns, subflowRuns, parentFlowRun }
- *   GET /api/flow-runs/:idOrName/logs    { logs: LogView[] } of the run and its task runs, oldest first
+ *        (every task run, up to 10,000: the UI reads a large run through the next two)
+ *   GET /api/flow-runs/:idOrName/overview   FlowRunOverview (flow-run-page.ts): history, task-run groups, the
+ *        task runs that did not complete, a capped timeline with lanes, a cursor
+ *        ?since=CURSOR &level=  → FlowRunChanges: { unchanged: true, cursor } when nothing moved, else
+ *        the changed task runs, new log lines (at that level or above) and a new overview
+ *   GET /api/flow-runs/:idOrName/task-runs  { taskRuns: TaskRunListView[], total, offset, limit }, oldest first
+ *        ?offset=N &limit=1..500 (100) &taskKey=K (one group) &state=Failed,RUNNING
+ *   GET /api/flow-runs/:idOrName/logs    { logs: LogView[], more? } of the run and its task runs, oldest first
  *        ?level=INFO|20 (lowest shown) &after=LOG_ID (only newer lines, for following) &limit=1..10000 (1000)
+ *        &tail=1 (the newest `limit` lines) &before=LOG_ID (the `limit` lines before it); with either,
+ *        `more` says whether older lines remain
  *   GET /api/task-runs                   { taskRuns: TaskRunView[] } ?flowRun=ID &state= &task=NAME &tag= &limit=
  *   GET /api/task-runs/:idOrName         TaskRunDetail { taskRun, states, upstream, flowRun, parentTaskRun }
  *   GET /api/task-runs/:idOrName/logs    { logs } (same query as flow-run logs)
@@ -19,8 +28,9 @@ import type { RunStore } from "../store/types.ts";
 import { crashDeadRunsThrottled } from "../store/liveness.ts";
 import { LEVELS, type LogLevelName } from "../logging/levels.ts";
 import {
-  dashboardView, flowRunDetail, listFlowRunViews, logView, taskRunDetail, taskRunView,
+  dashboardView, flowRunDetail, listFlowRunViews, logView, taskRunDetail, taskRunView, type LogView,
 } from "./run-views.ts";
+import { flowRunChanges, flowRunOverview, parseCursor, taskRunListView } from "./flow-run-page.ts";
 
 const require = createRequire(import.meta.url);
 const VERSION = (require("../../package.json") as { version: string }).version;
@@ -121,7 +131,25 @@ export async function handleApi(store: RunStore, path: string, q: URLSearchParam
     if (sub === "logs") {
       const run = await store.getFlowRun(id);
       if (!run) return notFound(`No flow run with id or name '${id}'`);
-      return ok({ logs: await logsOf(store, q, { flowRunId: run.id, includeTasks: true }) });
+      return ok(await logsOf(store, q, { flowRunId: run.id, includeTasks: true }));
+    }
+    if (sub === "overview") {
+      const run = await store.getFlowRun(id);
+      if (!run) return notFound(`No flow run with id or name '${id}'`);
+      const since = q.get("since");
+      if (since === null || since === "") return ok(await flowRunOverview(store, run));
+      const cursor = parseCursor(since);
+      if (!cursor) throw new BadRequest(`'since' must be a cursor from an earlier answer (three numbers: F.T.L), got '${since}'`);
+      return ok(await flowRunChanges(store, run, cursor, parseLevel(q.get("level"))));
+    }
+    if (sub === "task-runs") {
+      const run = await store.getFlowRun(id);
+      if (!run) return notFound(`No flow run with id or name '${id}'`);
+      const limit = intParam(q, "limit", 100, 1, 500);
+      const offset = intParam(q, "offset", 0, 0, Number.MAX_SAFE_INTEGER);
+      const page = await store.pageTaskRuns({ flowRunId: run.id, taskKey: text(q, "taskKey"), state: parseStates(q.get("state")), limit, offset });
+      const now = Date.now();
+      return ok({ taskRuns: page.taskRuns.map((t) => taskRunListView(t, now)), total: page.total, offset, limit });
     }
   }
 
@@ -141,7 +169,7 @@ export async function handleApi(store: RunStore, path: string, q: URLSearchParam
     if (sub === "logs") {
       const run = await store.getTaskRun(id);
       if (!run) return notFound(`No task run with id or name '${id}'`);
-      return ok({ logs: await logsOf(store, q, { taskRunId: run.id }) });
+      return ok(await logsOf(store, q, { taskRunId: run.id }));
     }
   }
 
@@ -157,12 +185,20 @@ export async function handleApi(store: RunStore, path: string, q: URLSearchParam
   return notFound(`No API route ${path}`);
 }
 
-async function logsOf(store: RunStore, q: URLSearchParams, where: { flowRunId?: string; taskRunId?: string; includeTasks?: boolean }) {
-  const rows = await store.getLogs({
-    ...where,
-    minLevel: parseLevel(q.get("level")),
-    afterId: optionalInt(q, "after"),
-    limit: intParam(q, "limit", 1000, 1, 10_000),
-  });
-  return rows.map(logView);
+/** A run's logs: oldest first from the start or after a line, or (tail, before) the lines before a point, paging back. */
+async function logsOf(
+  store: RunStore, q: URLSearchParams, where: { flowRunId?: string; taskRunId?: string; includeTasks?: boolean },
+): Promise<{ logs: LogView[]; more?: boolean }> {
+  const limit = intParam(q, "limit", 1000, 1, 10_000);
+  const minLevel = parseLevel(q.get("level"));
+  const tail = q.get("tail");
+  if (tail !== null && tail !== "1" && tail !== "true") throw new BadRequest(`'tail' must be 1 or true, got '${tail}'`);
+  const beforeId = optionalInt(q, "before");
+  const afterId = optionalInt(q, "after");
+  if (tail !== null || beforeId !== undefined) {
+    if (afterId !== undefined) throw new BadRequest("'after' pages forward; 'tail' and 'before' page back: give one or the other");
+    const rows = await store.getLogs({ ...where, minLevel, beforeId, newestFirst: true, limit: limit + 1 });
+    return { logs: rows.slice(0, limit).reverse().map(logView), more: rows.length > limit };
+  }
+  return { logs: (await store.getLogs({ ...where, minLevel, afterId, limit })).map(logView) };
 }

@@ -21,6 +21,7 @@ import type { RunStore } from "../store/types.ts";
 import { authorized, hostAllowed, isLoopbackHost } from "./access.ts";
 import { BadRequest, handleApi } from "./api.ts";
 import { loadAssets, type Asset } from "./static-assets.ts";
+import { encode, etagFor, MIN_COMPRESS, pickEncoding } from "./compress.ts";
 import { requestCancel, RunFinishedError } from "../store/cancel-request.ts";
 
 export interface ServerOptions {
@@ -159,15 +160,21 @@ async function cancelAction(req: IncomingMessage, res: ServerResponse, store: Ru
   }
 }
 
+/** A JSON answer, brotli- or gzip-encoded when the client accepts it and it is worth it. */
 function send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
   const buf = Buffer.from(JSON.stringify(body));
-  const etag = `"${createHash("sha1").update(buf).digest("base64url")}"`;
+  const encoding = buf.length >= MIN_COMPRESS ? pickEncoding(req.headers["accept-encoding"]) : "identity";
+  const etag = etagFor(createHash("sha1").update(buf).digest("base64url"), encoding);
+  res.setHeader("Vary", "Accept-Encoding");
   if (status === 200 && req.headers["if-none-match"] === etag) {
     res.writeHead(304, { ETag: etag }).end();
     return;
   }
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": buf.length, ETag: etag });
-  res.end(req.method === "HEAD" ? undefined : buf);
+  const out = encode(buf, encoding);
+  const headers: Record<string, string | number> = { "Content-Type": "application/json; charset=utf-8", "Content-Length": out.length, ETag: etag };
+  if (encoding !== "identity") headers["Content-Encoding"] = encoding;
+  res.writeHead(status, headers);
+  res.end(req.method === "HEAD" ? undefined : out);
 }
 
 function sendText(req: IncomingMessage, res: ServerResponse, status: number, text: string): void {
@@ -177,10 +184,17 @@ function sendText(req: IncomingMessage, res: ServerResponse, status: number, tex
 
 function sendAsset(req: IncomingMessage, res: ServerResponse, asset: Asset): void {
   res.setHeader("Cache-Control", "no-cache");
-  if (req.headers["if-none-match"] === asset.etag) {
-    res.writeHead(304, { ETag: asset.etag }).end();
+  res.setHeader("Vary", "Accept-Encoding");
+  const accepted = pickEncoding(req.headers["accept-encoding"]);
+  const encoding = accepted !== "identity" && asset.encoded[accepted] ? accepted : "identity";
+  const etag = etagFor(asset.hash, encoding);
+  if (req.headers["if-none-match"] === etag) {
+    res.writeHead(304, { ETag: etag }).end();
     return;
   }
-  res.writeHead(200, { "Content-Type": asset.type, "Content-Length": asset.body.length, ETag: asset.etag });
-  res.end(req.method === "HEAD" ? undefined : asset.body);
+  const body = encoding === "identity" ? asset.body : asset.encoded[encoding]!;
+  const headers: Record<string, string | number> = { "Content-Type": asset.type, "Content-Length": body.length, ETag: etag };
+  if (encoding !== "identity") headers["Content-Encoding"] = encoding;
+  res.writeHead(200, headers);
+  res.end(req.method === "HEAD" ? undefined : body);
 }

@@ -1,11 +1,13 @@
 /**
  * The web UI's static files: every regular file directly in `assets/`, read once into memory
  * when the server starts. Requests are answered from this table by exact name, so no request
- * path ever reaches the file system (nothing to traverse).
+ * path ever reaches the file system (nothing to traverse). Text files are also kept brotli- and
+ * gzip-encoded, for browsers that accept it.
  */
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
+import { encode, MIN_COMPRESS, type Encoding } from "./compress.ts";
 import { fileURLToPath } from "node:url";
 
 export const ASSETS_DIR = fileURLToPath(new URL("./assets/", import.meta.url));
@@ -23,8 +25,13 @@ const TYPES: Record<string, string> = {
 export interface Asset {
   body: Buffer;
   type: string;
-  etag: string;
+  /** the ETag's value without quotes or encoding suffix */
+  hash: string;
+  /** the body brotli- and gzip-encoded (best level, once), for text types worth it */
+  encoded: Partial<Record<Exclude<Encoding, "identity">, Buffer>>;
 }
+
+const TEXT = /^text\/|^application\/json|^image\/svg/;
 
 export function loadAssets(dir = ASSETS_DIR): Map<string, Asset> {
   const assets = new Map<string, Asset>();
@@ -33,7 +40,12 @@ export function loadAssets(dir = ASSETS_DIR): Map<string, Asset> {
     const type = TYPES[extname(name)];
     if (!type || !statSync(file).isFile()) continue;
     const body = readFileSync(file);
-    assets.set(name, { body, type, etag: `"${createHash("sha1").update(body).digest("base64url")}"` });
+    const encoded: Asset["encoded"] = {};
+    if (TEXT.test(type) && body.length >= MIN_COMPRESS) {
+      encoded.br = encode(body, "br", 11);
+      encoded.gzip = encode(body, "gzip", 9);
+    }
+    assets.set(name, { body, type, hash: createHash("sha1").update(body).digest("base64url"), encoded });
   }
   return assets;
 }

@@ -1,0 +1,202 @@
+/**
+ * The API the web UI reads a large flow run through, in-process over a seeded SQLite store: the
+ * overview (groups, capped timeline with lanes, not-completed runs), task-run pages, logs tail
+ * first and paged back, polls with a cursor, and brotli/gzip by Accept-Encoding.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import { startServer, type RunningServer } from "../../src/server/server.ts";
+import { pickEncoding } from "../../src/server/compress.ts";
+import { attemptsOf, TIMELINE_ROWS } from "../../src/server/flow-run-page.ts";
+import { batch, flowRow, state, taskRow } from "./server-rows.ts";
+import type { LogRow, TaskRunRow } from "../../src/store/types.ts";
+
+interface Res { status: number; headers: Record<string, string | string[] | undefined>; bytes: Buffer }
+
+function raw(server: RunningServer, path: string, headers: Record<string, string> = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port: server.port, path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (d: Buffer) => chunks.push(d));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, bytes: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function get(path: string): Promise<any> {
+  const r = await raw(server, path);
+  assert.equal(r.status, 200, `${path}: ${r.bytes.toString()}`);
+  return JSON.parse(r.bytes.toString());
+}
+
+const T = Date.now() - 3_600_000;
+const N = 1200;
+let dir: string;
+let store: SqliteStore;
+let server: RunningServer;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "flowctl-large-"));
+  store = new SqliteStore(join(dir, "flowctl.db"));
+  const taskRuns: TaskRunRow[] = [];
+  for (let i = 0; i < N; i++) {
+    const failed = i === 7 || i === 900;
+    taskRuns.push(taskRow(`g${i}`, "big", T + i, {
+      name: `get-url-${i}`, taskName: "getUrl", taskKey: "get-url-k", startTime: T + i * 10, endTime: T + i * 10 + 50, updated: T + i * 10 + 50,
+      runCount: i === 5 ? 2 : 1, ...(failed ? { stateType: "FAILED", stateName: "Failed", stateMessage: `boom ${i}` } : {}),
+    }));
+  }
+  for (let i = 0; i < 40; i++) {
+    taskRuns.push(taskRow(`s${i}`, "big", T + 20_000 + i, { name: `save-${i}`, taskName: "save", taskKey: "save-k", startTime: T + 20_000 + i, endTime: T + 20_100 + i, updated: T + 20_100 + i }));
+  }
+  const logs: LogRow[] = Array.from({ length: 500 }, (_, i) => ({
+    flowRunId: "big", taskRunId: `g${i}`, level: i % 50 === 0 ? 40 : 20, source: `Task run 'get-url-${i}'`, message: `line ${i}`, timestamp: T + i,
+  }));
+  await store.writeBatch(batch({
+    flowRuns: [flowRow("big", T, { name: "big-run", endTime: T + 30_000, updated: T + 30_000 })],
+    taskRuns,
+    states: [
+      state("g5", 0, "PENDING", T + 50), state("g5", 1, "RUNNING", T + 51),
+      { ...state("g5", 2, "SCHEDULED", T + 60), name: "AwaitingRetry" }, { ...state("g5", 3, "RUNNING", T + 70), name: "Retrying" },
+      state("g5", 4, "COMPLETED", T + 90),
+    ],
+    logs,
+  }));
+  server = await startServer({ store, port: 0 });
+});
+
+after(async () => {
+  await server.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("a flow run of many task runs", () => {
+  test("the overview groups mapped runs, lists the failed ones and caps the timeline, with a lane per group", async () => {
+    const o = await get("/api/flow-runs/big-run/overview");
+    assert.equal(o.taskRunCount, N + 40);
+    assert.deepEqual(o.groups.map((g: any) => [g.taskName, g.total, g.counts, g.retried]), [
+      ["getUrl", N, { COMPLETED: N - 2, FAILED: 2 }, 1],
+      ["save", 40, { COMPLETED: 40 }, 0],
+    ]);
+    assert.deepEqual(o.notCompleted.taskRuns.map((t: any) => t.name), ["get-url-7", "get-url-900"]);
+    assert.equal(o.notCompleted.total, 2);
+    assert.equal(o.notCompleted.taskRuns[0].parameters, undefined, "lists carry no parameters");
+    const rows = o.timeline.rows;
+    assert.equal(rows.length, TIMELINE_ROWS);
+    for (const name of ["get-url-5", "get-url-7", "get-url-900", "get-url-0"]) assert.ok(rows.some((r: any) => r.name === name), name);
+    const retried = rows.find((r: any) => r.name === "get-url-5");
+    assert.deepEqual(retried.attempts, [{ start: T + 51, end: T + 60, outcome: "AwaitingRetry" }, { start: T + 70, end: T + 90, outcome: "Completed" }]);
+    assert.equal(o.timeline.total, N + 40);
+    assert.deepEqual(o.timeline.lanes.map((l: any) => [l.taskName, l.total, l.buckets.length]), [["getUrl", N, 60], ["save", 40, 60]]);
+    const laneSum = (l: any) => l.buckets.reduce((n: number, b: any) => n + Object.values(b).reduce((a: number, c: any) => a + c, 0), 0);
+    assert.equal(laneSum(o.timeline.lanes[0]), N);
+    assert.match(o.cursor, /^\d+\.\d+\.\d+$/);
+  });
+
+  test("task runs page by page with a total, for the whole run or one group or state", async () => {
+    const p1 = await get("/api/flow-runs/big-run/task-runs?limit=100");
+    assert.equal(p1.total, N + 40);
+    assert.equal(p1.taskRuns.length, 100);
+    assert.equal(p1.taskRuns[0].name, "get-url-0");
+    const last = await get(`/api/flow-runs/big-run/task-runs?limit=100&offset=${N}`);
+    assert.deepEqual(last.taskRuns.map((t: any) => t.name).slice(0, 2), ["save-0", "save-1"]);
+    assert.equal(last.taskRuns.length, 40);
+    const group = await get("/api/flow-runs/big-run/task-runs?taskKey=save-k&limit=10&offset=35");
+    assert.deepEqual([group.total, group.taskRuns.length, group.taskRuns[0].name], [40, 5, "save-35"]);
+    const failed = await get("/api/flow-runs/big-run/task-runs?state=Failed");
+    assert.deepEqual(failed.taskRuns.map((t: any) => t.name), ["get-url-7", "get-url-900"]);
+    for (const q of ["limit=501", "offset=-1", "state=Nope"]) {
+      assert.equal((await raw(server, `/api/flow-runs/big-run/task-runs?${q}`)).status, 400, q);
+    }
+    assert.equal((await raw(server, "/api/flow-runs/nope/task-runs")).status, 404);
+  });
+
+  test("logs: the tail first, then page back with 'before'; 'more' says whether earlier lines remain", async () => {
+    const tail = await get("/api/flow-runs/big/logs?tail=1&limit=200");
+    assert.equal(tail.logs.length, 200);
+    assert.deepEqual([tail.logs[0].message, tail.logs[199].message, tail.more], ["line 300", "line 499", true]);
+    const back = await get(`/api/flow-runs/big/logs?before=${tail.logs[0].id}&limit=200`);
+    assert.deepEqual([back.logs[0].message, back.logs[199].message, back.more], ["line 100", "line 299", true]);
+    const first = await get(`/api/flow-runs/big/logs?before=${back.logs[0].id}&limit=200`);
+    assert.deepEqual([first.logs.length, first.logs[0].message, first.more], [100, "line 0", false]);
+    const errors = await get("/api/flow-runs/big/logs?tail=1&level=ERROR&limit=3");
+    assert.deepEqual(errors.logs.map((l: any) => l.message), ["line 350", "line 400", "line 450"]);
+    assert.equal((await raw(server, `/api/flow-runs/big/logs?tail=1&after=5`)).status, 400);
+  });
+
+  test("a poll with the cursor is a few bytes when nothing changed, and carries only what changed", async () => {
+    const { cursor } = await get("/api/flow-runs/big/overview");
+    const quiet = await raw(server, `/api/flow-runs/big/overview?since=${cursor}`, { "Accept-Encoding": "br, gzip" });
+    assert.ok(quiet.bytes.length < 100, `unchanged poll: ${quiet.bytes.length} bytes`);
+    assert.deepEqual(JSON.parse(quiet.bytes.toString()), { cursor, unchanged: true });
+
+    const at = Date.now();
+    await store.writeBatch(batch({
+      taskRuns: [taskRow("g3", "big", T + 3, {
+        name: "get-url-3", taskName: "getUrl", taskKey: "get-url-k", stateType: "FAILED", stateName: "Failed", stateMessage: "late", updated: at,
+      })],
+      logs: [{ flowRunId: "big", taskRunId: "g3", level: 40, source: "Task run 'get-url-3'", message: "it broke", timestamp: at }],
+    }));
+    const changed = await get(`/api/flow-runs/big/overview?since=${cursor}`);
+    assert.deepEqual(changed.taskRuns.map((t: any) => [t.name, t.state.name]), [["get-url-3", "Failed"]]);
+    assert.deepEqual(changed.logs.map((l: any) => l.message), ["it broke"]);
+    assert.deepEqual(changed.overview.groups[0].counts, { COMPLETED: N - 3, FAILED: 3 });
+    assert.notEqual(changed.cursor, cursor);
+    const again = await get(`/api/flow-runs/big/overview?since=${changed.cursor}`);
+    assert.deepEqual(again, { cursor: changed.cursor, unchanged: true });
+    // only log lines at the level asked for
+    const [, , logPart] = cursor.split(".");
+    assert.ok(Number(logPart) > 0);
+    const infoOnly = await get(`/api/flow-runs/big/overview?since=${changed.cursor.split(".").slice(0, 2).join(".")}.${logPart}&level=CRITICAL`);
+    assert.equal(infoOnly.unchanged, true);
+    assert.equal((await raw(server, "/api/flow-runs/big/overview?since=yesterday")).status, 400);
+  });
+
+  test("answers are brotli- or gzip-encoded by Accept-Encoding, with an ETag per encoding", async () => {
+    const path = "/api/flow-runs/big/task-runs?limit=500";
+    const plain = await raw(server, path);
+    assert.equal(plain.headers["content-encoding"], undefined);
+    assert.equal(plain.headers.vary, "Accept-Encoding");
+    const br = await raw(server, path, { "Accept-Encoding": "gzip, deflate, br" });
+    assert.equal(br.headers["content-encoding"], "br");
+    assert.deepEqual(brotliDecompressSync(br.bytes), plain.bytes);
+    assert.equal(Number(br.headers["content-length"]), br.bytes.length);
+    assert.ok(br.bytes.length * 5 < plain.bytes.length, `br ${br.bytes.length} of ${plain.bytes.length} bytes`);
+    const gz = await raw(server, path, { "Accept-Encoding": "gzip" });
+    assert.equal(gz.headers["content-encoding"], "gzip");
+    assert.deepEqual(gunzipSync(gz.bytes), plain.bytes);
+    assert.notEqual(gz.headers.etag, plain.headers.etag);
+    assert.equal((await raw(server, path, { "Accept-Encoding": "gzip", "If-None-Match": String(gz.headers.etag) })).status, 304);
+    assert.equal((await raw(server, path, { "If-None-Match": String(gz.headers.etag) })).status, 200, "an identity request does not match the gzip ETag");
+    const js = await raw(server, "/assets/app.css", { "Accept-Encoding": "br" });
+    assert.equal(js.headers["content-encoding"], "br");
+    assert.match(brotliDecompressSync(js.bytes).toString(), /--completed/);
+    // a tiny answer goes as it is
+    assert.equal((await raw(server, "/api/health", { "Accept-Encoding": "br" })).headers["content-encoding"], undefined);
+  });
+
+  test("Accept-Encoding is read with its q-values", () => {
+    assert.equal(pickEncoding(undefined), "identity");
+    assert.equal(pickEncoding("gzip, deflate, br"), "br");
+    assert.equal(pickEncoding("br;q=0.5, gzip"), "gzip");
+    assert.equal(pickEncoding("br;q=0, gzip;q=0"), "identity");
+    assert.equal(pickEncoding("*"), "br");
+    assert.equal(pickEncoding("identity"), "identity");
+  });
+
+  test("attempts from a state history: each Running up to the next state", () => {
+    const s = (seq: number, type: any, name: string, at: number) => ({ ...state("x", seq, type, at), name });
+    assert.deepEqual(attemptsOf([s(0, "PENDING", "Pending", 1), s(1, "RUNNING", "Running", 2), s(2, "SCHEDULED", "AwaitingRetry", 3), s(3, "RUNNING", "Retrying", 4)]), [
+      { start: 2, end: 3, outcome: "AwaitingRetry" }, { start: 4, end: null, outcome: null },
+    ]);
+  });
+});
