@@ -178,7 +178,10 @@ export interface LogFilter {
   beforeId?: number;
   /** newest first (the tail of a long log); oldest first otherwise */
   newestFirst?: boolean;
+  /** most lines returned (default 100,000) */
   limit?: number;
+  /** lines skipped first, in the listing's order (default 0) */
+  offset?: number;
 }
 
 /**
@@ -343,6 +346,8 @@ export interface RunStore {
   deleteAttemptOutcomes(attemptIds: readonly string[]): Promise<void>;
   getInputs(taskRunId: string): Promise<InputRow[]>;
   getLogs(filter: LogFilter): Promise<LogRow[]>;
+  /** How many lines `getLogs(filter)` would return with no limit and no offset. */
+  countLogs(filter: LogFilter): Promise<number>;
   /*
    * The web UI's reads of one flow run's task runs, a bounded piece at a time whatever their
    * number (each is answered from an index on flow_run_id).

@@ -390,6 +390,15 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.deepEqual(await msgs({ limit: 2 }), ["f-debug", "f-info"]);
       const all = await store.getLogs({});
       assert.deepEqual(await msgs({ afterId: all[3]!.id! }), ["g-info", "solo"]);
+      // offsets in the listing's order; counts count what the listing lists, with no limit or offset
+      assert.deepEqual(await msgs({ flowRunId: "f", includeTasks: true, offset: 1, limit: 2 }), ["f-info", "load1-error"]);
+      assert.deepEqual(await msgs({ flowRunId: "f", includeTasks: true, afterId: all[1]!.id!, offset: 1 }), ["load1-no-flow-id"]);
+      assert.deepEqual(await msgs({ flowRunId: "f", includeTasks: true, newestFirst: true, offset: 1, limit: 1 }), ["load1-error"]);
+      assert.equal(await store.countLogs({ flowRunId: "f", includeTasks: true, limit: 1, offset: 1 }), 4);
+      assert.equal(await store.countLogs({ flowRunId: "f", minLevel: 20 }), 2);
+      assert.equal(await store.countLogs({ flowRunId: "f", includeTasks: true, afterId: all[2]!.id! }), 1);
+      assert.equal(await store.countLogs({}), 6);
+      assert.equal(await store.countLogs({ taskRunId: "nope" }), 0);
     });
 
     test("a flow run's task runs for the UI: groups, pages with totals, changes since, start buckets, log tail", async () => {
@@ -467,6 +476,14 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       const back = await store.getLogs({ flowRunId: "f" });
       assert.equal(back.length, 6000);
       assert.equal(back[5999]!.message, "line 5999");
+      // read in pages after the last id seen: every line once, in order
+      const paged: string[] = [];
+      for (let after: number | undefined, page; (page = await store.getLogs({ flowRunId: "f", includeTasks: true, afterId: after, limit: 1000 })).length > 0; ) {
+        paged.push(...page.map((l) => l.message));
+        after = page.at(-1)!.id;
+      }
+      assert.deepEqual(paged, back.map((l) => l.message));
+      assert.equal(await store.countLogs({ flowRunId: "f", includeTasks: true }), back.length);
     });
 
     test("task counts per flow run, dashboard figures", async () => {

@@ -219,6 +219,15 @@ export class MemoryStore implements RunStore {
   }
 
   async getLogs(f: LogFilter): Promise<LogRow[]> {
+    return this.matchingLogs(f, f.offset ?? 0, f.limit ?? 100_000);
+  }
+
+  async countLogs(f: LogFilter): Promise<number> {
+    return this.matchingLogs(f, 0, Infinity).length;
+  }
+
+  /** The lines `f` selects, in its order, at most `limit` after skipping `offset`. */
+  private matchingLogs(f: LogFilter, offset: number, limit: number): LogRow[] {
     const db = this.check();
     let ofFlow: ((l: LogRow) => boolean) | undefined;
     if (f.flowRunId !== undefined) {
@@ -232,7 +241,7 @@ export class MemoryStore implements RunStore {
       }
     }
     const out: LogRow[] = [];
-    const limit = f.limit ?? 100_000;
+    let skip = offset;
     for (const l of f.newestFirst ? [...db.logs].reverse() : db.logs) {
       if (out.length >= limit) break;
       if (ofFlow && !ofFlow(l)) continue;
@@ -240,10 +249,15 @@ export class MemoryStore implements RunStore {
       if (f.minLevel !== undefined && l.level < f.minLevel) continue;
       if (f.afterId !== undefined && l.id! <= f.afterId) continue;
       if (f.beforeId !== undefined && l.id! >= f.beforeId) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
       out.push({ ...l });
     }
     return out;
   }
+
 
   async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
     return pages.taskRunGroups(this.check(), flowRunId);

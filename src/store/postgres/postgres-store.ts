@@ -258,22 +258,16 @@ export class PostgresStore implements RunStore {
   }
 
   async getLogs(f: LogFilter): Promise<LogRow[]> {
-    const q = new Where();
-    if (f.flowRunId !== undefined) {
-      if (f.includeTasks) {
-        const p = q.param(f.flowRunId);
-        q.add(`(flow_run_id = ${p} OR task_run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ${p}))`);
-      } else {
-        q.add("flow_run_id = ?", f.flowRunId);
-      }
-    }
-    if (f.taskRunId !== undefined) q.add("task_run_id = ?", f.taskRunId);
-    if (f.minLevel !== undefined) q.add("level >= ?", f.minLevel);
-    if (f.afterId !== undefined) q.add("id > ?", f.afterId);
-    if (f.beforeId !== undefined) q.add("id < ?", f.beforeId);
-    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${q.sql()} ORDER BY id ${f.newestFirst ? "DESC" : "ASC"} LIMIT ${q.param(f.limit ?? 100_000)}`;
+    const q = logWhere(f);
+    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${q.sql()} ORDER BY id ${f.newestFirst ? "DESC" : "ASC"} LIMIT ${q.param(f.limit ?? 100_000)} OFFSET ${q.param(f.offset ?? 0)}`;
     return (await this.query(sql, q.params)).map(logRow);
   }
+
+  async countLogs(f: LogFilter): Promise<number> {
+    const q = logWhere(f);
+    return Number((await this.query(`SELECT COUNT(*) AS n FROM logs ${q.sql()}`, q.params))[0]!.n);
+  }
+
 
   async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
     return pages.taskRunGroups((text, params) => this.query(text, params), flowRunId);
@@ -392,6 +386,24 @@ export class PostgresStore implements RunStore {
 }
 
 /** A WHERE clause with numbered parameters: `?` in a condition becomes the next `$n`. */
+/** The lines a log filter selects (`getLogs`, `countLogs`). */
+function logWhere(f: LogFilter): Where {
+  const q = new Where();
+  if (f.flowRunId !== undefined) {
+    if (f.includeTasks) {
+      const p = q.param(f.flowRunId);
+      q.add(`(flow_run_id = ${p} OR task_run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ${p}))`);
+    } else {
+      q.add("flow_run_id = ?", f.flowRunId);
+    }
+  }
+  if (f.taskRunId !== undefined) q.add("task_run_id = ?", f.taskRunId);
+  if (f.minLevel !== undefined) q.add("level >= ?", f.minLevel);
+  if (f.afterId !== undefined) q.add("id > ?", f.afterId);
+  if (f.beforeId !== undefined) q.add("id < ?", f.beforeId);
+  return q;
+}
+
 class Where {
   readonly params: unknown[] = [];
   private readonly conds: string[] = [];

@@ -14,6 +14,7 @@ import type {
 import type { AttemptOutcomeRow, CrashMark, FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
 import type { TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunStartBucket } from "../types.ts";
 import { keptRow } from "../kept-rows.ts";
+import { logWhere } from "./run-queries.ts";
 import { OUTCOME_COLS, outcomeRow } from "../outcome-rows.ts";
 import { statsSince, withTaskCounts } from "./run-summaries.ts";
 import * as pages from "./run-pages.ts";
@@ -208,23 +209,9 @@ export class SqliteStore implements RunStore {
   }
 
   async getLogs(f: LogFilter): Promise<LogRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (f.flowRunId !== undefined) {
-      if (f.includeTasks) {
-        where.push("(flow_run_id = ? OR task_run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ?))");
-        params.push(f.flowRunId, f.flowRunId);
-      } else {
-        where.push("flow_run_id = ?");
-        params.push(f.flowRunId);
-      }
-    }
-    if (f.taskRunId !== undefined) { where.push("task_run_id = ?"); params.push(f.taskRunId); }
-    if (f.minLevel !== undefined) { where.push("level >= ?"); params.push(f.minLevel); }
-    if (f.afterId !== undefined) { where.push("id > ?"); params.push(f.afterId); }
-    if (f.beforeId !== undefined) { where.push("id < ?"); params.push(f.beforeId); }
-    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id ${f.newestFirst ? "DESC" : "ASC"} LIMIT ?`;
-    params.push(f.limit ?? 100_000);
+    const w = logWhere(this.db, f);
+    const sql = `SELECT id, flow_run_id, task_run_id, level, source, message, timestamp FROM logs ${w.sql} ORDER BY id ${f.newestFirst ? "DESC" : "ASC"} LIMIT ? OFFSET ?`;
+    const params = [...w.params, f.limit ?? 100_000, f.offset ?? 0];
     return (this.db.prepare(sql).all(...params) as Record<string, unknown>[]).map((r) => ({
       id: Number(r.id),
       flowRunId: (r.flow_run_id as string | null) ?? null,
@@ -234,6 +221,11 @@ export class SqliteStore implements RunStore {
       message: r.message as string,
       timestamp: Number(r.timestamp),
     }));
+  }
+
+  async countLogs(f: LogFilter): Promise<number> {
+    const w = logWhere(this.db, f);
+    return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM logs ${w.sql}`).get(...w.params) as { n: number }).n);
   }
 
   async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
