@@ -61,14 +61,12 @@ export function drain(stream: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-/** Flush the run store (rows recorded so far), then drain both output streams. */
+/**
+ * Write the run store (rows recorded so far; a store that does not answer within a few seconds
+ * gets them in the journal, said in one line), then drain both output streams.
+ */
 export async function settleOutput(): Promise<void> {
-  try {
-    await storeWriter.flush();
-  } catch {
-    // the writer has reported it; try the synchronous path before giving up on the rows
-    storeWriter.flushSync();
-  }
+  await storeWriter.settle();
   await Promise.all(STREAMS().map(drain));
 }
 
@@ -83,7 +81,7 @@ export async function exitAfterDraining(code: number): Promise<never> {
  * no more, since the person asked to stop waiting.
  */
 export function exitNow(code: number, graceMs = 500): void {
-  storeWriter.flushSync();
+  storeWriter.finishSync();
   const timer = setTimeout(() => realExit(code), graceMs);
   timer.unref();
   void Promise.all(STREAMS().map(drain)).then(() => realExit(code));

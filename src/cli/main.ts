@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
       import("./retry.ts").then((m) => m.registerRetryCommand),
       import("./cancel.ts").then((m) => m.registerCancelCommand),
       import("./delete.ts").then((m) => m.registerDeleteCommand),
+      import("./sync.ts").then((m) => m.registerSyncCommand),
     ]);
     return (program) => {
       const runs = registerRunsCommand(program);

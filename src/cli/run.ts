@@ -129,7 +129,7 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
     const n = code === undefined || code === null || code === "" ? 0 : Number(code);
     engineLogger.critical(`Workflow code called process.exit(${code ?? ""}): the flow run did not finish`);
     endActiveRunsNow("CRASHED", `Flow run crashed: workflow code called process.exit(${code ?? ""}).`);
-    storeWriter.flushSync();
+    storeWriter.finishSync();
     process.exitCode = n === 0 || !Number.isFinite(n) ? EXIT.FAILED : n;
     return userExit.call(process, process.exitCode);
   }) as typeof process.exit;
@@ -137,7 +137,7 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
   const onExit = () => {
     if (activeFlowRuns.size === 0) return;
     endActiveRunsNow("CRASHED", "Flow run crashed: the process exited before the flow run finished.");
-    storeWriter.flushSync();
+    storeWriter.finishSync();
     if (!process.exitCode) process.exitCode = EXIT.FAILED;
   };
   // Stray errors from user code (a callback that throws, a promise nobody awaits) must not
@@ -161,7 +161,9 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
   process.exit = exitFromWorkflow;
   try {
     const { run, state } = await runFlow(def, undefined, call.args, { ...flowOpts, prepared: call });
-    await storeWriter.flush();
+    // a store that does not answer (PostgreSQL restarting) is retried a few seconds; what it
+    // still cannot take waits in the journal (one line says so): the exit code is the flow's
+    await storeWriter.settle();
     // GITHUB_STEP_SUMMARY and --junit: reports for CI, read back from the store
     await writeCiReports(run.id, opts);
     if (opts.json) printJson(await runJson(run, state));

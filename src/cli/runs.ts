@@ -29,7 +29,7 @@ import {
   flowRunDetail, listFlowRunViews, logView, taskRunDetail, FINAL_TYPES,
   type FlowRunView, type StateHistoryEntry, type StateView, type TaskRunView, type UpstreamLink,
 } from "../server/run-views.ts";
-import { action, EXIT, parseIntOption } from "./util.ts";
+import { action, EXIT, parseIntOption, sayJournalWaiting } from "./util.ts";
 
 // user data (names, tags, messages) is printed escaped: no control character reaches the terminal raw
 const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
@@ -118,6 +118,7 @@ export async function openStore(opts: { createMissing?: boolean } = {}): Promise
   try {
     return await getReadableStore(opts);
   } catch (err) {
+    sayJournalWaiting();
     throw new UsageError((err as Error).message, "CONFIG_ERROR");
   }
 }

@@ -10,6 +10,8 @@ import { SettingValueError, LOG_LEVELS, type LogLevelName, type Settings } from 
 import { getSettings, resetSettings } from "../settings/index.ts";
 import { configureLogging } from "../logging/logger.ts";
 import { storeWriter } from "../store/writer.ts";
+import { currentJournal } from "../store/index.ts";
+import { describeCounts } from "../store/journal.ts";
 import { registerSecretValue, urlPassword } from "../logging/redact.ts";
 
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
@@ -106,6 +108,15 @@ export async function openStoreOrUsageError(): Promise<void> {
   try {
     await storeWriter.open();
   } catch (err) {
+    sayJournalWaiting();
     throw new UsageError((err as Error).message, "CONFIG_ERROR");
   }
+}
+
+/** The store cannot be reached: one line saying what waits in its journal, if anything does. */
+export function sayJournalWaiting(): void {
+  const journal = currentJournal();
+  const waiting = journal?.pending();
+  if (!journal || !waiting) return;
+  process.stderr.write(`flowctl: ${describeCounts(waiting)} wait in the journal ${journal.path}; \`flowctl runs sync\` writes them once the run store answers\n`);
 }

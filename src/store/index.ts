@@ -10,6 +10,8 @@ import { FlowctlError } from "../errors.ts";
 import { getSettings } from "../settings/index.ts";
 import { ensurePrivateHome } from "../private-files.ts";
 import { crashDeadRuns } from "./liveness.ts";
+import { describeCounts, Journal, type JournalCounts } from "./journal.ts";
+import { parsePgUrl } from "./postgres/connection.ts";
 import type { RunStore } from "./types.ts";
 
 export function sqlitePathFromUrl(url: string): string | undefined {
@@ -58,8 +60,54 @@ let current: Promise<RunStore> | undefined;
 let currentUrl: string | undefined;
 
 /**
- * The process's store, from the settings (opened on first use). Opening it marks the runs
- * whose process is gone Crashed (`liveness.ts`), so no command shows them `Running`.
+ * The journal of the store named by the settings (`journal.ts`): where rows that could not be
+ * written to it wait. None for a memory store (its rows die with the process anyway).
+ */
+export function currentJournal(): Journal | undefined {
+  const settings = getSettings();
+  const url = settings.PREFECT_API_DATABASE_CONNECTION_URL;
+  if (/^memory:\/\//i.test(url)) return undefined;
+  let location: string;
+  try {
+    location = /^postgres(ql)?:\/\//i.test(url) ? parsePgUrl(url).location : (sqlitePathFromUrl(url) ?? url);
+  } catch {
+    return undefined; // a bad URL: opening the store says so
+  }
+  if (location === ":memory:") return undefined;
+  return new Journal(settings.PREFECT_HOME, location);
+}
+
+/** What this process replayed from the journal when it opened the store (`flowctl runs sync` reports it). */
+export const journalReplay: { written: JournalCounts | undefined; error: unknown; path: string | undefined; notices: { write(line: string): void } } = {
+  written: undefined,
+  error: undefined,
+  path: undefined,
+  notices: { write: (line) => void process.stderr.write(line) },
+};
+
+/** Write what waits in the store's journal, once the store is open; a failure leaves it waiting. */
+async function replayJournal(store: RunStore): Promise<void> {
+  const journal = currentJournal();
+  if (!journal || store.kind === "memory") return;
+  journalReplay.path = journal.path;
+  try {
+    const written = await journal.replay(store);
+    if (written.batches === 0) return;
+    journalReplay.written = written;
+    journalReplay.notices.write(`flowctl: wrote ${describeCounts(written)} from the journal ${journal.path} to the run store\n`);
+  } catch (err) {
+    journalReplay.error = err;
+    const left = journal.pending();
+    journalReplay.notices.write(
+      `flowctl: warning: ${left ? describeCounts(left) : "rows"} still wait in the journal ${journal.path}: ${(err as Error).message}\n`,
+    );
+  }
+}
+
+/**
+ * The process's store, from the settings (opened on first use). Opening it writes what waits in
+ * its journal (`journal.ts`), then marks the runs whose process is gone Crashed (`liveness.ts`),
+ * so no command shows them `Running` — in that order, so a journalled final state is in first.
  */
 export function getStore(): Promise<RunStore> {
   const settings = getSettings();
@@ -67,6 +115,7 @@ export function getStore(): Promise<RunStore> {
   if (!current || currentUrl !== url) {
     currentUrl = url;
     current = openStore(url, { home: settings.PREFECT_HOME }).then(async (store) => {
+      await replayJournal(store);
       await crashDeadRuns(store);
       return store;
     });

@@ -146,6 +146,13 @@ export interface WriteBatch {
   logs: LogRow[];
   /** kept results (inserted once; a row already there is replaced) */
   results?: KeptResultRow[];
+  /**
+   * Rows replayed from the journal (`journal.ts`), which the store may hold already, in part or
+   * in full: a state or kept result already stored is kept, a log line already stored (same
+   * run, time, level, source and message) is not added again, and a run stored in a final state
+   * is not moved back to one that is not. Replaying a batch twice so changes nothing.
+   */
+  replayed?: boolean;
 }
 
 export interface FlowRunFilter {

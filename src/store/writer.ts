@@ -20,7 +20,8 @@
  */
 import { logHub } from "../logging/logger.ts";
 import type { LogRecord } from "../logging/record.ts";
-import { getStore, onStoreClose } from "./index.ts";
+import { currentJournal, getStore, onStoreClose } from "./index.ts";
+import { describeCounts, type Journal } from "./journal.ts";
 import { HEARTBEAT_INTERVAL_MS, thisHost } from "./liveness.ts";
 import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
 
@@ -41,6 +42,11 @@ const MAX_UNACKNOWLEDGED = 256;
 /** Task runs let go at once when the store has kept up (see `admit`). */
 const RELEASE_STEP = 256;
 const noop = () => undefined;
+/** After a failed write, the next try waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS (bounded backoff). */
+const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 2000;
+/** How long the end of a run keeps trying an unreachable store before journalling what is left. */
+export const SETTLE_GRACE_MS = 3000;
 
 export class StoreWriter {
   private flowRuns = new Map<string, Persistable<FlowRunRow>>();
@@ -51,12 +57,22 @@ export class StoreWriter {
   private results: KeptResultRow[] = [];
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly inflight = new Set<Promise<void>>();
+  /** batches handed to the store and not acknowledged yet (journalled too at exit: replay is idempotent) */
+  private readonly inflight = new Map<Promise<void>, WriteBatch>();
+  /** failed writes in a row, and when the next try is due (backoff) */
+  private failures = 0;
+  private retryAt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** rows this process put in the journal, and whether the one line saying so was printed */
+  private journalled = 0;
+  private journalLinePrinted = false;
   private opening = false;
   private store: RunStore | undefined;
   private reportedError = false;
   /** Where the writer sends rows; replaced in tests. */
   storeProvider: () => Promise<RunStore> = getStore;
+  /** The journal for rows the store cannot take before the process ends; replaced in tests. */
+  journalProvider: () => Journal | undefined = currentJournal;
   /** Where the writer's warnings go (stderr; tests capture them). */
   notices: { write(line: string): void } = { write: (line) => void process.stderr.write(line) };
   enabled = true;
@@ -246,13 +262,15 @@ export class StoreWriter {
       if (this.pending > 0) void this.flush().catch(() => undefined);
     });
     process.on("exit", () => {
-      if (this.pending > 0 || this.inflight.size > 0) this.flushSync();
+      if (this.pending > 0 || this.inflight.size > 0) this.finishSync();
     });
   }
 
   private bump(): void {
     if (!this.exitHooked) this.hookExit();
     this.pending++;
+    // the store failed lately: rows wait for the retry timer (backoff), however many come
+    if (this.retryAt > 0) return;
     if (this.pending >= FLUSH_THRESHOLD) {
       // Dispatched at once, without waiting for earlier batches: a flow that runs on
       // microtasks alone never lets a timer or an acknowledgement through until it ends.
@@ -293,6 +311,8 @@ export class StoreWriter {
 
   /** Put a batch that could not be written back in front of what came since. */
   private restore(batch: WriteBatch): void {
+    // already in the journal (the process was ending): not written twice from here
+    if (this.journalledBatches.has(batch)) return;
     for (const r of batch.flowRuns) if (!this.flowRuns.has(r.id)) this.flowRuns.set(r.id, { id: r.id, toRow: () => r });
     for (const r of batch.taskRuns) if (!this.taskRuns.has(r.id)) this.taskRuns.set(r.id, { id: r.id, toRow: () => r });
     this.states = batch.states.concat(this.states);
@@ -309,6 +329,8 @@ export class StoreWriter {
     if (!batch) return;
     const write = this.store!.writeBatch(batch).then(
       () => {
+        this.failures = 0;
+        this.retryAt = 0;
         if (this.reportedError) {
           // the outage cost nothing: every row kept meanwhile went in with this batch
           this.reportedError = false;
@@ -317,6 +339,7 @@ export class StoreWriter {
       },
       (err: unknown) => {
         this.restore(batch);
+        this.scheduleRetry();
         if (!this.reportedError) {
           this.reportedError = true;
           // a warning, not an error: the rows are kept and written when the store answers
@@ -328,7 +351,7 @@ export class StoreWriter {
     );
     const rows = batchRows(batch);
     this.unackedRows += rows;
-    this.inflight.add(write);
+    this.inflight.set(write, batch);
     write.then(
       () => this.settled(write, rows),
       () => this.settled(write, rows),
@@ -350,27 +373,116 @@ export class StoreWriter {
     this.dispatch();
     let failure: unknown;
     while (this.inflight.size > 0) {
-      const results = await Promise.allSettled(Array.from(this.inflight));
+      const results = await Promise.allSettled(Array.from(this.inflight.keys()));
       for (const r of results) if (r.status === "rejected") failure ??= r.reason;
     }
     if (failure !== undefined) throw failure;
   }
 
-  /** Synchronous last-chance flush (process exit). Returns false when it could not write. */
+  /** Synchronous flush where the store allows (SQLite). Returns false when it could not write. */
   flushSync(): boolean {
-    if (this.pending === 0 && this.inflight.size === 0) return true;
-    if (!this.store?.writeBatchSync) return this.pending === 0;
+    return this.writeSync() === undefined;
+  }
+
+  /** Write synchronously; undefined when done, else why not (rows kept). */
+  private writeSync(): { error: unknown } | undefined {
+    if (this.pending === 0 && this.inflight.size === 0) return undefined;
+    if (!this.store?.writeBatchSync) {
+      return this.pending === 0 ? undefined : { error: new Error(this.store ? "the store cannot be written synchronously" : "the store is not open") };
+    }
     // batches already posted are applied first (the write thread takes them in order), so an
     // empty batch is a barrier: it returns once they are written
     const batch = this.takeBatch() ?? { flowRuns: [], taskRuns: [], states: [], inputs: [], logs: [] };
     try {
       this.store.writeBatchSync(batch);
-      return true;
+      return undefined;
     } catch (err) {
       this.restore(batch);
-      process.stderr.write(`flowctl: error: cannot write to the run store: ${(err as Error).message}\n`);
+      return { error: err };
+    }
+  }
+
+  /**
+   * The process's last write (exit paths): what is recorded goes to the store synchronously
+   * where it can (SQLite), else — PostgreSQL, whose writes cannot be waited for here, or a store
+   * that failed — into the journal (`journal.ts`), with the batches still unacknowledged (replay
+   * is idempotent). Says once, in one line, what waits in the journal. Returns false when the
+   * rows could be written nowhere (then says so as an error).
+   */
+  finishSync(): boolean {
+    const failed = this.writeSync();
+    // written: with a synchronous write, everything in flight went before it (a barrier)
+    if (failed === undefined && (this.inflight.size === 0 || this.store?.writeBatchSync)) return this.sayJournalled(), true;
+    const batches = [...this.inflight.values()].filter((b) => !this.journalledBatches.has(b));
+    const rest = this.takeBatch();
+    if (rest) batches.push(rest);
+    if (batches.length === 0) return this.sayJournalled(), true;
+    const journal = this.journalProvider();
+    const storeError = failed ? `${(failed.error as Error).message}; ` : "";
+    try {
+      if (!journal) throw new Error("this store has no journal");
+      journal.append(batches);
+    } catch (err) {
+      if (rest) this.restore(rest);
+      this.notices.write(`flowctl: error: cannot write to the run store: ${storeError}${(err as Error).message}\n`);
       return false;
     }
+    for (const b of batches) this.journalledBatches.add(b);
+    this.journalled += batches.length;
+    this.sayJournalled();
+    return true;
+  }
+
+  private readonly journalledBatches = new WeakSet<WriteBatch>();
+
+  /** The one line saying what waits in the journal (once per process, when this process put rows there). */
+  private sayJournalled(): void {
+    if (this.journalled === 0 || this.journalLinePrinted) return;
+    const journal = this.journalProvider();
+    const waiting = journal?.pending();
+    if (!journal || !waiting) return;
+    this.journalLinePrinted = true;
+    this.notices.write(
+      `flowctl: warning: the run store at ${journal.store} did not answer in time: ${describeCounts(waiting)} wait in the journal ${journal.path}; \`flowctl runs sync\` (or any flowctl command that reaches the store) writes them\n`,
+    );
+  }
+
+  /**
+   * End of a run: write what is recorded, retrying an unreachable store for up to `graceMs`
+   * (bounded backoff), then put what is still unwritten in the journal (`finishSync`).
+   */
+  async settle(graceMs = SETTLE_GRACE_MS): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await beforeDeadline(this.flush(), deadline);
+        if (this.pending === 0) return;
+      } catch {
+        // kept; tried again below until the deadline
+      }
+      const wait = Math.min(RETRY_BASE_MS * 2 ** attempt, RETRY_MAX_MS, deadline - Date.now());
+      if (wait <= 0) break;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+    this.finishSync();
+  }
+
+  /** After a failed write: try again after a bounded, growing delay, whether or not new rows come. */
+  private scheduleRetry(): void {
+    this.failures++;
+    const delay = Math.min(RETRY_BASE_MS * 2 ** (this.failures - 1), RETRY_MAX_MS);
+    this.retryAt = Date.now() + delay;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryAt = 0;
+      if (this.pending > 0) void this.flush().catch(() => undefined);
+    }, delay);
+    this.retryTimer.unref();
   }
 
   /** Write what is recorded before going on: synchronously where the store allows, else awaited
@@ -403,3 +515,12 @@ function batchRows(b: WriteBatch): number {
 export const storeWriter = new StoreWriter();
 onStoreClose(() => storeWriter.resetStore());
 logHub.storeSink = { write: (rec) => storeWriter.addLog(rec) };
+
+/** `p`, or a rejection once `deadline` (ms epoch) has passed. */
+function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the run store did not answer in time")), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { runCli, ROOT } from "../support/cli.ts";
+import { openStore, sqlitePathFromUrl } from "../../src/store/index.ts";
+import { Journal } from "../../src/store/journal.ts";
 
 const FILE = "test/fixtures/json/shapes.ts";
 let home = "";
@@ -128,3 +130,28 @@ test("errors with --json: an Error object on stdout, the one-line message on std
     }
   }
 });
+
+test("runs sync --json: what the journal held, written to the store (SyncResult)", async () => {
+  const none = await json(["runs", "sync"]);
+  check("SyncResult", none);
+  assert.equal(none.waiting, null);
+  assert.equal(none.written.batches, 0);
+  const [run] = await json(["runs", "ls", "--limit", "1"]);
+  const row = { ...(await readRow(run.id)), id: "journalled-run", name: "kept-while-away" };
+  new Journal(home, sqlitePathFromUrl(join(home, "flowctl.db"))!).append([{ flowRuns: [row], taskRuns: [], states: [], inputs: [], logs: [] }]);
+  const synced = await json(["runs", "sync"]);
+  check("SyncResult", synced);
+  assert.deepEqual(synced.written, { batches: 1, flowRuns: 1, taskRuns: 0, states: 0, logs: 0 });
+  assert.equal(synced.waiting, null);
+  const ls = await json(["runs", "ls", "--limit", "100"]);
+  assert.ok(ls.some((r: any) => r.name === "kept-while-away"));
+});
+
+async function readRow(id: string) {
+  const store = await openStore(join(home, "flowctl.db"));
+  try {
+    return (await store.getFlowRun(id))!;
+  } finally {
+    await store.close();
+  }
+}

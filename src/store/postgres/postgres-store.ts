@@ -31,13 +31,29 @@ import {
 const POOL_SIZE = 5;
 const RETRIED_CODES = new Set(["40P01", "40001"]);
 
-function upsertSql(set: ColumnSet<unknown>): string {
+const FINAL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')";
+
+/** Upsert of runs; `replayed`: a run stored in a final state is not moved back to one that is not. */
+function upsertSql(set: ColumnSet<unknown>, replayed = false): string {
   const sets = set.columns
     .map((c) => c[0])
     .filter((c) => c !== "id" && c !== "created")
     .map((c) => `${c} = excluded.${c}`)
     .join(", ");
-  return `${insertSelect(set)} ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${set.table}.updated`;
+  const t = set.table;
+  const keepFinal = replayed ? ` AND (${t}.state_type NOT IN ${FINAL} OR excluded.state_type IN ${FINAL})` : "";
+  return `${insertSelect(set)} ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${t}.updated${keepFinal}`;
+}
+
+/** Log lines of a replayed batch that the store does not hold yet (found through the run indexes). */
+function replayLogSql(): string {
+  const names = LOGS.columns.map((c) => c[0]);
+  const unnest = LOGS.columns.map((c, i) => `$${i + 1}::${c[1]}[]`).join(", ");
+  const same = "l.timestamp = u.timestamp AND l.level = u.level AND l.source = u.source AND l.message = u.message";
+  return `INSERT INTO logs (${names.join(", ")}) SELECT ${names.map((n) => `u.${n}`).join(", ")} FROM unnest(${unnest}) WITH ORDINALITY AS u(${names.join(", ")}, ord)
+    WHERE (u.task_run_id IS NULL OR NOT EXISTS (SELECT 1 FROM logs l WHERE l.task_run_id = u.task_run_id AND ${same}))
+      AND (u.task_run_id IS NOT NULL OR u.flow_run_id IS NULL OR NOT EXISTS (SELECT 1 FROM logs l WHERE l.flow_run_id = u.flow_run_id AND l.task_run_id IS NULL AND ${same}))
+    ORDER BY u.ord`;
 }
 
 const SQL = {
@@ -54,6 +70,16 @@ const SQL = {
     .slice(1)
     .map((c) => `${c[0]} = excluded.${c[0]}`)
     .join(", ")}`,
+};
+
+/** A journalled batch replayed (`WriteBatch.replayed`): what the store holds already stays. */
+const REPLAY_SQL = {
+  ...SQL,
+  flow: upsertSql(FLOW_RUNS as ColumnSet<unknown>, true),
+  task: upsertSql(TASK_RUNS as ColumnSet<unknown>, true),
+  state: `${insertSelect(RUN_STATES as ColumnSet<unknown>)} ON CONFLICT (run_id, seq) DO NOTHING`,
+  log: replayLogSql(),
+  result: `${insertSelect(RESULTS as ColumnSet<unknown>)} ON CONFLICT (task_run_id) DO NOTHING`,
 };
 
 /** The newest snapshot of each run (the later one on a tie), in id order. */
@@ -97,8 +123,10 @@ export class PostgresStore implements RunStore {
       idleTimeoutMillis: 10_000,
       allowExitOnIdle: true,
     });
-    // an idle client's error (server restart) must not crash the process; the next query reconnects
+    // a client's error (server restart, connection cut) must not crash the process: an idle
+    // one's reaches the pool, a checked-out one's its query (which fails); the next query reconnects
     pool.on("error", () => undefined);
+    pool.on("connect", (client) => client.on("error", () => undefined));
     const store = new PostgresStore(pool, target);
     try {
       const client = await pool.connect();
@@ -122,18 +150,19 @@ export class PostgresStore implements RunStore {
     const inputs = lastByKey(batch.inputs, (i) => `${i.taskRunId}\0${i.upstreamTaskRunId}\0${i.parameter}`);
     const results = lastByKey(batch.results ?? [], (r) => r.taskRunId);
     if (!flowRuns.length && !taskRuns.length && !states.length && !inputs.length && !batch.logs.length && !results.length) return;
+    const sql = batch.replayed ? REPLAY_SQL : SQL;
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       try {
         await client.query("BEGIN");
-        if (flowRuns.length) await client.query(SQL.flow, columnArrays(FLOW_RUNS, flowRuns));
-        if (taskRuns.length) await client.query(SQL.task, columnArrays(TASK_RUNS, taskRuns));
-        if (states.length) await client.query(SQL.state, columnArrays(RUN_STATES, states));
+        if (flowRuns.length) await client.query(sql.flow, columnArrays(FLOW_RUNS, flowRuns));
+        if (taskRuns.length) await client.query(sql.task, columnArrays(TASK_RUNS, taskRuns));
+        if (states.length) await client.query(sql.state, columnArrays(RUN_STATES, states));
         if (inputs.length) {
-          await client.query(SQL.input, [inputs.map((i) => i.taskRunId), inputs.map((i) => i.upstreamTaskRunId), inputs.map((i) => i.parameter)]);
+          await client.query(sql.input, [inputs.map((i) => i.taskRunId), inputs.map((i) => i.upstreamTaskRunId), inputs.map((i) => i.parameter)]);
         }
-        if (batch.logs.length) await client.query(SQL.log, columnArrays(LOGS, batch.logs));
-        if (results.length) await client.query(SQL.result, columnArrays(RESULTS, results));
+        if (batch.logs.length) await client.query(sql.log, columnArrays(LOGS, batch.logs));
+        if (results.length) await client.query(sql.result, columnArrays(RESULTS, results));
         await client.query("COMMIT");
         return;
       } catch (err) {

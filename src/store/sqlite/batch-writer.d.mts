@@ -11,6 +11,8 @@ export interface PackedBatch {
   inputs: unknown[];
   logs: unknown[];
   results: unknown[];
+  /** rows replayed from the journal (WriteBatch.replayed) */
+  replayed: boolean;
 }
 export declare function packBatch(batch: WriteBatch): PackedBatch;
 /** One IMMEDIATE transaction per batch (or per list of batches, `many`, their rows merged), on this connection. */

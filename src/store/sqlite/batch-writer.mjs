@@ -58,7 +58,7 @@ export function packBatch(b) {
     results[k++] = r.taskRunId; results[k++] = r.flowRunId; results[k++] = r.inputsKey; results[k++] = r.sourceHash;
     results[k++] = r.kind; results[k++] = r.payload; results[k++] = r.message; results[k++] = r.created;
   }
-  return { flowRuns, taskRuns, states, inputs, logs, results };
+  return { flowRuns, taskRuns, states, inputs, logs, results, replayed: b.replayed === true };
 }
 
 function values(width, rows) {
@@ -66,10 +66,28 @@ function values(width, rows) {
   return Array(rows).fill(one).join(", ");
 }
 
-function upsertSql(table, cols, rows) {
+const FINAL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')";
+
+/** Upsert of runs; `replayed` (a journalled batch): a run stored final is not moved back to a state that is not. */
+function upsertSql(table, cols, rows, replayed = false) {
   const names = cols.split(", ");
   const sets = names.filter((c) => c !== "id" && c !== "created").map((c) => `${c} = excluded.${c}`).join(", ");
-  return `INSERT INTO ${table} (${cols}) VALUES ${values(names.length, rows)} ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${table}.updated`;
+  const keepFinal = replayed ? ` AND (${table}.state_type NOT IN ${FINAL} OR excluded.state_type IN ${FINAL})` : "";
+  return `INSERT INTO ${table} (${cols}) VALUES ${values(names.length, rows)} ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${table}.updated${keepFinal}`;
+}
+
+/** A replayed log line is added unless the store holds it already (same run, time, level, source, message). */
+function replayLogWriter(db) {
+  const same = "l.timestamp = @ts AND l.level = @level AND l.source = @source AND l.message = @message";
+  const insert = db.prepare(`INSERT INTO logs (${LOG_COLS}) SELECT @flow, @task, @level, @source, @message, @ts WHERE NOT (CASE
+    WHEN @task IS NOT NULL THEN EXISTS (SELECT 1 FROM logs l WHERE l.task_run_id = @task AND ${same})
+    WHEN @flow IS NOT NULL THEN EXISTS (SELECT 1 FROM logs l WHERE l.flow_run_id = @flow AND l.task_run_id IS NULL AND ${same})
+    ELSE 0 END)`);
+  return (flat) => {
+    for (let i = 0; i < flat.length; i += 6) {
+      insert.run({ flow: flat[i], task: flat[i + 1], level: flat[i + 2], source: flat[i + 3], message: flat[i + 4], ts: flat[i + 5] });
+    }
+  };
 }
 
 /** Statements for one row and for CHUNK rows, and how to run a flat array of rows through them. */
@@ -90,12 +108,20 @@ function rowWriter(db, cols, sql) {
  * @returns {(packed: ReturnType<typeof packBatch>) => void}
  */
 export function createBatchWriter(db) {
-  const flow = rowWriter(db, FLOW_COLS, (n) => upsertSql("flow_runs", FLOW_COLS, n));
-  const task = rowWriter(db, TASK_COLS, (n) => upsertSql("task_runs", TASK_COLS, n));
-  const state = rowWriter(db, STATE_COLS, (n) => `INSERT OR REPLACE INTO run_states (${STATE_COLS}) VALUES ${values(9, n)}`);
+  const write = statements(db, false);
+  let replay;
+  return (packed) => (packed.replayed ? (replay ??= statements(db, true)) : write)(packed);
+}
+
+/** The transaction writing one batch: as recorded, or (`replayed`) keeping what the store holds already. */
+function statements(db, replayed) {
+  const flow = rowWriter(db, FLOW_COLS, (n) => upsertSql("flow_runs", FLOW_COLS, n, replayed));
+  const task = rowWriter(db, TASK_COLS, (n) => upsertSql("task_runs", TASK_COLS, n, replayed));
+  const keep = replayed ? "INSERT OR IGNORE" : "INSERT OR REPLACE";
+  const state = rowWriter(db, STATE_COLS, (n) => `${keep} INTO run_states (${STATE_COLS}) VALUES ${values(9, n)}`);
   const input = rowWriter(db, INPUT_COLS, (n) => `INSERT OR IGNORE INTO task_run_inputs (${INPUT_COLS}) VALUES ${values(3, n)}`);
-  const log = rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
-  const result = rowWriter(db, RESULT_COLS, (n) => `INSERT OR REPLACE INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, n)}`);
+  const log = replayed ? replayLogWriter(db) : rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
+  const result = rowWriter(db, RESULT_COLS, (n) => `${keep} INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, n)}`);
   const tx = db.transaction((b) => {
     flow(b.flowRuns);
     task(b.taskRuns);

@@ -1,0 +1,216 @@
+/**
+ * The local journal (src/store/journal.ts) and its replay, on SQLite and on PostgreSQL (a fresh
+ * schema): a private append-only file that survives a torn last line; replaying it writes every
+ * row once (twice changes nothing: no duplicated states or log lines), keeps a final state final,
+ * and removes what it wrote; a store that refuses leaves the rows waiting. And the batched writer:
+ * a store that never answers → `settle()` journals the rows and says so in one line.
+ */
+import { describe, test, after } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStore } from "../../src/store/index.ts";
+import { Journal } from "../../src/store/journal.ts";
+import { StoreWriter } from "../../src/store/writer.ts";
+import type { FlowRunRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
+import type { StateType } from "../../src/engine/states.ts";
+import { postgresSchema } from "../fixtures/redis/services.ts";
+
+const dirs: string[] = [];
+const schemas: ReturnType<typeof postgresSchema>[] = [];
+after(async () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const s of schemas) await s.drop();
+});
+
+function tempHome(): string {
+  const d = mkdtempSync(join(tmpdir(), "flowctl-journal-"));
+  dirs.push(d);
+  return d;
+}
+
+const T0 = Date.UTC(2031, 0, 1);
+
+function flowRow(type: StateType, updated: number): FlowRunRow {
+  return {
+    id: "f1", name: "brave-fox", flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
+    parameters: "{}", tags: "[]", stateType: type, stateName: type[0] + type.slice(1).toLowerCase(), stateMessage: null,
+    runCount: 1, created: T0, startTime: T0, endTime: type === "RUNNING" ? null : updated, updated,
+    entrypoint: null, pid: 1, host: "h", heartbeat: updated,
+  };
+}
+
+function taskRow(i: number, type: StateType, updated: number): TaskRunRow {
+  return {
+    id: `t${i}`, name: `work-${i}`, taskName: "work", taskKey: "work", flowRunId: "f1", parentTaskRunId: null,
+    parameters: "{}", tags: "[]", stateType: type, stateName: type[0] + type.slice(1).toLowerCase(), stateMessage: null,
+    runCount: 1, cacheKey: null, created: T0 + i, startTime: T0 + i, endTime: type === "RUNNING" ? null : updated, updated,
+  };
+}
+
+function state(runId: string, seq: number, type: StateType, at: number): StateRow {
+  return { runId, seq, runKind: runId.startsWith("f") ? "flow" : "task", type, name: type, message: null, timestamp: at, scheduledTime: null, error: null };
+}
+
+/** A run of `n` task runs, Running then Completed, as two batches. */
+function batches(n: number): WriteBatch[] {
+  const running: WriteBatch = { flowRuns: [flowRow("RUNNING", T0 + 1)], taskRuns: [], states: [state("f1", 0, "RUNNING", T0 + 1)], inputs: [], logs: [] };
+  const done: WriteBatch = { flowRuns: [flowRow("COMPLETED", T0 + 10_000)], taskRuns: [], states: [state("f1", 1, "COMPLETED", T0 + 10_000)], inputs: [], logs: [], results: [] };
+  for (let i = 0; i < n; i++) {
+    running.taskRuns.push(taskRow(i, "RUNNING", T0 + 10 + i));
+    running.states.push(state(`t${i}`, 0, "RUNNING", T0 + 10 + i));
+    running.logs.push({ flowRunId: "f1", taskRunId: `t${i}`, level: 20, source: "work", message: `started ${i}`, timestamp: T0 + 10 + i });
+    done.taskRuns.push(taskRow(i, "COMPLETED", T0 + 5000 + i));
+    done.states.push(state(`t${i}`, 1, "COMPLETED", T0 + 5000 + i));
+    done.logs.push({ flowRunId: "f1", taskRunId: `t${i}`, level: 20, source: "work", message: `Finished ${i}`, timestamp: T0 + 5000 + i });
+    done.results!.push({ taskRunId: `t${i}`, flowRunId: "f1", inputsKey: `[${i}]`, sourceHash: "h", kind: "value", payload: new Uint8Array([i % 256, 1, 2]), message: null, created: T0 });
+  }
+  running.logs.push({ flowRunId: "f1", taskRunId: null, level: 20, source: "flow", message: "flow started", timestamp: T0 + 1 });
+  return [running, done];
+}
+
+test("the journal: private 0600 file in a 0700 folder, append-only lines, a torn last line skipped and not glued to the next", () => {
+  const home = tempHome();
+  const j = new Journal(home, "postgresql://u@db/x");
+  assert.equal(j.pending(), undefined);
+  const [running, done] = batches(3);
+  j.append([running!]);
+  assert.equal(statSync(j.path).mode & 0o777, 0o600);
+  assert.equal(statSync(join(home, "journal")).mode & 0o777, 0o700);
+  // a write cut short (the process died mid-line)
+  appendFileSync(j.path, '{"v":1,"store":"postgresql://u@db/x","batch":{"flowRuns":[');
+  assert.deepEqual(j.pending(), { batches: 1, flowRuns: 1, taskRuns: 3, states: 4, logs: 4 });
+  j.append([done!]);
+  const text = readFileSync(j.path, "utf8");
+  assert.equal(text.split("\n").length, 4, "the torn line stays on a line of its own");
+  // the torn line is unreadable and skipped; the two whole lines count (runs counted once)
+  assert.deepEqual(j.pending(), { batches: 2, flowRuns: 1, taskRuns: 3, states: 8, logs: 7 });
+  // one journal per store
+  assert.notEqual(new Journal(home, "postgresql://u@db/y").path, j.path);
+});
+
+function sqliteUrl(): string {
+  return `sqlite://${join(tempHome(), "flowctl.db")}`;
+}
+
+function pgUrl(): string {
+  const s = postgresSchema("flowctl_journal");
+  schemas.push(s);
+  return s.url;
+}
+
+for (const [name, freshUrl] of [["sqlite", sqliteUrl], ["postgres", pgUrl]] as const) {
+  describe(`replaying the journal into ${name}`, () => {
+    async function withStore(fn: (store: RunStore, journal: Journal) => Promise<void>): Promise<void> {
+      const store = await openStore(freshUrl());
+      try {
+        await fn(store, new Journal(tempHome(), store.location));
+      } finally {
+        await store.close();
+      }
+    }
+
+    async function contents(store: RunStore) {
+      const tasks = await store.listTaskRuns({ flowRunId: "f1" });
+      const states = (await Promise.all(["f1", ...tasks.map((t) => t.id)].map((id) => store.getStates(id)))).flat();
+      const logs = await store.getLogs({ flowRunId: "f1", includeTasks: true });
+      const results = await store.getKeptResults("f1");
+      return { flow: (await store.getFlowRun("f1"))?.stateName, tasks: tasks.map((t) => t.stateName), states: states.length, logs: logs.map((l) => l.message), results: results.length };
+    }
+
+    test("every row once, twice changes nothing, the journal is removed", async () => {
+      await withStore(async (store, journal) => {
+        const [running, done] = batches(50);
+        // the first batch reached the store before it went away; the writer journalled it again with the rest
+        await store.writeBatch(running!);
+        journal.append([running!, done!]);
+        const written = await journal.replay(store);
+        assert.deepEqual(written, { batches: 2, flowRuns: 2, taskRuns: 100, states: 102, logs: 101 });
+        assert.equal(journal.pending(), undefined, "nothing left in the journal");
+        const first = await contents(store);
+        assert.equal(first.flow, "Completed");
+        assert.deepEqual(new Set(first.tasks), new Set(["Completed"]));
+        assert.equal(first.states, 102);
+        assert.equal(first.logs.length, 101, "no log line twice");
+        assert.equal(new Set(first.logs).size, 101);
+        assert.equal(first.results, 50);
+        // the same lines again (a replay cut short and resumed): nothing changes
+        journal.append([running!, done!]);
+        await journal.replay(store);
+        assert.deepEqual(await contents(store), first);
+      });
+    });
+
+    test("a replayed older or non-final state never replaces a newer final one", async () => {
+      await withStore(async (store, journal) => {
+        const [running, done] = batches(5);
+        await store.writeBatch(done!);
+        // the journal holds the older Running rows (a process that lost its store, then another that wrote)
+        journal.append([running!]);
+        await journal.replay(store);
+        const c = await contents(store);
+        assert.equal(c.flow, "Completed");
+        assert.deepEqual(new Set(c.tasks), new Set(["Completed"]));
+        // even a Running row with a later `updated` does not move a final run back
+        const late: WriteBatch = { flowRuns: [flowRow("RUNNING", T0 + 99_999)], taskRuns: [taskRow(0, "RUNNING", T0 + 99_999)], states: [], inputs: [], logs: [] };
+        journal.append([late]);
+        await journal.replay(store);
+        assert.equal((await store.getFlowRun("f1"))?.stateName, "Completed");
+        assert.equal((await store.getTaskRun("t0"))?.stateName, "Completed");
+      });
+    });
+  });
+}
+
+test("a store that refuses: the rows stay in the journal, in order, and a later replay writes them", async () => {
+  const home = tempHome();
+  const j = new Journal(home, "sqlite://x");
+  const [running, done] = batches(4);
+  j.append([running!, done!]);
+  let calls = 0;
+  const refusing = { kind: "sqlite", async writeBatch() {
+    if (++calls === 2) throw new Error("connection refused");
+  } } as unknown as RunStore;
+  await assert.rejects(j.replay(refusing), /connection refused/);
+  // the first line went in; the second waits
+  assert.deepEqual(j.pending(), { batches: 1, flowRuns: 1, taskRuns: 4, states: 5, logs: 4 });
+  const got: WriteBatch[] = [];
+  await j.replay({ kind: "sqlite", writeBatch: async (b: WriteBatch) => void got.push(b) } as unknown as RunStore);
+  assert.equal(got.length, 1);
+  assert.equal(got[0]!.replayed, true);
+  assert.equal(got[0]!.flowRuns[0]!.stateType, "COMPLETED");
+  assert.deepEqual(got[0]!.results![0]!.payload, new Uint8Array([0, 1, 2]), "kept results' bytes survive the journal");
+  assert.equal(j.pending(), undefined);
+});
+
+test("the writer: a store that never answers → settle() journals every row and says so in one line", async () => {
+  const home = tempHome();
+  const journal = new Journal(home, "postgresql://u@db/x");
+  let tries = 0;
+  const writer = new StoreWriter({ exitHooks: false });
+  writer.storeProvider = async () => ({ kind: "postgres", location: "postgresql://u@db/x", async writeBatch() {
+    tries++;
+    throw new Error("connect ECONNREFUSED");
+  } }) as unknown as RunStore;
+  writer.journalProvider = () => journal;
+  const lines: string[] = [];
+  writer.notices = { write: (l) => void lines.push(l) };
+  const [running, done] = batches(20);
+  for (const b of [running!, done!]) {
+    for (const r of b.taskRuns) writer.touchTaskRun({ id: r.id, toRow: () => r });
+    for (const s of b.states) writer.addState(s);
+  }
+  const started = Date.now();
+  await writer.settle(600);
+  assert.ok(Date.now() - started < 5000);
+  assert.ok(tries >= 2 && tries < 20, `retried with backoff (${tries} tries)`);
+  assert.deepEqual(journal.pending(), { batches: 1, flowRuns: 0, taskRuns: 20, states: 42, logs: 0 });
+  const journalLines = lines.filter((l) => l.includes("wait in the journal"));
+  assert.equal(journalLines.length, 1);
+  assert.match(journalLines[0]!, /0 flow runs and 20 task runs \(42 states, 0 log lines\) wait in the journal .*\.jsonl; `flowctl runs sync`/);
+  assert.ok(!lines.some((l) => l.startsWith("flowctl: error")), lines.join(""));
+  // nothing left in memory: a second settle writes nothing more
+  await writer.settle(100);
+  assert.equal(journal.pending()?.batches, 1);
+});
