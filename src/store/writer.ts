@@ -34,11 +34,13 @@ const FLUSH_INTERVAL_MS = 200;
 const FLUSH_THRESHOLD = 2000;
 /**
  * Rows (and batches) left unacknowledged before the engine waits for the store: bounds memory
- * whatever N is. Rows, not only batches: a handOff before each synchronous task body posts one
- * small batch per run, and four of those would hold a flow to the write thread's wake-ups.
+ * whatever N is. Rows, not only batches: hand-offs before synchronous task bodies post small
+ * batches, and a few of those would hold a flow to the write thread's wake-ups.
  */
 const MAX_UNACKNOWLEDGED_ROWS = 4 * FLUSH_THRESHOLD;
 const MAX_UNACKNOWLEDGED = 256;
+/** A synchronous body's hand-off waits while the batch before it is younger than this (ms) and unacknowledged. */
+const HAND_OFF_MS = 1;
 /** Task runs let go at once when the store has kept up (see `admit`). */
 const RELEASE_STEP = 256;
 const noop = () => undefined;
@@ -133,11 +135,20 @@ export class StoreWriter {
   /**
    * Hand what is recorded to the store now, without waiting (the engine calls this before a
    * synchronous task body, which may hold the event loop for long: the write thread then has
-   * every state that came before it).
+   * every state that came before it). While a batch handed over less than HAND_OFF_MS ago is
+   * still unacknowledged, the rows wait for the next hand-off instead: a flow of many short
+   * synchronous tasks posts a batch per millisecond, not one per task run (a post costs more
+   * than a no-op task run), and what a long body can hold back is at most that millisecond.
    */
   handOff(): void {
-    if (this.pending > 0 && this.store) this.dispatch();
+    if (this.pending === 0 || !this.store) return;
+    const now = performance.now();
+    if (this.inflight.size > 0 && now - this.lastDispatch < HAND_OFF_MS) return;
+    this.dispatch();
   }
+
+  /** when the last batch was handed to the store (performance.now()) */
+  private lastDispatch = 0;
 
   private readonly live = new Set<string>();
   private readonly beatListeners = new Set<(rows: FlowRunRow[]) => void>();
@@ -327,6 +338,7 @@ export class StoreWriter {
   private dispatch(): void {
     const batch = this.takeBatch();
     if (!batch) return;
+    this.lastDispatch = performance.now();
     const write = this.store!.writeBatch(batch).then(
       () => {
         this.failures = 0;
