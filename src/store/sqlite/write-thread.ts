@@ -31,8 +31,16 @@ export class WriteThread {
   }
 
   constructor(readonly path: string) {
-    // plain JavaScript: no loader flags (--import tsx) inherited, which would cost tens of MB
-    this.worker = new Worker(WORKER_URL, { workerData: { path, readyFlag: this.readyFlag }, stdout: false, stderr: false, execArgv: [] });
+    // plain JavaScript: no loader flags (--import tsx) inherited, which would cost tens of MB; a
+    // small young generation: the thread's garbage is a batch or two at a time (V8's default
+    // let it reach ~48 MB before collecting)
+    this.worker = new Worker(WORKER_URL, {
+      workerData: { path, readyFlag: this.readyFlag },
+      stdout: false,
+      stderr: false,
+      execArgv: [],
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     this.worker.on("message", (msg: { id?: number; error?: { message: string } | null }) => {
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);

@@ -12,7 +12,7 @@ import { createBatchWriter } from "./batch-writer.mjs";
 
 /** Most batches (and rows) applied in one transaction. */
 const MAX_GROUP = 256;
-const MAX_GROUP_VALUES = 200_000;
+const MAX_GROUP_VALUES = 20_000;
 
 let write;
 let openError = null;
