@@ -110,7 +110,13 @@ function rowWriter(db, cols, sql) {
 export function createBatchWriter(db) {
   const write = statements(db, false);
   let replay;
-  return (packed) => (packed.replayed ? (replay ??= statements(db, true)) : write)(packed);
+  const one = (packed) => (packed.replayed ? (replay ??= statements(db, true)) : write)(packed);
+  // several batches in one transaction; replayed ones (rare) each with their own statements, inside it
+  const mixed = db.transaction((list) => {
+    for (const b of list) one(b);
+  });
+  one.many = (list) => (list.some((b) => b.replayed) ? mixed.immediate(list) : write.many(list));
+  return one;
 }
 
 /** The transaction writing one batch: as recorded, or (`replayed`) keeping what the store holds already. */
