@@ -125,12 +125,26 @@ function upstreamJson(links: UpstreamLink[], names: Map<string, string>) {
   }));
 }
 
-/** `runs inspect FLOW_RUN --json` */
-export function flowRunDetailJson(d: FlowRunDetail) {
+/** Which of a flow run's task runs `taskRuns` holds: `limit` from `offset` (oldest first), of `total`. */
+export interface TaskRunPageJson {
+  offset: number;
+  limit: number;
+  total: number;
+  /** the offset of the next page; null when this one reaches the end */
+  nextOffset: number | null;
+}
+
+/**
+ * `runs inspect FLOW_RUN --json`. `paged`: the listed task runs are one page of `taskRunPage`,
+ * and `taskCounts` counts them all; without it they are all of them.
+ */
+export function flowRunDetailJson(d: FlowRunDetail, paged?: { taskCounts: Partial<Record<StateType, number>>; taskRunPage: TaskRunPageJson }) {
   const names = new Map([[d.flowRun.id, d.flowRun.name]]);
+  const n = d.taskRuns.length;
   return {
     kind: "flow-run" as const,
-    flowRun: flowRunJson(d.flowRun, countByType(d.taskRuns)),
+    flowRun: flowRunJson(d.flowRun, paged?.taskCounts ?? countByType(d.taskRuns)),
+    taskRunPage: paged?.taskRunPage ?? { offset: 0, limit: n, total: n, nextOffset: null },
     states: d.states.map(stateJson),
     taskRuns: d.taskRuns.map((t) => ({
       ...taskRunJson(t, d.flowRun.name),

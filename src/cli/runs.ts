@@ -1,40 +1,37 @@
 /**
  * `flowctl runs ls | inspect RUN | logs RUN | prune --older-than DURATION`: the run history in
- * the store, for people (tables, colored states) and for scripts (`--json`).
+ * the store, for people (tables, colored states) and for scripts (`--json`); `inspect` and `logs`
+ * live in runs-inspect.ts and runs-logs.ts.
  *
  * RUN is a run's id, any unique prefix of one, or its name (`findRun`, shared by every command
  * that names a run); a RUN that fits several runs lists them and exits 2.
  */
-import { collectReport, reportMarkdown } from "./report.ts";
-import { SUMMARY_LINE } from "../engine/progress.ts";
 import type { Command } from "commander";
-import { FitTable, shortId } from "./fit-table.ts";
+import { FitTable } from "./fit-table.ts";
 import { promises as fsp } from "node:fs";
 import type { ChalkInstance } from "chalk";
 import { UsageError } from "../errors.ts";
-import { colorLevel, formatColored, formatPlain, makeChalk } from "../logging/format.ts";
+import { colorLevel, makeChalk } from "../logging/format.ts";
 import { sanitize, sanitizeKeepingColors } from "../logging/sanitize.ts";
-import { formatTraceback } from "../logging/traceback.ts";
-import { flowRunDetailJson, flowRunJson, logJson, printJson, taskRunDetailJson } from "./json.ts";
+import { flowRunJson, printJson } from "./json.ts";
 import { getResultStorage } from "../results/storage.ts";
 import { getReadableStore } from "../store/index.ts";
 import { deleteKeptResults } from "../results/kept-results.ts";
 import { getSettings } from "../settings/index.ts";
 import { resolve } from "node:path";
-import type { FlowRunRow, LogRow, PruneResult, RunStore } from "../store/types.ts";
+import type { FlowRunRow, PruneResult, RunStore } from "../store/types.ts";
 import { AmbiguousRunError, lookupRun, type RunKind, type RunMatch } from "../store/run-lookup.ts";
-import { errorTitle, isFlowctlError } from "../errors.ts";
-import { BadRequest, parseLevel, parseStates } from "../server/api.ts";
+import { isFlowctlError } from "../errors.ts";
+import { BadRequest, parseStates } from "../server/api.ts";
 import {
-  flowRunDetail, listFlowRunViews, logView, taskRunDetail, FINAL_TYPES,
-  type FlowRunView, type StateHistoryEntry, type StateView, type TaskRunView, type UpstreamLink,
+  listFlowRunViews, FINAL_TYPES, type FlowRunView, type StateView,
 } from "../server/run-views.ts";
 import { action, EXIT, parseIntOption, sayJournalWaiting } from "./util.ts";
 
 // user data (names, tags, messages) is printed escaped: no control character reaches the terminal raw
-const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
+export const out = (line: string) => process.stdout.write(`${sanitizeKeepingColors(line, true)}\n`);
 /** JSON: exact (JSON.stringify escapes the control characters itself) */
-const outJson = (text: string) => process.stdout.write(`${text}\n`);
+export const outJson = (text: string) => process.stdout.write(`${text}\n`);
 
 // ---------------------------------------------------------------- shared formatting
 
@@ -58,7 +55,7 @@ export function stateText(s: StateView, chalk: ChalkInstance, withMessage = fals
   return `${name}(${parts.join(", ")})`;
 }
 
-const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+export const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
 /** `2026-01-31 14:05:09` in local time; `-` for none. */
 export function formatStart(ms: number | null): string {
@@ -94,7 +91,7 @@ export function formatDuration(ms: number | null): string {
   return `${Math.floor(s / 86_400)}d ${pad(Math.floor((s % 86_400) / 3600))}h`;
 }
 
-function runDuration(r: { durationMs: number | null; state: StateView }): string {
+export function runDuration(r: { durationMs: number | null; state: StateView }): string {
   const d = formatDuration(r.durationMs);
   return r.durationMs !== null && !FINAL_TYPES.has(r.state.type) ? `${d}…` : d;
 }
@@ -163,8 +160,8 @@ function taskCountsText(counts: FlowRunView["taskCounts"], chalk: ChalkInstance)
 // ---------------------------------------------------------------- commands
 
 interface LsOpts { state?: string; flow?: string; tag?: string; limit: number; json?: boolean; color: boolean }
-interface InspectOpts { json?: boolean; color: boolean; wide?: boolean; format?: string }
-interface LogsOpts { follow?: boolean; level?: string; json?: boolean; color: boolean }
+export interface InspectOpts { json?: boolean; color: boolean; wide?: boolean; format?: string; limit: number; offset: number }
+export interface LogsOpts { follow?: boolean; level?: string; json?: boolean; color: boolean; limit?: number; offset: number }
 interface PruneOpts { olderThan: string; json?: boolean }
 
 /** The `runs` command and its read-only subcommands (retry, cancel and delete add theirs to it). */
@@ -189,8 +186,10 @@ export function registerRunsCommand(program: Command): Command {
     .option("--json", "print a JSON object on stdout")
     .option("--wide", "full IDs in tables (shortened to 8 characters otherwise)")
     .option("--format <format>", "text (default) or md: the Markdown summary `flowctl run` writes to GITHUB_STEP_SUMMARY")
+    .option("--limit <n>", "most task runs listed (a flow run's, oldest first)", parseIntOption("--limit", 1), 200)
+    .option("--offset <n>", "task runs skipped before the listed ones", parseIntOption("--offset", 0), 0)
     .option("--no-color", "no colors")
-    .action(action((run: string, opts: InspectOpts) => inspectRun(run, opts)));
+    .action(action(async (run: string, opts: InspectOpts) => (await import("./runs-inspect.ts")).inspectRun(run, opts)));
 
   runs
     .command("logs")
@@ -198,9 +197,11 @@ export function registerRunsCommand(program: Command): Command {
     .argument("<run>", "a flow run's or task run's id, unique id prefix or name")
     .option("-f, --follow", "keep printing new lines until the run has finished")
     .option("--level <level>", "lowest level shown (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+    .option("--limit <n>", "most lines printed (all of them by default)", parseIntOption("--limit", 1))
+    .option("--offset <n>", "lines skipped before the printed ones", parseIntOption("--offset", 0), 0)
     .option("--json", "print one JSON object per line on stdout")
     .option("--no-color", "no colors")
-    .action(action((run: string, opts: LogsOpts) => runLogs(run, opts)));
+    .action(action(async (run: string, opts: LogsOpts) => (await import("./runs-logs.ts")).runLogs(run, opts)));
 
   runs
     .command("prune")
@@ -233,196 +234,7 @@ async function listRuns(opts: LsOpts): Promise<number> {
   return EXIT.OK;
 }
 
-function historyLines(states: StateHistoryEntry[], chalk: ChalkInstance, indent = "  "): string[] {
-  return states.map((s) => {
-    const due = s.scheduledTime !== null ? ` (due ${formatClock(s.scheduledTime)})` : "";
-    return `${indent}${formatStart(s.timestamp)}.${pad(new Date(s.timestamp).getMilliseconds(), 3)}  ${stateText(s, chalk, true)}${due}`;
-  });
-}
-
-function field(label: string, value: string): string {
-  return `  ${(label + ":").padEnd(12)} ${value}`;
-}
-
-function upstreamText(links: UpstreamLink[] | undefined): string {
-  if (!links?.length) return "";
-  return links.map((l) => `${l.parameter} ← ${l.taskRun?.name ?? l.taskRunId}`).join(", ");
-}
-
-function errorSummary(states: StateHistoryEntry[] | undefined): string | undefined {
-  const last = states?.[states.length - 1];
-  const e = last?.error as { name?: string; message?: string } | null | undefined;
-  if (!e || typeof e !== "object") return undefined;
-  return e.name ? errorTitle(e) : e.message;
-}
-
-async function inspectRun(run: string, opts: InspectOpts): Promise<number> {
-  const format = opts.format ?? "text";
-  if (format !== "text" && format !== "md") throw new UsageError(`--format must be text or md, got '${format}'`);
-  if (format === "md" && opts.json) throw new UsageError("--format md and --json do not go together; pick one");
-  const store = await openStore();
-  const chalk = colorsFor(process.stdout, opts.color);
-  const match = await findRun(store, run);
-  if (format === "md") {
-    if (match.kind !== "flow") throw new UsageError(`--format md summarises a flow run; '${run}' is a task run`);
-    process.stdout.write(reportMarkdown(await collectReport(store, match.row as FlowRunRow)));
-    return EXIT.OK;
-  }
-  const flow = match.kind === "flow" ? await flowRunDetail(store, match.row.id, { withTaskHistory: true }) : undefined;
-  if (flow) {
-    if (opts.json) {
-      printJson(flowRunDetailJson(flow));
-      return EXIT.OK;
-    }
-    const f = flow.flowRun;
-    out(`Flow run '${f.name}'`);
-    out(field("ID", f.id));
-    out(field("Flow", f.flowName + (f.flowVersion ? ` (version ${f.flowVersion})` : "")));
-    out(field("State", stateText(f.state, chalk, true)));
-    out(field("Start", formatStart(f.startTime)));
-    out(field("End", formatStart(f.endTime)));
-    out(field("Duration", runDuration(f)));
-    out(field("Run count", String(f.runCount)));
-    out(field("Tags", f.tags.join(", ") || "-"));
-    out(field("Parameters", JSON.stringify(f.parameters)));
-    if (flow.parentFlowRun) out(field("Parent", `flow run '${flow.parentFlowRun.name}' (${flow.parentFlowRun.id})`));
-    out("");
-    out("State history:");
-    for (const line of historyLines(flow.states, chalk)) out(line);
-    out("");
-    printTaskRuns(flow.taskRuns, chalk, opts.wide);
-    if (flow.subflowRuns.length) {
-      out("");
-      out(`Subflow runs (${flow.subflowRuns.length}):`);
-      const t = table(["Name", "Flow", "State", "Start", "Duration", "ID"]);
-      for (const s of flow.subflowRuns) t.push([s.name, s.flowName, stateText(s.state, chalk), tableTime(s.startTime), runDuration(s), shortId(s.id, opts.wide)]);
-      out(t.toString());
-    }
-    return EXIT.OK;
-  }
-  const task = await taskRunDetail(store, match.row.id);
-  if (!task) throw new UsageError(`The run '${run}' was deleted meanwhile.`);
-  if (opts.json) {
-    printJson(taskRunDetailJson(task));
-    return EXIT.OK;
-  }
-  const t = task.taskRun;
-  out(`Task run '${t.name}'`);
-  out(field("ID", t.id));
-  out(field("Task", `${t.taskName} (key ${t.taskKey})`));
-  out(field("Flow run", task.flowRun ? `'${task.flowRun.name}' (${task.flowRun.id})` : "- (standalone)"));
-  if (task.parentTaskRun) out(field("Parent", `task run '${task.parentTaskRun.name}' (${task.parentTaskRun.id})`));
-  out(field("State", stateText(t.state, chalk, true)));
-  out(field("Start", formatStart(t.startTime)));
-  out(field("End", formatStart(t.endTime)));
-  out(field("Duration", runDuration(t)));
-  out(field("Run count", String(t.runCount)));
-  out(field("Tags", t.tags.join(", ") || "-"));
-  out(field("Cache key", t.cacheKey ?? "-"));
-  out(field("Parameters", JSON.stringify(t.parameters)));
-  out(field("Upstream", upstreamText(task.upstream) || "-"));
-  const err = errorSummary(task.states);
-  if (err) {
-    out(field("Error", err.split("\n")[0]!));
-    // the stored stack and cause chain (flowctl/node frames folded unless --debug)
-    const trace = formatTraceback(task.states[task.states.length - 1]?.error);
-    if (trace) out(trace.split("\n").map((l) => `  ${l}`).join("\n"));
-  }
-  out("");
-  out("State history:");
-  for (const line of historyLines(task.states, chalk)) out(line);
-  return EXIT.OK;
-}
-
-function printTaskRuns(runs: (TaskRunView & { states?: StateHistoryEntry[]; upstream?: UpstreamLink[] })[], chalk: ChalkInstance, wide?: boolean): void {
-  out(`Task runs (${runs.length}):`);
-  if (runs.length === 0) return;
-  // the upstream column only when some run took another's result
-  const links = runs.some((r) => r.upstream?.length);
-  const t = table(["Name", "Task", "State", "Start", "Duration", "Runs", ...(links ? ["Upstream"] : []), "ID"]);
-  for (const r of runs) {
-    const cells = [r.name, r.taskName, stateText(r.state, chalk), tableTime(r.startTime), runDuration(r), String(r.runCount)];
-    t.push([...cells, ...(links ? [upstreamText(r.upstream)] : []), shortId(r.id, wide)]);
-  }
-  out(t.toString());
-  const failed = runs.filter((r) => !["COMPLETED", "RUNNING", "PENDING", "SCHEDULED"].includes(r.state.type) || r.state.name === "NotReady");
-  if (failed.length === 0) return;
-  out("");
-  out("Not completed:");
-  for (const r of failed) {
-    out(`  ${r.name}: ${stateText(r.state, chalk, true)}`);
-    const err = errorSummary(r.states);
-    if (err) out(`    error: ${err.split("\n")[0]}`);
-    if (r.states && r.states.length > 0) out(`    states: ${r.states.map((s) => s.name).join(" → ")}`);
-  }
-}
-
 // ---------------------------------------------------------------- logs
-
-const FOLLOW_INTERVAL_MS = 300;
-/** After the run is final, how long to wait for its last lines (the writer batches every 200 ms). */
-const FOLLOW_GRACE_MS = 2000;
-
-async function runLogs(run: string, opts: LogsOpts): Promise<number> {
-  let minLevel: number | undefined;
-  try {
-    minLevel = parseLevel(opts.level, "--level");
-  } catch (err) {
-    throw err instanceof BadRequest ? new UsageError(err.message) : err;
-  }
-  const store = await openStore();
-  const match = await findRun(store, run);
-  const flow = match.kind === "flow" ? match.row : undefined;
-  const task = match.kind === "task" ? match.row : undefined;
-  const where = flow ? { flowRunId: flow.id, includeTasks: true } : { taskRunId: task!.id };
-  const runId = flow ? flow.id : task!.id;
-  // a run's last line: a top-level flow run's summary line, else its own "Finished in state" line
-  const topLevel = flow !== undefined && flow.parentFlowRunId === null;
-  const isLastLine = (l: LogRow) =>
-    topLevel
-      ? l.flowRunId === runId && l.taskRunId === null && SUMMARY_LINE.test(l.message)
-      : l.message.startsWith("Finished in state") && (flow ? l.flowRunId === runId && l.taskRunId === null : l.taskRunId === runId);
-  const chalk = colorsFor(process.stdout, opts.color);
-  let afterId: number | undefined;
-  let sawLast = false;
-  const printNew = async () => {
-    const rows = await store.getLogs({ ...where, minLevel, afterId });
-    for (const l of rows) {
-      if (opts.json) outJson(JSON.stringify(logJson(logView(l))));
-      else {
-        const rec = { level: l.level, source: l.source, message: l.message, timestamp: l.timestamp };
-        out(chalk.level > 0 ? formatColored(rec, chalk) : formatPlain(rec));
-      }
-      if (isLastLine(l)) sawLast = true;
-    }
-    if (rows.length) afterId = rows[rows.length - 1]!.id;
-  };
-  await printNew();
-  if (!opts.follow) return EXIT.OK;
-
-  const isFinal = async () => {
-    const row = flow ? await store.getFlowRun(runId) : await store.getTaskRun(runId);
-    return row !== undefined && FINAL_TYPES.has(row.stateType);
-  };
-  let stopped = false;
-  const stop = () => { stopped = true; };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  try {
-    let finalSince: number | undefined;
-    while (!stopped) {
-      if (finalSince === undefined && (await isFinal())) finalSince = Date.now();
-      await printNew();
-      // the last line may come in a later batch than the final state: wait for it, for a while
-      if (finalSince !== undefined && (sawLast || Date.now() - finalSince >= FOLLOW_GRACE_MS)) break;
-      await new Promise((r) => setTimeout(r, FOLLOW_INTERVAL_MS));
-    }
-  } finally {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
-  }
-  return EXIT.OK;
-}
 
 // ---------------------------------------------------------------- prune
 

@@ -192,7 +192,7 @@ export async function listFlowRunViews(store: RunStore, filter: FlowRunFilter): 
   return (await store.listFlowRunsWithTaskCounts(filter)).map((r) => flowRunView(r, now));
 }
 
-async function upstreamOf(store: RunStore, taskRunId: string, now: number): Promise<UpstreamLink[]> {
+export async function upstreamOf(store: RunStore, taskRunId: string, now: number): Promise<UpstreamLink[]> {
   const links: UpstreamLink[] = [];
   for (const i of await store.getInputs(taskRunId)) {
     const up = await store.getTaskRun(i.upstreamTaskRunId);

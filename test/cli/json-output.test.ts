@@ -13,6 +13,7 @@ import addFormats from "ajv-formats";
 import { runCli, ROOT } from "../support/cli.ts";
 import { openStore, sqlitePathFromUrl } from "../../src/store/index.ts";
 import { Journal } from "../../src/store/journal.ts";
+import { seedBigRun } from "../support/seed-runs.ts";
 
 const FILE = "test/fixtures/json/shapes.ts";
 let home = "";
@@ -67,6 +68,7 @@ test("run, runs ls, runs inspect and tasks ls --json match the documented schema
   const detail = await json(["runs", "inspect", ran.id]);
   check("FlowRunDetail", detail);
   assert.deepEqual(detail.flowRun, shape);
+  assert.deepEqual(detail.taskRunPage, { offset: 0, limit: 200, total: 2, nextOffset: null });
   assert.equal(detail.subflowRuns.length, 1);
   assert.deepEqual(detail.subflowRuns[0].tags, ["nightly"]);
   assert.deepEqual(detail.taskRuns[1].upstream.map((u: any) => [u.parameter, u.taskRun.name]), [["a", "add-0"]]);
@@ -83,6 +85,33 @@ test("run, runs ls, runs inspect and tasks ls --json match the documented schema
   const times = JSON.stringify([ls, tasks, detail]).match(/"(created|startTime|endTime|timestamp)":("[^"]*"|\d+)/g) ?? [];
   assert.ok(times.length > 10);
   for (const t of times) assert.match(t, /"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
+});
+
+test("runs inspect --json pages a flow run's task runs: taskRunPage, counts of them all, a notice on stderr", async () => {
+  const big = mkdtempSync(join(tmpdir(), "flowctl-json-pages-"));
+  try {
+    const { flowRunId } = await seedBigRun(join(big, "flowctl.db"), { taskRuns: 450, failEvery: 100 });
+    const page = async (args: string[]) => {
+      const r = await runCli(["runs", "inspect", flowRunId, "--json", ...args], { home: big });
+      assert.equal(r.code, 0, r.stderr);
+      const d = JSON.parse(r.stdout);
+      check("FlowRunDetail", d);
+      assert.deepEqual(d.flowRun.taskCounts, { COMPLETED: 446, FAILED: 4 }, "counts of every task run, not of the page");
+      return { d, stderr: r.stderr };
+    };
+    const first = await page([]);
+    assert.deepEqual(first.d.taskRunPage, { offset: 0, limit: 200, total: 450, nextOffset: 200 });
+    assert.deepEqual([first.d.taskRuns.length, first.d.taskRuns[0].name, first.d.taskRuns[199].name], [200, "work-0", "work-199"]);
+    assert.equal(first.stderr, "flowctl: showing task runs 1–200 of 450; --offset 200 for the next 200 (--limit N for more at once)\n");
+    const last = await page(["--offset", "400", "--limit", "100"]);
+    assert.deepEqual(last.d.taskRunPage, { offset: 400, limit: 100, total: 450, nextOffset: null });
+    assert.deepEqual(last.d.taskRuns.map((t: any) => t.name), Array.from({ length: 50 }, (_, i) => `work-${400 + i}`));
+    const all = await page(["--limit", "1000"]);
+    assert.deepEqual(all.d.taskRunPage, { offset: 0, limit: 1000, total: 450, nextOffset: null });
+    assert.equal(all.stderr, "", "no notice when every task run is listed");
+  } finally {
+    rmSync(big, { recursive: true, force: true });
+  }
 });
 
 test("runs logs --json: one LogLine per line", async () => {
