@@ -6,6 +6,11 @@
  * Node's structured serialisation (v8), base64 in the job's JSON, after the same check the
  * pool runners make (a value arrives as it left, or the run fails naming the value's path).
  *
+ * A worker also records each reply in the shared run store (`putAttemptOutcome`) before it
+ * replies through Redis, and keeps an "alive" key fresh in Redis for each body it is running:
+ * a flow whose Redis went away (or came back empty) learns from the store what its bodies came
+ * to, and from the alive keys which bodies are still running somewhere (see redis-outage.ts).
+ *
  * Log lines travel two ways: the worker writes them to the shared run store itself, and sends
  * them to the flow's process as job progress so they show on its console too. Cancelling an
  * attempt (timeout, interrupt) is a message on a Redis channel that every worker listens to.
@@ -39,6 +44,11 @@ export interface RedisJobData {
   logPrints: boolean;
   /** where the flow's process keeps its runs, so a worker writing elsewhere can say so */
   store: string | undefined;
+  /**
+   * Sent again after Redis lost the job: a worker first looks in the run store for a reply
+   * already recorded for the attempt, and returns that instead of running the body twice.
+   */
+  resent?: boolean;
 }
 
 export interface StateEnvelope {
@@ -69,6 +79,21 @@ export function encodeErrorPayload(p: ErrorPayload): string {
     // a field that passed the check but v8 still refused: keep what surely crosses
     return encode({ ...p, fields: {}, cause: undefined, kind: "error" });
   }
+}
+
+/** What a reply says the body came to, as recorded with it in the run store. */
+export function replyStateType(reply: RedisJobResult): StateType {
+  if (!reply.ok) return "FAILED";
+  return "state" in reply ? reply.state.type : "COMPLETED";
+}
+
+/** A worker refreshes the alive key of each body it runs this often, for this long. */
+export const ALIVE_EVERY_MS = 1000;
+export const ALIVE_TTL_MS = 5000;
+
+/** The key that says a worker is running this job's body right now (value: `pid@host`). */
+export function aliveKey(queue: string, jobId: string): string {
+  return `${KEY_PREFIX}:${queue}:alive:${jobId}`;
 }
 
 /** The channel workers listen on for "stop this job" (payload: the job id). */

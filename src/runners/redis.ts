@@ -12,8 +12,11 @@
  * An attempt waits for its job's `completed` event (the envelope of a value, a State or a
  * thrown error) or `failed` event (the job itself broke: its worker died more often than the
  * workers' `--max-stalled` allows) — the latter ends the run Crashed, never silently lost. A
- * slow sweep asks Redis directly about jobs waited on for long, in case an event was missed.
- * Timeouts and interrupts remove a job still waiting in the queue, or ask the worker running it
+ * sweep (redis-outage.ts) asks Redis directly about jobs waited on for long, in case an event
+ * was missed, and carries the flow through a Redis outage: replies Redis lost are taken from
+ * the run store (each worker records its reply there before sending it), jobs Redis lost before
+ * they ran are sent again, and past `outageTimeout` without Redis the attempts with no recorded
+ * reply end Crashed, naming Redis. Timeouts and interrupts remove a job still waiting in the queue, or ask the worker running it
  * to abort its signal.
  */
 // bullmq (an optional peer dependency) and ioredis are loaded on first connection: ≈ 25 MB a
@@ -30,6 +33,7 @@ import {
   type RedisJobData, type RedisJobProgress, type RedisJobResult,
 } from "./redis-protocol.ts";
 import type { AttemptTaskRun, TaskAttempt, TaskRunner } from "./types.ts";
+import { RedisSweep, SWEEP_TICK_MS, crashed, forgetOutcomes, newWaiter, type Waiter } from "./redis-outage.ts";
 
 export interface RedisTaskRunnerOptions {
   /**
@@ -42,13 +46,18 @@ export interface RedisTaskRunnerOptions {
    * @default "flowctl"
    */
   queue?: string | undefined;
+  /**
+   * Seconds the flow waits for a Redis that stopped answering mid-run before the task runs whose
+   * outcome no worker recorded in the run store end Crashed.
+   * @default 60
+   */
+  outageTimeout?: number | undefined;
 }
 
 /** Connections close this long after the last attempt settled (a later attempt reopens them). */
 const IDLE_CLOSE_MS = 1000;
-/** A job waited on this long is looked up directly once, then every SWEEP_REPEAT_MS. */
-const SWEEP_AFTER_MS = 5000;
-const SWEEP_REPEAT_MS = 30_000;
+/** How long closing waits for BullMQ's own goodbyes to a Redis that does not answer. */
+const CLOSE_WAIT_MS = 2000;
 
 const JOB_OPTIONS = {
   // the engine owns retries; BullMQ only re-queues a job whose worker died (stalled)
@@ -64,13 +73,6 @@ interface Connection {
   events: QueueEvents;
 }
 
-interface Waiter {
-  run: AttemptTaskRun;
-  resolve(result: unknown): void;
-  reject(err: unknown): void;
-  nextCheck: number;
-}
-
 interface PendingAdd {
   jobId: string;
   data: RedisJobData;
@@ -83,7 +85,11 @@ export class RedisTaskRunner implements TaskRunner {
   readonly queueName: string;
   private readonly explicitUrl: string | undefined;
   private conn: Promise<Connection> | undefined;
-  private readonly waiters = new Map<string, Waiter>();
+  readonly waiters = new Map<string, Waiter>();
+  readonly outageMs: number;
+  private readonly sweeper = new RedisSweep(this);
+  /** attempts whose reply was taken: their outcomes recorded in the store are deleted at the next sweep */
+  private settledIds: string[] = [];
   private adds: PendingAdd[] = [];
   private inflight = 0;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -95,11 +101,16 @@ export class RedisTaskRunner implements TaskRunner {
     if (typeof options !== "object" || options === null) {
       throw new FlowctlError("INVALID_OPTION", `RedisTaskRunner: expected an options object like { queue: "etl" }, got ${options === null ? "null" : typeof options}`);
     }
-    const known = new Set(["url", "queue"]);
+    const known = new Set(["url", "queue", "outageTimeout"]);
     const unknown = Object.keys(options).filter((k) => !known.has(k));
     if (unknown.length > 0) {
-      throw new FlowctlError("INVALID_OPTION", `RedisTaskRunner: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `\`${k}\``).join(", ")}; valid: url, queue`);
+      throw new FlowctlError("INVALID_OPTION", `RedisTaskRunner: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `\`${k}\``).join(", ")}; valid: url, queue, outageTimeout`);
     }
+    const outage = options.outageTimeout ?? 60;
+    if (typeof outage !== "number" || !Number.isFinite(outage) || outage <= 0) {
+      throw new FlowctlError("INVALID_OPTION", `RedisTaskRunner: expected \`outageTimeout\` to be a number of seconds > 0, got ${JSON.stringify(outage) ?? String(outage)}`);
+    }
+    this.outageMs = outage * 1000;
     this.explicitUrl = options.url === undefined ? undefined : checkRedisUrl("RedisTaskRunner", options.url);
     this.queueName = checkQueueName("RedisTaskRunner", options.queue ?? DEFAULT_QUEUE);
     checkRedisDeps("RedisTaskRunner");
@@ -120,7 +131,8 @@ export class RedisTaskRunner implements TaskRunner {
       const jobId = `${run.id}.${run.runCount}`;
       let onAbort: (() => void) | undefined;
       const result = await new Promise<unknown>((resolve, reject) => {
-        this.waiters.set(jobId, { run, resolve, reject, nextCheck: Date.now() + SWEEP_AFTER_MS });
+        const waiter = newWaiter(jobId, run, data, resolve, reject);
+        this.waiters.set(jobId, waiter);
         onAbort = () => {
           this.waiters.delete(jobId);
           const cancelling = this.cancel(conn, jobId);
@@ -130,12 +142,21 @@ export class RedisTaskRunner implements TaskRunner {
         };
         signal.addEventListener("abort", onAbort, { once: true });
         this.enqueue(jobId, data).catch((err) => {
+          if (this.waiters.get(jobId) !== waiter) return;
+          if (conn.client.status !== "ready") {
+            // Redis went away: the sweep sends it once Redis answers (or ends it Crashed past outageTimeout)
+            waiter.unsent = true;
+            this.sweeper.noteDown();
+            return;
+          }
           this.waiters.delete(jobId);
           reject(crashed(`Task run '${run.name}' could not be sent to Redis at ${showRedisUrl(conn.url)}: ${coerceError(err).message}`, err));
         });
-        this.sweepTimer ??= setInterval(() => void this.sweep(conn), SWEEP_AFTER_MS).unref();
+        // not unref'd: a flow waiting through a Redis outage has nothing else to keep it alive
+        this.sweepTimer ??= setInterval(() => void this.sweep(), SWEEP_TICK_MS);
       }).finally(() => {
         if (onAbort) signal.removeEventListener("abort", onAbort);
+        this.settledIds.push(jobId);
       });
       return unwrap(result, attempt) as T;
     } finally {
@@ -242,7 +263,7 @@ export class RedisTaskRunner implements TaskRunner {
     };
   }
 
-  private take(jobId: string): Waiter | undefined {
+  take(jobId: string): Waiter | undefined {
     const w = this.waiters.get(jobId);
     if (w) this.waiters.delete(jobId);
     return w;
@@ -268,26 +289,26 @@ export class RedisTaskRunner implements TaskRunner {
     }
   }
 
-  /** Ask Redis about jobs waited on for long: their finishing event may have been missed. */
-  private async sweep(conn: Connection): Promise<void> {
-    const now = Date.now();
-    for (const [jobId, w] of this.waiters) {
-      if (w.nextCheck > now) continue;
-      w.nextCheck = now + SWEEP_REPEAT_MS;
-      try {
-        const job = await conn.queue.getJob(jobId);
-        if (!this.waiters.has(jobId)) continue;
-        if (!job) {
-          this.take(jobId)?.reject(crashed(`Task run '${w.run.name}' crashed: its job ${jobId} vanished from Redis queue '${this.queueName}'`));
-          continue;
-        }
-        const state = await job.getState();
-        if (state === "completed") this.take(jobId)?.resolve(job.returnvalue);
-        else if (state === "failed") this.take(jobId)?.reject(jobFailed(w.run, job.failedReason));
-      } catch {
-        // Redis unreachable for now: the next sweep asks again
-      }
-    }
+  /** Send these attempts' jobs again (the sweep: Redis lost them, or could not take them). */
+  async send(ws: Waiter[]): Promise<void> {
+    const conn = await this.conn!;
+    await conn.queue.addBulk(ws.map((w) => ({ name: w.data.taskName, data: w.data, opts: { ...JOB_OPTIONS, jobId: w.jobId } })));
+  }
+
+  jobFailed(run: AttemptTaskRun, reason: string | undefined): Error {
+    return jobFailed(run, reason);
+  }
+
+  private async sweep(): Promise<void> {
+    const conn = await this.conn?.catch(() => undefined);
+    if (conn) await this.sweeper.tick(conn);
+    await this.forgetSettled();
+  }
+
+  private async forgetSettled(): Promise<void> {
+    const ids = this.settledIds;
+    this.settledIds = [];
+    await forgetOutcomes(ids);
   }
 
   private async cancel(conn: Connection, jobId: string): Promise<void> {
@@ -307,11 +328,18 @@ export class RedisTaskRunner implements TaskRunner {
     this.idleTimer = undefined;
     this.sweepTimer = undefined;
     await Promise.allSettled(this.cancelling);
+    await this.forgetSettled();
     const pending = this.conn;
     this.conn = undefined;
     const conn = await pending?.catch(() => undefined);
     if (!conn) return;
-    await Promise.allSettled([conn.events.close(), conn.queue.close()]);
+    // BullMQ's close waits on Redis: a Redis that does not answer must not hold the flow's end
+    const closing = Promise.allSettled([conn.events.close(), conn.queue.close()]).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([closing, new Promise<false>((r) => (timer = setTimeout(() => r(false), CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+    // (the events reader's connection is BullMQ's own copy: dropped here when its close did not finish)
+    if (!closed) await conn.events.client.then((c) => c.disconnect(), () => undefined);
     conn.client.disconnect();
   }
 }
@@ -374,10 +402,6 @@ function unwrap(result: unknown, attempt: TaskAttempt): unknown {
     return attempt.reviveState({ type: s.type, name: s.name, message: s.message, data: decode((r as { data: string }).data), error: s.error === undefined ? undefined : decodeError(s.error) });
   }
   return decode((r as { value: string }).value);
-}
-
-function crashed(message: string, cause?: unknown): FlowctlError {
-  return new FlowctlError("CRASHED", message, cause === undefined ? undefined : { cause });
 }
 
 function jobFailed(run: AttemptTaskRun, reason: string | undefined): FlowctlError {

@@ -14,7 +14,8 @@
  * parameters, tags, runCount; its signal aborts when the flow cancels the attempt). Log lines
  * of the run, and its console output with logPrints, are written to the run store by this
  * process and sent to the flow's process as job progress for its console. The result, a
- * returned State or the thrown error goes back as the job's return value; BullMQ's own
+ * returned State or the thrown error goes back as the job's return value, recorded in the run
+ * store first (and an alive key kept in Redis while the body runs: attempt-keeper.ts); BullMQ's own
  * failure is kept for the job itself breaking (a worker killed mid-run more often than
  * `maxStalled` allows), which the flow records as Crashed.
  */
@@ -37,6 +38,7 @@ import type { LogRecord } from "../logging/record.ts";
 import { storeWriter } from "../store/writer.ts";
 import { checkTransferable, encodeError, notTransferable } from "../runners/pool-protocol.ts";
 import { registerLoaderHooks } from "../loader/hooks.ts";
+import { AttemptKeeper } from "./attempt-keeper.ts";
 import {
   KEY_PREFIX, PROTOCOL_VERSION, cancelChannel, decode, encode, encodeErrorPayload, showRedisUrl, storeName,
   type RedisJobData, type RedisJobResult,
@@ -79,6 +81,7 @@ export class RedisTaskWorker {
   private worker!: Worker;
   private connection!: Redis;
   private subscriber!: Redis;
+  private keeper!: AttemptKeeper;
   private closing: Promise<void> | undefined;
   private lastError: string | undefined;
 
@@ -127,6 +130,7 @@ export class RedisTaskWorker {
     }
     this.connection = new Redis(url, { maxRetriesPerRequest: null });
     this.connection.on("error", () => undefined);
+    this.keeper = new AttemptKeeper(queue, this.connection, logger);
     const processor = (job: Job, _token: string | undefined, signal: AbortSignal | undefined) => this.process(job, signal);
     this.worker = new Worker(queue, processor, {
       connection: this.connection,
@@ -178,6 +182,7 @@ export class RedisTaskWorker {
   private async shutdown(force: boolean): Promise<void> {
     await this.worker.close(force).catch(() => undefined);
     if (!force) await Promise.allSettled([...this.byTaskRun.values()].map((a) => a.sending));
+    this.keeper.close();
     const i = logHub.extraSinks.indexOf(this.sink);
     if (i >= 0) logHub.extraSinks.splice(i, 1);
     this.subscriber.disconnect();
@@ -194,19 +199,29 @@ export class RedisTaskWorker {
       return { v: PROTOCOL_VERSION, ok: false, error: encodeErrorPayload(encodeError(err)) };
     }
     const active: ActiveJob = { job, logs: [], timer: undefined, sending: Promise.resolve(), wroteLogs: false };
+    const jobId = job.id ?? `${data.taskRun.id}.${data.taskRun.runCount}`;
     this.byTaskRun.set(data.taskRun.id, active);
+    this.keeper.started(jobId);
+    let reply: RedisJobResult;
     try {
       this.checkStore(data);
-      return await this.execute(data, signal ?? new AbortController().signal);
+      // sent again after Redis lost it: a reply recorded by an earlier run of the job is the answer
+      const earlier = data.resent ? await this.keeper.recorded(jobId) : undefined;
+      reply = earlier ?? (await this.execute(data, signal ?? new AbortController().signal));
     } catch (err) {
-      return { v: PROTOCOL_VERSION, ok: false, error: encodeErrorPayload(encodeError(err)) };
+      reply = { v: PROTOCOL_VERSION, ok: false, error: encodeErrorPayload(encodeError(err)) };
     } finally {
       this.byTaskRun.delete(data.taskRun.id);
       this.sendLogs(active);
-      await active.sending;
       // the run's lines are in the store before the flow hears the run is over
       if (active.wroteLogs) await storeWriter.flush().catch(() => undefined);
     }
+    // and so is the reply, whatever Redis does meanwhile: a flow that Redis fails still learns it
+    await this.keeper.record(jobId, data.taskRun.id, reply);
+    // (the lines for the flow's console go before the reply; both wait for Redis when it is away)
+    await active.sending;
+    this.keeper.finished(jobId);
+    return reply;
   }
 
   private async execute(data: RedisJobData, signal: AbortSignal): Promise<RedisJobResult> {

@@ -185,7 +185,7 @@ describe("RedisTaskRunner with two flowctl workers", LIMIT, () => {
     assert.deepEqual(e.when, new Date(0));
     assert.match(e.stack ?? "", /tasks\.ts/);
     assert.equal(custom!.message, "Task run encountered an exception QuotaError: quota exceeded");
-    assert.equal((str!.error as Error & { thrown?: unknown }).message, "a bare string");
+    assert.equal((str!.error as Error & { thrown?: unknown }).message, `threw a string: "a bare string"`);
     assert.equal(type!.error!.name, "TypeError");
     assert.equal(((type!.error as Error).cause as Error).message, "root cause");
     assert.equal(returned!.type, "FAILED");

@@ -1,0 +1,82 @@
+/**
+ * RedisTaskRunner when Redis goes away for good, on a Redis server of this file's own (the
+ * machine's Redis is left alone): a body that finished on a worker meanwhile is taken from the
+ * run store, value included, and an attempt no worker recorded an outcome for ends Crashed once
+ * `outageTimeout` has passed, naming Redis — the flow ends instead of waiting forever.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { setTimeout as delay } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { flow, RedisTaskRunner, type State } from "../../src/index.ts";
+import { runFlow } from "../../src/engine/flow-engine.ts";
+import type { FlowDefinition } from "../../src/engine/flow-definition.ts";
+import type { FlowRunRecord } from "../../src/engine/run-records.ts";
+import { useTempHome, flushedStore, type TempHome } from "../support/home.ts";
+import { spawnCli } from "../support/cli.ts";
+import { uniqueName } from "../fixtures/redis/services.ts";
+import * as t from "../fixtures/redis/tasks.ts";
+
+const FIXTURE = fileURLToPath(new URL("../fixtures/redis/tasks.ts", import.meta.url));
+const port = 21000 + Math.floor(Math.random() * 8000);
+const url = `redis://127.0.0.1:${port}`;
+let redis: ChildProcess;
+let home: TempHome;
+const workers: ChildProcess[] = [];
+
+const answers = () => spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout.trim() === "PONG";
+
+before(async () => {
+  redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  for (let i = 0; i < 100 && !answers(); i++) await delay(50);
+  assert.ok(answers(), `redis-server on port ${port} did not start`);
+  home = await useTempHome({ PREFECT_REDIS_URL: url });
+});
+
+after(async () => {
+  for (const w of [...workers, redis]) if (w.exitCode === null && w.signalCode === null) w.kill("SIGKILL");
+  await home.cleanup();
+});
+
+test("Redis gone for good: a finished body is taken from the run store, one with no outcome ends Crashed naming Redis", { timeout: 60_000 }, async () => {
+  assert.throws(() => new RedisTaskRunner({ outageTimeout: 0 }), /expected `outageTimeout` to be a number of seconds > 0, got 0/);
+  const queue = uniqueName("flowctl_test_bound");
+  const worker = spawnCli(["worker", FIXTURE, "--queue", queue], { home: home.dir, env: { PREFECT_REDIS_URL: url, PREFECT_LOGGING_LEVEL: "INFO" } });
+  workers.push(worker);
+  let out = "";
+  worker.stderr!.on("data", (d) => (out += d));
+  worker.stdout!.resume();
+  const said = async (re: RegExp) => {
+    for (let i = 0; !re.test(out); i++) {
+      if (i > 600) throw new Error(`the worker did not print ${re}:\n${out}`);
+      await delay(50);
+    }
+  };
+  await said(/Worker \d+ started on queue/);
+
+  // one worker, one task run at a time: `slow` runs, `noop` waits in the queue when Redis dies
+  const f = flow({ name: "redis-gone", taskRunner: new RedisTaskRunner({ url, queue, outageTimeout: 4 }) }, async () =>
+    Promise.all([t.slow.with({ returnState: true })(1500), t.noop.with({ returnState: true })(7)]),
+  );
+  const running = runFlow((f as unknown as { definition: FlowDefinition }).definition, undefined, []) as Promise<{ run: FlowRunRecord; state: State }>;
+  await said(/slow started on/);
+  redis.kill("SIGKILL");
+  const { run, state } = await running;
+
+  const [slow, noop] = state.data as State[];
+  assert.equal(slow!.type, "COMPLETED", String(slow!.message));
+  assert.equal(slow!.data, "slept 1500", "the value came from the run store");
+  assert.equal(noop!.type, "CRASHED");
+  assert.match(
+    noop!.message ?? "",
+    new RegExp(`^Task run 'noop-0' crashed: Redis at redis://127\\.0\\.0\\.1:${port} did not answer for \\d+ s while it waited \\(RedisTaskRunner's \`outageTimeout\`\\), and no worker recorded an outcome for it in the run store$`),
+  );
+  assert.ok(home.lines().some((l) => /slow-0' - The reply of job .* did not come through Redis; taken from the run store/.test(l)), home.lines().join("\n"));
+
+  const store = await flushedStore();
+  const rows = await store.listTaskRuns({ flowRunId: run.id });
+  assert.deepEqual(rows.map((r) => `${r.name} ${r.stateType}`).sort(), ["noop-0 CRASHED", "slow-0 COMPLETED"]);
+  // the outcome served its purpose: the flow deleted it
+  assert.deepEqual(await store.getAttemptOutcomes([`${rows.find((r) => r.name === "slow-0")!.id}.1`]), []);
+});
