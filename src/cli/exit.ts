@@ -73,7 +73,8 @@ export async function settleOutput(): Promise<void> {
 /** Flush, drain, then exit with `code`. */
 export async function exitAfterDraining(code: number): Promise<never> {
   await settleOutput();
-  realExit(code);
+  // rows that could be recorded nowhere (a full disk) were said as an error: not a success
+  realExit(code === 0 && storeWriter.unrecorded ? 1 : code);
 }
 
 /**

@@ -168,6 +168,8 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
     await writeCiReports(run.id, opts);
     if (opts.json) printJson(await runJson(run, state));
     if (interruptedBy) return EXIT[interruptedBy];
+    // rows that could be written neither to the store nor to the journal (a full disk): said as an error
+    if (storeWriter.unrecorded) return EXIT.FAILED;
     return state.type === "COMPLETED" ? EXIT.OK : EXIT.FAILED;
   } finally {
     process.off("SIGINT", onInt);

@@ -15,7 +15,7 @@
  * a replay cut short resumes where it stopped; lines the store refused go back to the journal.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { FlowctlError } from "../errors.ts";
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from "../private-files.ts";
@@ -55,6 +55,7 @@ export class Journal {
     const lines = batches.filter((b) => !isEmpty(b)).map((batch) => JSON.stringify(encode({ v: 1, store: this.store, at: Date.now(), batch })));
     if (lines.length === 0) return;
     let fd: number | undefined;
+    let start: number | undefined;
     try {
       ensurePrivateDir(dirname(this.path));
       fd = openSync(this.path, "a+", PRIVATE_FILE_MODE);
@@ -66,9 +67,19 @@ export class Journal {
         readSync(fd, last, 0, 1, size - 1);
         if (last[0] !== 0x0a) lead = "\n";
       }
-      writeSync(fd, `${lead}${lines.join("\n")}\n`);
+      start = size;
+      const bytes = Buffer.from(`${lead}${lines.join("\n")}\n`);
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
       fsyncSync(fd);
     } catch (err) {
+      // nothing half-written stays behind (a full disk gets its space back)
+      if (fd !== undefined && start !== undefined) {
+        try {
+          ftruncateSync(fd, start);
+        } catch {
+          // the torn line is skipped when read
+        }
+      }
       throw new FlowctlError("STORE_ERROR", `Cannot write the run journal ${this.path}: ${(err as Error).message}`, { cause: err });
     } finally {
       if (fd !== undefined) closeSync(fd);
@@ -78,22 +89,8 @@ export class Journal {
   /** What waits in the journal (claimed files of replays cut short included); undefined when nothing. */
   pending(): JournalCounts | undefined {
     const files = [this.path, ...this.claimedFiles()].filter((f) => existsSync(f));
-    if (files.length === 0) return undefined;
-    const flowRuns = new Set<string>();
-    const taskRuns = new Set<string>();
-    const states = new Set<string>();
-    const c = EMPTY();
-    for (const file of files) {
-      for (const { batch } of readLines(file, progressOf(file))) {
-        c.batches++;
-        for (const r of batch.flowRuns) flowRuns.add(r.id);
-        for (const r of batch.taskRuns) taskRuns.add(r.id);
-        for (const s of batch.states) states.add(`${s.runId}\0${s.seq}`);
-        c.logs += batch.logs.length;
-      }
-    }
-    if (c.batches === 0) return undefined;
-    return { ...c, flowRuns: flowRuns.size, taskRuns: taskRuns.size, states: states.size };
+    const c = countBatches(files.flatMap((file) => readLines(file, progressOf(file)).map((l) => l.batch)));
+    return c.batches === 0 ? undefined : c;
   }
 
   /**
@@ -193,6 +190,21 @@ function readLines(file: string, from: number): { batch: WriteBatch; end: number
     }
   }
   return out;
+}
+
+/** Batches, and the distinct runs and states in them. */
+export function countBatches(batches: readonly WriteBatch[]): JournalCounts {
+  const flowRuns = new Set<string>();
+  const taskRuns = new Set<string>();
+  const states = new Set<string>();
+  let logs = 0;
+  for (const batch of batches) {
+    for (const r of batch.flowRuns) flowRuns.add(r.id);
+    for (const r of batch.taskRuns) taskRuns.add(r.id);
+    for (const s of batch.states) states.add(`${s.runId}\0${s.seq}`);
+    logs += batch.logs.length;
+  }
+  return { batches: batches.length, flowRuns: flowRuns.size, taskRuns: taskRuns.size, states: states.size, logs };
 }
 
 function isEmpty(b: WriteBatch): boolean {

@@ -21,7 +21,7 @@
 import { logHub } from "../logging/logger.ts";
 import type { LogRecord } from "../logging/record.ts";
 import { currentJournal, getStore, onStoreClose } from "./index.ts";
-import { describeCounts, type Journal } from "./journal.ts";
+import { countBatches, describeCounts, type Journal } from "./journal.ts";
 import { HEARTBEAT_INTERVAL_MS, thisHost } from "./liveness.ts";
 import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
 
@@ -417,33 +417,51 @@ export class StoreWriter {
   /**
    * The process's last write (exit paths): what is recorded goes to the store synchronously
    * where it can (SQLite), else — PostgreSQL, whose writes cannot be waited for here, or a store
-   * that failed — into the journal (`journal.ts`), with the batches still unacknowledged (replay
-   * is idempotent). Says once, in one line, what waits in the journal. Returns false when the
-   * rows could be written nowhere (then says so as an error).
+   * that failed — into the journal (`journal.ts`). Batches handed to the store and not yet
+   * acknowledged go along (as `replayed`, so writing one twice changes nothing): the process may
+   * end before it learns that one failed. Says once, in one line, what waits in the journal.
+   * Returns false when the rows could be written nowhere, and says so once, as an error
+   * (`unrecorded` is then set: the command exits 1).
    */
   finishSync(): boolean {
-    const failed = this.writeSync();
-    // written: with a synchronous write, everything in flight went before it (a barrier)
-    if (failed === undefined && (this.inflight.size === 0 || this.store?.writeBatchSync)) return this.sayJournalled(), true;
-    const batches = [...this.inflight.values()].filter((b) => !this.journalledBatches.has(b));
+    const unacked = [...this.inflight.values()].filter((b) => !this.journalledBatches.has(b));
     const rest = this.takeBatch();
+    const batches = unacked.map((b): WriteBatch => ({ ...b, replayed: true }));
     if (rest) batches.push(rest);
     if (batches.length === 0) return this.sayJournalled(), true;
+    let storeError: unknown;
+    if (this.store?.writeBatchSync) {
+      try {
+        for (const b of batches) this.store.writeBatchSync(b);
+        for (const b of unacked) this.journalledBatches.add(b);
+        return this.sayJournalled(), true;
+      } catch (err) {
+        storeError = err;
+      }
+    }
     const journal = this.journalProvider();
-    const storeError = failed ? `${(failed.error as Error).message}; ` : "";
     try {
-      if (!journal) throw new Error("this store has no journal");
+      if (!journal) throw new Error("this store keeps no journal");
       journal.append(batches);
     } catch (err) {
       if (rest) this.restore(rest);
-      this.notices.write(`flowctl: error: cannot write to the run store: ${storeError}${(err as Error).message}\n`);
+      if (!this.unrecorded) {
+        this.unrecorded = true;
+        const where = this.store?.location ?? journal?.store ?? "the run store";
+        const why = storeError ? `: ${diskFull(storeError)}` : " (it did not answer)";
+        this.notices.write(`flowctl: error: ${describeCounts(countBatches(batches))} are not recorded: cannot write the run store ${where}${why}; ${diskFull(err)}\n`);
+      }
       return false;
     }
-    for (const b of batches) this.journalledBatches.add(b);
+    for (const b of unacked) this.journalledBatches.add(b);
+    if (rest) this.journalledBatches.add(rest);
     this.journalled += batches.length;
     this.sayJournalled();
     return true;
   }
+
+  /** Rows could be written neither to the store nor to the journal (said once as an error): the process should exit 1. */
+  unrecorded = false;
 
   private readonly journalledBatches = new WeakSet<WriteBatch>();
 
@@ -468,12 +486,13 @@ export class StoreWriter {
     for (let attempt = 0; ; attempt++) {
       try {
         await beforeDeadline(this.flush(), deadline);
-        if (this.pending === 0) return;
+        if (this.pending === 0 && this.inflight.size === 0) return;
       } catch {
         // kept; tried again below until the deadline
       }
-      const wait = Math.min(RETRY_BASE_MS * 2 ** attempt, RETRY_MAX_MS, deadline - Date.now());
-      if (wait <= 0) break;
+      // the next try must have time to finish before the deadline (a try cut short is journalled)
+      const wait = Math.min(RETRY_BASE_MS * 2 ** attempt, RETRY_MAX_MS);
+      if (Date.now() + wait + RETRY_BASE_MS >= deadline) break;
       await new Promise((r) => setTimeout(r, wait));
     }
     this.finishSync();
@@ -535,4 +554,13 @@ function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
     timer = setTimeout(() => reject(new Error("the run store did not answer in time")), Math.max(0, deadline - Date.now()));
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** An error's message, naming a full disk plainly (SQLite says "database or disk is full"). */
+function diskFull(err: unknown): string {
+  const message = (err as Error)?.message ?? String(err);
+  const code = (err as { code?: string; cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
+  if (/no space left on device/i.test(message)) return message;
+  if (code === "SQLITE_FULL" || code === "ENOSPC" || /database or disk is full/i.test(message)) return `no space left on device (${message})`;
+  return message;
 }
