@@ -21,7 +21,7 @@ import {
 } from "./run-views.ts";
 
 /** Rows drawn one by one on the timeline; the rest are counted in their group's lane. */
-export const TIMELINE_ROWS = 50;
+export const TIMELINE_ROWS = 30;
 /** Time buckets of a lane. */
 export const LANE_BUCKETS = 60;
 /** Lanes drawn (groups past it are in the group list only). */
@@ -29,7 +29,7 @@ export const MAX_LANES = 20;
 /** Groups listed (a flow run of that many different tasks lists the first ones). */
 export const MAX_GROUPS = 500;
 /** Task runs that did not complete, listed by name. */
-export const NOT_COMPLETED_SHOWN = 20;
+export const NOT_COMPLETED_SHOWN = 5;
 export const SUBFLOWS_SHOWN = 100;
 /** Changed task runs a poll carries; past it the UI reads again what it shows. */
 export const CHANGED_LIMIT = 200;
@@ -148,14 +148,15 @@ async function latestLogId(store: RunStore, flowRunId: string): Promise<number> 
 /** The overview of a flow run (the row as read), and its cursor. */
 export async function flowRunOverview(store: RunStore, row: FlowRunRow, now = Date.now()): Promise<FlowRunOverview> {
   const id = row.id;
-  const [states, subflows, parent, groups, notCompleted, first, notable, since, logId] = await Promise.all([
+  const [states, subflows, parent, groups, notCompleted, first, notable, running, since, logId] = await Promise.all([
     store.getStates(id),
     store.listFlowRunsWithTaskCounts({ parentFlowRunId: id, limit: SUBFLOWS_SHOWN + 1 }),
     row.parentFlowRunId ? store.getFlowRun(row.parentFlowRunId) : Promise.resolve(undefined),
     store.taskRunGroups(id),
     store.pageTaskRuns({ flowRunId: id, state: ["FAILED", "CRASHED", "NotReady"], limit: NOT_COMPLETED_SHOWN }),
-    store.pageTaskRuns({ flowRunId: id, limit: TIMELINE_ROWS }),
-    store.pageTaskRuns({ flowRunId: id, notable: true, limit: TIMELINE_ROWS / 2 }),
+    store.pageTaskRuns({ flowRunId: id, limit: TIMELINE_ROWS, noTotal: true }),
+    store.pageTaskRuns({ flowRunId: id, notable: true, limit: (TIMELINE_ROWS * 2) / 3, noTotal: true }),
+    store.pageTaskRuns({ flowRunId: id, state: ["RUNNING"], limit: 10, noTotal: true }),
     // asked for nothing after the end of time: only the greatest `updated`
     store.taskRunsUpdatedSince(id, Number.MAX_SAFE_INTEGER, 0),
     latestLogId(store, id),
@@ -163,10 +164,11 @@ export async function flowRunOverview(store: RunStore, row: FlowRunRow, now = Da
   const taskRunCount = groups.reduce((n, g) => n + g.total, 0);
   const subflowRuns = subflows.slice(0, SUBFLOWS_SHOWN).reverse();
 
-  // the timeline: the notable runs, then the first ones, up to TIMELINE_ROWS with the subflows
+  // the timeline: runs going on, failed, retried or otherwise not completed, then the first
+  // ones, up to TIMELINE_ROWS with the subflows
   const picked = new Map<string, TaskRunRow>();
   const subflowRows = subflowRuns.slice(0, 10);
-  for (const t of [...notable.taskRuns, ...first.taskRuns]) {
+  for (const t of [...running.taskRuns, ...notCompleted.taskRuns, ...notable.taskRuns, ...first.taskRuns]) {
     if (picked.size + subflowRows.length >= TIMELINE_ROWS) break;
     picked.set(t.id, t);
   }

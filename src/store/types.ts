@@ -221,11 +221,13 @@ export interface TaskRunPageFilter {
   notable?: boolean;
   limit: number;
   offset?: number;
+  /** skip counting them all (`total` is then only what is known: offset + rows returned); a page is cheap, a count reads every match */
+  noTotal?: boolean;
 }
 
 export interface TaskRunPage {
   taskRuns: TaskRunRow[];
-  /** every run the filter selects, not only this page's */
+  /** every run the filter selects, not only this page's (with `noTotal`, offset + this page's) */
   total: number;
 }
 

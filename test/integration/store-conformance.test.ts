@@ -441,6 +441,7 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.deepEqual(await page({ limit: 2, taskKey: "get-k", offset: 1 }), [["get1", "get2"], 5]);
       assert.deepEqual(await page({ limit: 9, state: ["Failed", "RUNNING"] }), [["get2", "get3"], 2]);
       assert.deepEqual(await page({ limit: 9, notable: true }), [["get1", "get2", "get3", "get4"], 4]);
+      assert.deepEqual(await page({ limit: 2, notable: true, noTotal: true }), [["get1", "get2"], 2]);
 
       const since = async (t: number, limit = 10) => {
         const r = await store.taskRunsUpdatedSince("f", t, limit);

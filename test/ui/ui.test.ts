@@ -111,7 +111,7 @@ describe("web UI in Chromium", { skip: SKIP }, () => {
     await page.goto(`${server.url}/`);
     const row = page.locator(".runs-table tbody tr", { has: page.locator(`a.run-link:text-is("${runs.pipeline.name}")`) });
     await row.waitFor();
-    assert.match(await row.innerText(), /etl-pipeline\s+Completed/);
+    assert.match(await row.innerText(), /Completed\s+etl-pipeline/);
     assert.equal(await page.locator(".runs-table tbody tr").count(), 4, "three flow runs and one subflow run");
     await page.screenshot({ path: join(SHOTS, "runs-list.png"), fullPage: true });
 

@@ -1,6 +1,6 @@
 // The flowctl web UI: a small router over real URLs (every page is a link), each view drawn
 // from the read-only JSON API under /api.
-import { h, link, replace } from "./dom.js";
+import { h, link, replace, tickRelativeTimes } from "./dom.js";
 import { runsView } from "./view-runs.js";
 import { flowRunView } from "./view-flow-run.js";
 import { taskRunView } from "./view-task-run.js";
@@ -46,4 +46,6 @@ document.addEventListener("click", (e) => {
 });
 
 window.addEventListener("popstate", render);
+// "3 min ago" stays true while a page is open
+setInterval(() => tickRelativeTimes(), 15_000);
 render();

@@ -74,6 +74,29 @@ export function fmtDuration(ms) {
   return `${Math.floor(s / 86_400)}d ${pad(Math.floor((s % 86_400) / 3600))}h`;
 }
 
+/** `3 min ago` (or `in 5 s` for a time ahead of this clock). */
+export function fmtAgo(ms, now = Date.now()) {
+  const d = Math.round((now - ms) / 1000);
+  const a = Math.abs(d);
+  const text = a < 5 ? "now" : a < 60 ? `${a} s` : a < 3600 ? `${Math.floor(a / 60)} min` : a < 86_400 ? `${Math.floor(a / 3600)} h` : `${Math.floor(a / 86_400)} d`;
+  if (text === "now") return "just now";
+  return d >= 0 ? `${text} ago` : `in ${text}`;
+}
+
+/** A time shown relative to now ("3 min ago"), the absolute time as its title; kept current by `tickRelativeTimes`. */
+export function relTime(ms) {
+  if (ms === null || ms === undefined) return h("span", { class: "muted" }, "–");
+  return h("time", { class: "rel", datetime: new Date(ms).toISOString(), title: fmtDateTime(ms), dataset: { ms: String(ms) } }, fmtAgo(ms));
+}
+
+export function tickRelativeTimes(root = document) {
+  const now = Date.now();
+  for (const t of root.querySelectorAll("time.rel")) t.textContent = fmtAgo(Number(t.dataset.ms), now);
+}
+
+/** 100000 → "100,000" */
+export const fmtCount = (n) => Number(n).toLocaleString("en-US");
+
 export const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
 export const isFinal = (state) => FINAL.has(state.type);
 

@@ -98,6 +98,9 @@ export function dashboardView(main) {
         h("p", { class: "muted small" }, "Failure rate: failed or crashed flow runs among finished ones. ", link("/runs?state=Failed", "Failed runs")),
       ),
     );
+    // the newest bars are the ones to see: a chart wider than the screen starts scrolled to its end
+    const wrap = body.querySelector(".chart-wrap");
+    if (wrap) wrap.scrollLeft = wrap.scrollWidth;
   }
 
   const poll = poller(refresh, REFRESH_MS);

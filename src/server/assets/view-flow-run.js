@@ -1,10 +1,21 @@
-// One flow run: what it is, its timeline, task runs, subflow runs, parameters, state history and
-// logs. Refreshed while the run is going; the logs follow it.
+// One flow run, however many task runs it has: what it is, its timeline (capped, with an
+// overview lane per task), its task runs grouped by task and in a table a page at a time,
+// subflow runs, parameters, state history and logs (tail first). The page reads the API's
+// overview once, then polls it with the cursor (`?since=`): a poll where nothing happened is a
+// few bytes; otherwise it carries the changed task runs and new log lines, and the page updates
+// in place (open groups, the table page and the logs stay as they are). It reads everything
+// again every FULL_EVERY polls and once when the run ends.
 import {
-  fmtClock, fmtDateTime, h, isFinal, json, link, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
+  api, errorBox, fmtClock, fmtCount, fmtDateTime, h, isFinal, json, link, poller, relTime, replace, runDuration, runHref,
+  section, setLive, stateBadge, table, tagChips, taskRunHref,
 } from "./dom.js";
-import { runPage } from "./run-page.js";
+import { logsPanel } from "./logs.js";
+import { groupList } from "./groups.js";
+import { taskRunTable } from "./task-table.js";
 import { timeline } from "./timeline.js";
+
+const REFRESH_MS = 1500;
+const FULL_EVERY = 20;
 
 export function metaList(pairs) {
   return h(
@@ -26,15 +37,6 @@ export function historyTable(states) {
     states,
     { class: "history", rowData: (s) => ({ state: s.name }) },
   );
-}
-
-export function flowRunView(main, id) {
-  return runPage(main, {
-    apiPath: `/api/flow-runs/${encodeURIComponent(id)}`,
-    runOf: (d) => d.flowRun,
-    logsPath: (run) => `/api/flow-runs/${encodeURIComponent(run.id)}/logs`,
-    render,
-  });
 }
 
 /** Cancel a run that has not finished, after a confirmation; the page shows it end Cancelled. */
@@ -66,71 +68,130 @@ function cancelButton(f) {
   return h("div", { class: "run-actions" }, button, status);
 }
 
-function render(d, head, body) {
-  const f = d.flowRun;
-  replace(head,
-    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link("/runs", "Flow runs"), " / ",
-      link(`/runs?flow=${encodeURIComponent(f.flowName)}`, f.flowName), " / ", h("span", null, f.name)),
-    h("h1", null, h("span", { class: "run-name" }, f.name), " ", stateBadge(f.state)),
-    isFinal(f.state) ? null : cancelButton(f),
-  );
-  const failed = d.taskRuns.filter((t) => ["FAILED", "CRASHED"].includes(t.state.type) || t.state.name === "NotReady");
-  replace(body,
-    h(
-      "section",
-      { class: "card" },
-      metaList([
-        ["Flow", f.flowName + (f.flowVersion ? ` (version ${f.flowVersion})` : "")],
-        ["State", [stateBadge(f.state), f.state.message ? h("span", { class: "state-msg" }, ` ${f.state.message}`) : null]],
-        ["Start", fmtDateTime(f.startTime)],
-        ["End", fmtDateTime(f.endTime)],
-        ["Duration", runDuration(f)],
-        ["Run count", String(f.runCount)],
-        ["Tags", tagChips(f.tags)],
-        ["ID", h("code", null, f.id)],
-        d.parentFlowRun && ["Parent flow run", link(runHref(d.parentFlowRun.id), d.parentFlowRun.name)],
-        f.parentTaskRunId && ["Parent task run", link(taskRunHref(f.parentTaskRunId), "task run")],
-      ]),
-    ),
-    failed.length
-      ? h("section", { class: "card notice error" }, h("h2", null, "Not completed"),
-        h("ul", null, failed.map((t) => h("li", null, link(taskRunHref(t.id), t.name), " ", stateBadge(t.state), t.state.message ? ` ${t.state.message}` : ""))))
-      : null,
-    section(`Timeline`, timeline(f, d.taskRuns, d.subflowRuns)),
-    section(
-      `Task runs (${d.taskRuns.length})`,
-      d.taskRuns.length
-        ? table(
-          [
-            ["Name", (t) => link(taskRunHref(t.id), t.name, { class: "task-link" })],
-            ["Task", (t) => t.taskName, "hide-narrow"],
-            ["State", (t) => stateBadge(t.state)],
-            ["Start", (t) => fmtDateTime(t.startTime), "hide-narrow"],
-            ["Duration", (t) => runDuration(t), "num"],
-            ["Runs", (t) => String(t.runCount), "num"],
-            ["Tags", (t) => tagChips(t.tags), "hide-narrow"],
-          ],
-          d.taskRuns,
-          { class: "task-runs", rowData: (t) => ({ id: t.id, state: t.state.type }) },
-        )
-        : h("p", { class: "muted" }, "No task runs."),
-    ),
-    d.subflowRuns.length
+
+export function flowRunView(main, id) {
+  const base = `/api/flow-runs/${encodeURIComponent(id)}`;
+  const head = h("div", { class: "page-head" });
+  const meta = h("section", { class: "card" });
+  const notice = h("div");
+  const tlBody = h("div");
+  const taskTitle = h("h2", null, "Task runs");
+  const groups = groupList(id);
+  const tasksBody = h("div");
+  const subflows = h("div");
+  const bottom = h("div", { class: "two-col" });
+  const logsSection = h("section", { class: "card" }, h("h2", null, "Logs"));
+  replace(main, head, h("div", { class: "stack" },
+    meta, notice, h("section", { class: "card" }, taskTitle, groups.el), section("Timeline", tlBody),
+    section("All task runs", tasksBody), subflows, bottom), logsSection);
+
+  // the first page of task runs and the log tail are asked for at once with the overview
+  const tasks = taskRunTable(id, { filter: true });
+  replace(tasksBody, tasks.el);
+  // (a run that is not there shows as the overview's error)
+  tasks.reload().catch(() => {});
+  const logs = logsPanel(`${base}/logs`, { follow: true, feed: true });
+  logsSection.append(logs.el);
+  let cursor = null;
+  let polls = 0;
+  let flowRun = null;
+  let stopped = false;
+
+  function render(o) {
+    const f = (flowRun = o.flowRun);
+    document.title = `${f.name} · flowctl`;
+    renderHead(f, head);
+    replace(meta, metaList([
+      ["Flow", f.flowName + (f.flowVersion ? ` (version ${f.flowVersion})` : "")],
+      ["State", [stateBadge(f.state), f.state.message ? h("span", { class: "state-msg" }, ` ${f.state.message}`) : null]],
+      ["Start", relTime(f.startTime)],
+      ["End", relTime(f.endTime)],
+      ["Duration", runDuration(f)],
+      ["Run count", String(f.runCount)],
+      ["Tags", tagChips(f.tags)],
+      ["ID", h("code", null, f.id)],
+      o.parentFlowRun && ["Parent flow run", link(runHref(o.parentFlowRun.id), o.parentFlowRun.name)],
+      f.parentTaskRunId && ["Parent task run", link(taskRunHref(f.parentTaskRunId), "task run")],
+    ]));
+    const nc = o.notCompleted;
+    replace(notice, nc.total
+      ? h("section", { class: "card notice error" }, h("h2", null, `Not completed (${fmtCount(nc.total)})`),
+        h("ul", null, nc.taskRuns.map((t) => h("li", null, link(taskRunHref(t.id), t.name), " ", stateBadge(t.state), t.state.message ? ` ${t.state.message}` : ""))),
+        nc.total > nc.taskRuns.length
+          ? h("p", null, h("button", { type: "button", class: "show-not-completed", on: { click: () => { tasks.setState("Failed,Crashed,NotReady"); tasks.el.scrollIntoView(); } } }, `Show all ${fmtCount(nc.total)} in the table`))
+          : null)
+      : null);
+    replace(tlBody, timeline(f, o.timeline));
+    taskTitle.textContent = `Task runs (${fmtCount(o.taskRunCount)})`;
+    groups.update(o.groups, o.groupTotal);
+    tasks.setTotal(o.taskRunCount);
+    replace(subflows, o.subflowRuns.length
       ? section(
-        `Subflow runs (${d.subflowRuns.length})`,
+        `Subflow runs (${fmtCount(o.subflowRuns.length)}${o.moreSubflowRuns ? "+" : ""})`,
         table(
           [
             ["Name", (s) => link(runHref(s.id), s.name)],
             ["Flow", (s) => s.flowName],
             ["State", (s) => stateBadge(s.state)],
-            ["Start", (s) => fmtDateTime(s.startTime), "hide-narrow"],
+            ["Start", (s) => relTime(s.startTime), "hide-narrow"],
             ["Duration", (s) => runDuration(s), "num"],
           ],
-          d.subflowRuns,
+          o.subflowRuns,
           { class: "subflow-runs" },
         ),
       )
-      : null,
-    h("div", { class: "two-col" }, section("Parameters", json(f.parameters)), section("State history", historyTable(d.states))),
+      : null);
+    replace(bottom, section("Parameters", json(f.parameters)), section("State history", historyTable(o.states)));
+    if (cursor === null) logs.setFollow(!isFinal(f.state));
+  }
+
+  async function full() {
+    const o = await api(`${base}/overview`);
+    if (stopped) return;
+    render(o);
+    cursor = o.cursor;
+    if (polls > 0) await tasks.reload();
+  }
+
+  async function refresh() {
+    try {
+      if (cursor === null || ++polls % FULL_EVERY === 0) await full();
+      else {
+        const c = await api(`${base}/overview?${new URLSearchParams({ since: cursor, level: logs.level() })}`);
+        if (stopped) return false;
+        cursor = c.cursor;
+        if (c.overview) {
+          const ended = isFinal(c.overview.flowRun.state) && flowRun && !isFinal(flowRun.state);
+          render(c.overview);
+          tasks.patch(c.taskRuns ?? [], Boolean(c.moreTaskRuns) || ended);
+          groups.patch(c.taskRuns ?? [], Boolean(c.moreTaskRuns) || ended);
+          // the run just ended: read everything once more (rows written late are in it)
+          if (ended) await full();
+        }
+        if (c.logs) logs.push(c.logs);
+      }
+    } catch (err) {
+      if (cursor === null) replace(main, errorBox(err));
+      else console.error(err);
+      return cursor !== null;
+    }
+    setLive(`Updated ${new Date().toLocaleTimeString()}`);
+    return !isFinal(flowRun.state);
+  }
+
+  const poll = poller(refresh, REFRESH_MS);
+  return () => {
+    stopped = true;
+    poll.stop();
+    logs.stop();
+  };
+}
+
+function renderHead(f, head) {
+  replace(head,
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link("/runs", "Flow runs"), " / ",
+      link(`/runs?flow=${encodeURIComponent(f.flowName)}`, f.flowName), " / ", h("span", null, f.name)),
+    h("h1", null, h("span", { class: "run-name" }, f.name), " ", stateBadge(f.state)),
+    isFinal(f.state) ? null : cancelButton(f),
   );
 }

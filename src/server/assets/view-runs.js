@@ -1,7 +1,7 @@
 // The flow runs list: filters kept in the address (so a filtered list is a link), newest first,
 // refreshed every few seconds.
 import {
-  api, fmtDateTime, h, link, poller, replace, runDuration, runHref, setLive, stateBadge, table, tagChips,
+  api, h, link, poller, relTime, replace, runDuration, runHref, setLive, stateBadge, table, tagChips,
 } from "./dom.js";
 
 const STATES = ["Completed", "Failed", "Running", "Pending", "Scheduled", "Crashed", "Cancelled", "Cached", "TimedOut"];
@@ -94,12 +94,13 @@ export function runsView(main) {
             link(runHref(r.id), r.name, { class: "run-link" }),
             r.parentFlowRunId ? [" ", link(runHref(r.parentFlowRunId), "subflow", { class: "sub-chip", title: "a subflow run: open its parent" })] : null,
           ]],
-          ["Flow", (r) => r.flowName],
+          // the state right after the name, so a phone's width shows it
           ["State", (r) => stateBadge(r.state)],
+          ["Flow", (r) => r.flowName, "hide-narrow"],
           ["Tags", (r) => tagChips(r.tags), "hide-narrow"],
-          ["Start", (r) => h("time", { datetime: new Date(r.startTime ?? r.created).toISOString() }, fmtDateTime(r.startTime ?? r.created)), "hide-narrow"],
+          ["Start", (r) => relTime(r.startTime ?? r.created)],
           ["Duration", (r) => runDuration(r), "num"],
-          ["Task runs", (r) => taskCounts(r.taskCounts)],
+          ["Task runs", (r) => taskCounts(r.taskCounts), "hide-narrow"],
         ],
         flowRuns,
         { class: "runs-table", rowData: (r) => ({ id: r.id, state: r.state.type }) },

@@ -1,7 +1,7 @@
 // One task run: its state history (each retry shows as a new Running/Retrying entry),
 // parameters, upstream runs, cache key, error and logs.
 import {
-  fmtDateTime, h, json, link, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
+  h, json, link, relTime, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
 } from "./dom.js";
 import { runPage } from "./run-page.js";
 import { historyTable, metaList } from "./view-flow-run.js";
@@ -48,8 +48,8 @@ function render(d, head, body) {
         ["State", [stateBadge(t.state), t.state.message ? h("span", { class: "state-msg" }, ` ${t.state.message}`) : null]],
         ["Flow run", d.flowRun ? link(runHref(d.flowRun.id), d.flowRun.name) : h("span", { class: "muted" }, "none (standalone run)")],
         d.parentTaskRun && ["Parent task run", link(taskRunHref(d.parentTaskRun.id), d.parentTaskRun.name)],
-        ["Start", fmtDateTime(t.startTime)],
-        ["End", fmtDateTime(t.endTime)],
+        ["Start", relTime(t.startTime)],
+        ["End", relTime(t.endTime)],
         ["Duration", runDuration(t)],
         ["Run count", String(t.runCount)],
         ["Tags", tagChips(t.tags)],

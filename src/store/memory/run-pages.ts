@@ -38,7 +38,8 @@ export function pageTaskRuns(db: MemoryDatabase, f: TaskRunPageFilter): TaskRunP
       (!f.notable || row.stateType !== "COMPLETED" || row.runCount > 1))
     .sort((a, b) => a.row.created - b.row.created || a.seq - b.seq);
   const offset = f.offset ?? 0;
-  return { taskRuns: rows.slice(offset, offset + f.limit).map((s) => ({ ...s.row })), total: rows.length };
+  const taskRuns = rows.slice(offset, offset + f.limit).map((s) => ({ ...s.row }));
+  return { taskRuns, total: f.noTotal ? offset + taskRuns.length : rows.length };
 }
 
 export function taskRunsUpdatedSince(db: MemoryDatabase, flowRunId: string, since: number, limit: number): { taskRuns: TaskRunRow[]; maxUpdated: number } {

@@ -37,10 +37,12 @@ export function pageTaskRuns(db: Db, cols: string, row: RowOf, f: TaskRunPageFil
   }
   if (f.notable) where.push("(state_type <> 'COMPLETED' OR run_count > 1)");
   const w = where.join(" AND ");
-  const total = Number((db.prepare(`SELECT COUNT(*) AS n FROM task_runs WHERE ${w}`).get(...params) as { n: number }).n);
   const rows = db
     .prepare(`SELECT ${cols} FROM task_runs WHERE ${w} ORDER BY created, rowid LIMIT ? OFFSET ?`)
     .all(...params, f.limit, f.offset ?? 0) as Record<string, unknown>[];
+  const total = f.noTotal
+    ? (f.offset ?? 0) + rows.length
+    : Number((db.prepare(`SELECT COUNT(*) AS n FROM task_runs WHERE ${w}`).get(...params) as { n: number }).n);
   return { taskRuns: rows.map(row), total };
 }
 
