@@ -17,6 +17,7 @@ export type ErrorCode =
   | "CONFIG_ERROR"
   | "STORE_ERROR"
   | "STORE_INCOMPATIBLE"
+  | "STORE_READ_ONLY"
   | "NOT_FINAL"
   | "CANCELLED"
   | "CRASHED"

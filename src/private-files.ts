@@ -4,7 +4,7 @@
  * saying so once per path on stderr. A file that cannot be changed (not ours, read-only
  * filesystem) is left as it is: reading it still works.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, statSync } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 
 export const PRIVATE_DIR_MODE = 0o700;
@@ -93,5 +93,43 @@ export function tightenFolder(dir: string): void {
     } catch {
       // gone meanwhile, or not ours
     }
+  }
+}
+
+/** Why a write failed, when it failed for want of write access (else undefined): `its file system is read-only`, `permission denied`. */
+export function cannotWriteReason(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "EROFS") return "its file system is read-only";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  return undefined;
+}
+
+/**
+ * Why the file `path` (existing or to be created, with files beside it such as SQLite's -wal)
+ * could not be written, or undefined when it can: the file itself when it exists, and the
+ * nearest existing folder on its way.
+ */
+export function unwritableReason(path: string): string | undefined {
+  const targets: string[] = [];
+  if (exists(path)) targets.push(path);
+  let dir = dirname(resolve(path));
+  while (!exists(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  targets.push(dir);
+  for (const t of targets) {
+    try {
+      accessSync(t, constants.W_OK);
+    } catch (err) {
+      return cannotWriteReason(err) ?? (err as Error).message;
+    }
+  }
+  return undefined;
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

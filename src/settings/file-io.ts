@@ -12,7 +12,8 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, st
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { UsageError } from "../errors.ts";
+import { FlowctlError, UsageError } from "../errors.ts";
+import { cannotWriteReason } from "../private-files.ts";
 
 const STALE_LOCK_MS = 5_000;
 const LOCK_TIMEOUT_MS = 10_000;
@@ -85,9 +86,16 @@ export async function updateJsonFile(
   change: (values: Record<string, unknown>) => void,
   opts: { mode?: number } = {},
 ): Promise<Record<string, unknown>> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const lock = `${path}.lock`;
-  await acquireLock(lock);
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    await acquireLock(lock);
+  } catch (err) {
+    const why = cannotWriteReason(err);
+    // one line naming the file, not Node's "EROFS: read-only file system, open '….lock'"
+    if (why) throw new FlowctlError("CONFIG_ERROR", `Cannot write ${what} ${path}: ${why}`, { cause: err });
+    throw err;
+  }
   try {
     const values = readJsonObjectFile(path, what) ?? {};
     change(values);

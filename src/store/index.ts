@@ -4,11 +4,11 @@
  * stores of this process opened on that name while one is open). One store per process,
  * opened lazily.
  */
-import { accessSync, constants, existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { FlowctlError } from "../errors.ts";
 import { getSettings } from "../settings/index.ts";
-import { ensurePrivateHome } from "../private-files.ts";
+import { ensurePrivateHome, unwritableReason } from "../private-files.ts";
 import { crashDeadRuns } from "./liveness.ts";
 import { describeCounts, Journal, type JournalCounts } from "./journal.ts";
 import { parsePgUrl } from "./postgres/connection.ts";
@@ -52,7 +52,18 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   }
   const { SqliteStore } = await import("./sqlite/sqlite-store.ts");
   const path = sqlitePathFromUrl(url)!;
-  if (opts.home !== undefined && path !== ":memory:" && !opts.readOnly) ensurePrivateHome(opts.home, path);
+  if (path !== ":memory:" && !opts.readOnly) {
+    // said up front, in one line, rather than as SQLite's "attempt to write a readonly database" mid-run
+    const why = unwritableReason(path);
+    if (why) {
+      throw new FlowctlError(
+        "STORE_READ_ONLY",
+        `Cannot write the run store ${path}: ${why}. Reading it still works (runs ls, runs inspect, runs logs, server start); ` +
+          "to run flows, point PREFECT_HOME or PREFECT_API_DATABASE_CONNECTION_URL at a writable place",
+      );
+    }
+    if (opts.home !== undefined) ensurePrivateHome(opts.home, path);
+  }
   return new SqliteStore(path, { readOnly: opts.readOnly });
 }
 
@@ -140,19 +151,10 @@ export async function getReadableStore(opts: { createMissing?: boolean } = {}): 
   const path = sqlitePathFromUrl(url);
   if (path === undefined || path === ":memory:") return getStore();
   if (!existsSync(path)) return opts.createMissing ? getStore() : openStore(":memory:");
-  if (!canWrite(path)) return openStore(path, { readOnly: true });
+  if (unwritableReason(path) !== undefined) return openStore(path, { readOnly: true });
   return getStore();
 }
 
-function canWrite(path: string): boolean {
-  try {
-    accessSync(path, constants.W_OK);
-    accessSync(dirname(path), constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const closeListeners: (() => void)[] = [];
 

@@ -4,9 +4,11 @@
  * migrated with a copy of the file kept from before the first pending migration.
  */
 import Database from "better-sqlite3";
-import { statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { FlowctlError } from "../../errors.ts";
-import { ensurePrivateFile, PRIVATE_FILE_MODE, privacyNotices, tighten } from "../../private-files.ts";
+import { ensurePrivateFile, PRIVATE_FILE_MODE, privacyNotices, tighten, unwritableReason } from "../../private-files.ts";
 import { FLOWCTL_VERSION } from "../../version.ts";
 import { BOOKKEEPING_SQL, pendingMigrations, type StoreShape } from "../compat.ts";
 
@@ -23,9 +25,10 @@ export function openSqliteFile(path: string, opts: SqliteOpenOptions = {}): Db {
   const mem = path === ":memory:";
   let db: Db | undefined;
   try {
+    if (opts.readOnly && needsSnapshot(path)) db = openSnapshot(path);
     // a new file is created private; an existing one is tightened once known to be ours
     if (!mem && !opts.readOnly) ensurePrivateFile(path, false);
-    db = new Database(path, { timeout: opts.busyTimeoutMs ?? 30_000, readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
+    db ??= new Database(path, { timeout: opts.busyTimeoutMs ?? 30_000, readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
     // the first read of the header: a file that is not SQLite fails here
     db.prepare("SELECT count(*) FROM sqlite_master").get();
     if (!opts.readOnly) {
@@ -105,4 +108,24 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A WAL-mode store that was closed cleanly has no -shm file, and SQLite cannot read it without
+ * creating one: in a folder nobody may write (a read-only PREFECT_HOME), it is read from a
+ * private copy (0600 in a 0700 temp folder, removed when the process ends) instead.
+ */
+function needsSnapshot(path: string): boolean {
+  if (path === ":memory:" || existsSync(`${path}-shm`) || !existsSync(path)) return false;
+  return unwritableReason(`${path}-shm`) !== undefined;
+}
+
+function openSnapshot(path: string): Db {
+  const dir = mkdtempSync(join(tmpdir(), "flowctl-readonly-"));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, "flowctl.db");
+  copyFileSync(path, copy);
+  chmodSync(copy, PRIVATE_FILE_MODE);
+  if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);
+  return new Database(copy, { readonly: true, fileMustExist: true });
 }
