@@ -135,6 +135,7 @@ function toJsonSafe(v: unknown, ancestors: object[]): unknown {
 }
 
 const NO_STATES: readonly State[] = Object.freeze([]);
+const NO_INPUTS: readonly { parameter: string; taskRunId: string }[] = Object.freeze([]);
 
 function appended(states: readonly State[], state: State): State[] {
   const n = states.length;
@@ -237,6 +238,10 @@ abstract class RunRecordBase {
     return this.paramsText.text;
   }
 
+  protected forgetStoredParameters(): void {
+    this.paramsText = undefined;
+  }
+
   toJSON(): Record<string, unknown> {
     return { ...this.toRow(), parameters: this.parameters, tags: this.tags, states: this.states.map((s) => s.toJSON()) };
   }
@@ -277,7 +282,10 @@ export interface MapGroup {
 }
 
 export class TaskRunRecord extends RunRecordBase implements TaskRun {
-  protected readonly kind = "task";
+  // getters, not fields: what every record holds is kept to what differs between records
+  protected get kind(): "task" {
+    return "task";
+  }
   readonly taskName: string;
   readonly taskKey: string;
   readonly flowRunId: string | undefined;
@@ -286,7 +294,7 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   /** the identity of the call's inputs (`keep-result.ts`), or why it has none */
   inputsKey: string | undefined;
   inputsProblem: string | undefined;
-  readonly inputs: { parameter: string; taskRunId: string }[] = [];
+  private inputList: { parameter: string; taskRunId: string }[] | undefined;
   /** its final state (or NotReady) is recorded, its hooks ran and it was logged */
   finished = false;
   /** set by the engine: ends the current attempt at once with the given state */
@@ -333,9 +341,14 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
     this.progress?.transition(this.taskName, prev, state);
   }
 
+  get inputs(): readonly { parameter: string; taskRunId: string }[] {
+    return this.inputList ?? NO_INPUTS;
+  }
+
   addInput(parameter: string, upstreamId: string): void {
-    if (this.inputs.some((i) => i.parameter === parameter && i.taskRunId === upstreamId)) return;
-    this.inputs.push({ parameter, taskRunId: upstreamId });
+    const list = (this.inputList ??= []);
+    if (list.some((i) => i.parameter === parameter && i.taskRunId === upstreamId)) return;
+    list.push({ parameter, taskRunId: upstreamId });
     this.env.writer.addInput({ taskRunId: this.id, upstreamTaskRunId: upstreamId, parameter });
   }
 
@@ -346,10 +359,14 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   toRow(): TaskRunRow {
     // one literal, no spread of shared columns: this runs for every task run in every batch
     const s = this.state;
+    const parameters = this.storedParameters();
+    // a finished run's row is taken once more at most: the text is not kept with the record
+    // (the runs a user's list of futures holds would each carry it)
+    if (this.finished) this.forgetStoredParameters();
     return {
       id: this.id,
       name: this.name,
-      parameters: this.storedParameters(),
+      parameters,
       tags: tagsText(this.tags),
       stateType: s.type,
       stateName: s.name,
@@ -370,7 +387,9 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
 }
 
 export class FlowRunRecord extends RunRecordBase implements FlowRun {
-  protected readonly kind = "flow";
+  protected get kind(): "flow" {
+    return "flow";
+  }
   readonly flowName: string;
   readonly flowVersion: string | undefined;
   readonly parentFlowRunId: string | undefined;

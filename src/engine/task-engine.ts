@@ -72,7 +72,13 @@ export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readon
   const p = prepareTaskRun(def, thisArg, args, opts);
   // counted in flight until its final state is recorded, hooks run and logged (see executeTaskRun)
   p.flowRun?.taskStarted();
-  const done = p.nameError !== undefined ? finishBeforeStart(p, p.nameError) : executeTaskRun(p);
+  let done: Promise<State>;
+  if (p.nameError !== undefined) done = finishBeforeStart(p, p.nameError);
+  else if (opts.mode === "submit") {
+    // submit() hands back its future before any of the run happens (a sync body included); the
+    // run waits for the store to keep up (backpressure) as one queued function
+    done = new Promise<State>((resolve) => p.env.writer.whenAdmitted(() => resolve(executeTaskRun(p, true))));
+  } else done = executeTaskRun(p, false);
   return { run: p.run, done };
 }
 
@@ -181,30 +187,30 @@ export async function finishBeforeStart(p: Prepared, err: unknown): Promise<Stat
   const error = coerceError(err);
   const state = Failed({ message: `Task run could not start: ${error.message}`, error });
   try {
-    return await finish(p, state, p.run.logger);
+    return await finish(p, state);
   } finally {
     p.flowRun?.taskEnded();
   }
 }
 
-async function executeTaskRun(p: Prepared): Promise<State> {
+async function executeTaskRun(p: Prepared, admitted: boolean): Promise<State> {
   const { run, cfg } = p;
   try {
-    // submit() hands back its future before any of the run happens (a sync body included)
-    if (p.opts.mode === "submit") await undefined;
     // backpressure: what was recorded stays in memory until the store has it
-    const admitted = p.env.writer.admit();
-    if (admitted) await admitted;
+    if (!admitted) {
+      const wait = p.env.writer.admit();
+      if (wait) await wait;
+    }
     try {
       let args = p.args;
       if (p.opts.waitFor !== undefined || containsFutures(args)) {
         const notReady = await settleUpstream(p);
-        if (notReady) return await finish(p, notReady, run.logger);
+        if (notReady) return await finish(p, notReady);
         args = substituteFutures(args) as unknown[];
         run.parameters = bindArgs(p.def.params, args);
       }
       const flowRun = p.flowRun;
-      if (flowRun?.closedError) return await finish(p, interruptedState(flowRun.closedError), run.logger);
+      if (flowRun?.closedError) return await finish(p, interruptedState(flowRun.closedError));
 
       // keeping results for retries, and reusing them in a retry (generator runs are never either)
       const keep = flowRun !== undefined && flowRun.keepResults && !p.def.isGenerator;
@@ -214,7 +220,7 @@ async function executeTaskRun(p: Prepared): Promise<State> {
         const got = await reuse.take({ taskKey: p.def.taskKey, name: p.def.name, sourceHash: sourceHashOf(p.def) }, run);
         if (got) {
           if (keep) noteOutcome(p.def, run, flowRun!, "Cached", got.taskRunId);
-          return await finish(p, new State("COMPLETED", { name: "Cached", message: got.message, data: got.value }), run.logger);
+          return await finish(p, new State("COMPLETED", { name: "Cached", message: got.message, data: got.value }));
         }
       }
 
@@ -229,7 +235,7 @@ async function executeTaskRun(p: Prepared): Promise<State> {
         }
         if (hit) {
           if (keep) await keepResult(p.def, run, flowRun, hit.value);
-          return await finish(p, Cached(hit.value), run.logger);
+          return await finish(p, Cached(hit.value));
         }
       } else if (debug) {
         run.logger.debug(cfg.persist && !p.def.isGenerator ? "No cache key (the policy gave none): not cached" : "Results not persisted: not cached");
@@ -239,9 +245,9 @@ async function executeTaskRun(p: Prepared): Promise<State> {
       if (run.tags.length > 0) {
         // the run stays Pending while it waits for tag concurrency slots
         const slots = await acquireConcurrencySlots(run, p.flowRun, p.env);
-        if (slots.kind === "interrupted") return await finish(p, interruptedState(slots.reason), run.logger);
+        if (slots.kind === "interrupted") return await finish(p, interruptedState(slots.reason));
         if (slots.kind === "refused") {
-          return await finish(p, Failed({ message: slots.error.message, error: slots.error }), run.logger);
+          return await finish(p, Failed({ message: slots.error.message, error: slots.error }));
         }
         release = slots.release;
       }
@@ -252,7 +258,7 @@ async function executeTaskRun(p: Prepared): Promise<State> {
           const writing = keepResult(p.def, run, flowRun, final.data);
           if (writing) await writing;
         }
-        return await finish(p, final, run.logger);
+        return await finish(p, final);
       } finally {
         release?.();
       }
@@ -262,7 +268,7 @@ async function executeTaskRun(p: Prepared): Promise<State> {
       const state = isInterrupt(err)
         ? (err as InterruptError).state
         : Crashed({ message: `Execution was interrupted by an unexpected exception: ${describeError(error)}`, error });
-      return finish(p, state, run.logger);
+      return finish(p, state);
     }
   } finally {
     // after the final state is recorded, its hooks run and it is logged
@@ -513,19 +519,25 @@ function invokeBody(fn: (...a: any[]) => unknown, thisArg: unknown, args: readon
  * Record the final state, run its hooks, log it. Synchronous when there are no hooks (most
  * runs): a promise less for every task run.
  */
-export function finish(p: Prepared, state: State, logger: Logger): State | Promise<State> {
+export function finish(p: Prepared, state: State, logger?: Logger): State | Promise<State> {
   const { run, cfg, def } = p;
   run.setState(state);
   p.tally?.record(p.tallyIndex, state);
   // a call that did not complete still counts in a retry's occurrences
   if (state.type !== "COMPLETED" && state.isFinal() && p.flowRun?.keepResults) noteOutcome(def, run, p.flowRun, state.name);
   const hooks = state.type === "COMPLETED" ? cfg.onCompletion : state.type === "FAILED" ? cfg.onFailure : undefined;
-  if (hooks?.length) return runHooks(hooks, def.publicTask, run, state, logger).then(() => logFinished(p, state, logger));
+  if (hooks?.length) return runHooks(hooks, def.publicTask, run, state, logger ?? run.logger).then(() => logFinished(p, state, logger));
   return logFinished(p, state, logger);
 }
 
-function logFinished(p: Prepared, state: State, logger: Logger): State {
+/** (the run's logger is made only for a line that goes somewhere: most runs of a quiet flow log nothing) */
+function logFinished(p: Prepared, state: State, given: Logger | undefined): State {
   p.run.finished = true;
+  // the inputs' identity served the kept result and the retry bookkeeping, both done by now
+  p.run.inputsKey = undefined;
+  p.run.inputsProblem = undefined;
+  const logger = given ?? (state.type !== "COMPLETED" || p.env.logHub.getThreshold() <= INFO ? p.run.logger : undefined);
+  if (logger === undefined) return state;
   if (state.type === "CANCELLED" && p.flowRun?.closedError) {
     // the flow run is being interrupted: one line per task when it ends, not one per run
     logger.debug(`Finished in state ${state.toString()}`);

@@ -41,8 +41,6 @@ const MAX_UNACKNOWLEDGED_ROWS = 4 * FLUSH_THRESHOLD;
 const MAX_UNACKNOWLEDGED = 256;
 /** A synchronous body's hand-off waits while the batch before it is younger than this (ms) and unacknowledged. */
 const HAND_OFF_MS = 1;
-/** Task runs let go at once when the store has kept up (see `admit`). */
-const RELEASE_STEP = 256;
 const noop = () => undefined;
 /** After a failed write, the next try waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS (bounded backoff). */
 const RETRY_BASE_MS = 100;
@@ -212,33 +210,37 @@ export class StoreWriter {
   /** rows in the batches handed to the store and not yet acknowledged */
   private unackedRows = 0;
 
-  /** task runs held back by `admit()`, first in first out (`waitHead` is the next to go) */
+  /** what waits for the store to keep up (`admit`, `whenAdmitted`), first in first out (`waitHead` is next) */
   private waiters: (() => void)[] = [];
   private waitHead = 0;
   private releaseScheduled = false;
 
   /**
    * Resolves when a new task run may start: at once (undefined) unless the store is congested or
-   * others wait before it. Waiters go in the order they came, at most RELEASE_STEP at a time: a
-   * `.map` of 100,000 runs must not wake every waiting run on every acknowledgement (each would
-   * find the store congested again: quadratic).
+   * others wait before it, in the order they came.
    */
   admit(): Promise<void> | undefined {
     if (this.waitHead === this.waiters.length && !this.congested) return undefined;
-    return new Promise<void>((resolve) => {
-      this.waiters.push(resolve);
-      this.scheduleRelease();
-    });
+    return new Promise<void>((resolve) => this.whenAdmitted(resolve));
   }
 
-  /** Release waiters while the store keeps up, RELEASE_STEP per turn of the event loop. */
+  /**
+   * Call `start` (on a later microtask at the soonest) once the store keeps up and whatever waited
+   * before it went. A submitted task run waits here as this one function, not as a suspended
+   * async call: a `.map` of 100,000 runs holds 100,000 of them.
+   */
+  whenAdmitted(start: () => void): void {
+    this.waiters.push(start);
+    this.scheduleRelease();
+  }
+
+  /** Let waiters go while the store keeps up (each one checked after the one before it started). */
   private release = (): void => {
     this.releaseScheduled = false;
-    let n = 0;
-    while (this.waitHead < this.waiters.length && n++ < RELEASE_STEP && !this.congested) {
-      const resolve = this.waiters[this.waitHead]!;
+    while (this.waitHead < this.waiters.length && !this.congested) {
+      const start = this.waiters[this.waitHead]!;
       this.waiters[this.waitHead++] = noop;
-      resolve();
+      start();
     }
     if (this.waitHead === this.waiters.length) {
       this.waiters = [];
@@ -247,14 +249,13 @@ export class StoreWriter {
       this.waiters = this.waiters.slice(this.waitHead);
       this.waitHead = 0;
     }
-    // the released runs go as far as they can on microtasks; the next step comes after them
-    if (this.waitHead < this.waiters.length && !this.congested) this.scheduleRelease();
   };
 
+  /** On a microtask: the caller's synchronous code (a `.map` loop) ends first. */
   private scheduleRelease(): void {
     if (this.releaseScheduled || this.congested) return;
     this.releaseScheduled = true;
-    setImmediate(this.release);
+    queueMicrotask(this.release);
   }
 
   private settled(write: Promise<void>, rows: number): void {
