@@ -53,7 +53,7 @@ export interface TimelineRow extends TaskRunListView {
   attempts?: Attempt[];
 }
 
-export interface TaskRunGroupView extends TaskRunGroupRow {
+export interface TaskRunGroupView extends Omit<TaskRunGroupRow, "starts"> {
   durationMs: number | null;
 }
 
@@ -82,7 +82,7 @@ export interface FlowRunOverview {
     rows: TimelineRow[];
     /** task runs and subflow runs in all (subflow runs counted up to SUBFLOWS_SHOWN + 1) */
     total: number;
-    /** the lanes' time axis: LANE_BUCKETS buckets of bucketMs from `from`; lanes only when rows are capped */
+    /** the lanes' time axis: LANE_BUCKETS buckets of bucketMs from the flow run's start; lanes only when rows are capped */
     from: number;
     bucketMs: number;
     lanes: Lane[];
@@ -148,11 +148,14 @@ async function latestLogId(store: RunStore, flowRunId: string): Promise<number> 
 /** The overview of a flow run (the row as read), and its cursor. */
 export async function flowRunOverview(store: RunStore, row: FlowRunRow, now = Date.now()): Promise<FlowRunOverview> {
   const id = row.id;
+  // the lanes' time axis: the flow run's start to its end (or now), in LANE_BUCKETS buckets
+  const from = row.startTime ?? row.created;
+  const bucketMs = Math.max(1, Math.ceil((Math.max(from + 1, row.endTime ?? now) - from) / LANE_BUCKETS));
   const [states, subflows, parent, groups, notCompleted, first, notable, running, since, logId] = await Promise.all([
     store.getStates(id),
     store.listFlowRunsWithTaskCounts({ parentFlowRunId: id, limit: SUBFLOWS_SHOWN + 1 }),
     row.parentFlowRunId ? store.getFlowRun(row.parentFlowRunId) : Promise.resolve(undefined),
-    store.taskRunGroups(id),
+    store.taskRunGroups(id, { startBuckets: { from, bucketMs, count: LANE_BUCKETS } }),
     store.pageTaskRuns({ flowRunId: id, state: ["FAILED", "CRASHED", "NotReady"], limit: NOT_COMPLETED_SHOWN }),
     store.pageTaskRuns({ flowRunId: id, limit: TIMELINE_ROWS, noTotal: true }),
     store.pageTaskRuns({ flowRunId: id, notable: true, limit: (TIMELINE_ROWS * 2) / 3, noTotal: true }),
@@ -185,22 +188,10 @@ export async function flowRunOverview(store: RunStore, row: FlowRunRow, now = Da
   rows.sort((a, b) => (a.startTime ?? a.created) - (b.startTime ?? b.created));
   const total = taskRunCount + subflows.length;
 
-  // one lane per group, counting runs by start bucket, when the rows do not show them all
-  let lanes: Lane[] = [];
-  const starts = groups.map((g) => g.start).filter((s): s is number => s !== null);
-  const from = starts.length ? Math.min(...starts) : (row.startTime ?? row.created);
-  const to = Math.max(from + 1, row.endTime ?? now, ...groups.map((g) => g.end ?? 0));
-  const bucketMs = Math.max(1, Math.ceil((to - from) / LANE_BUCKETS));
-  if (rows.length < total) {
-    const shown = groups.slice(0, MAX_LANES);
-    const byKey = new Map(shown.map((g) => [g.taskKey, { taskKey: g.taskKey, taskName: g.taskName, total: g.total, buckets: Array.from({ length: LANE_BUCKETS }, () => ({})) } as Lane]));
-    for (const b of await store.taskRunStartBuckets(id, from, bucketMs)) {
-      const lane = byKey.get(b.taskKey);
-      const bucket = lane?.buckets[Math.min(LANE_BUCKETS - 1, Math.max(0, b.bucket))];
-      if (bucket) bucket[b.stateType] = (bucket[b.stateType] ?? 0) + b.count;
-    }
-    lanes = [...byKey.values()];
-  }
+  // one lane per group, its runs counted by start bucket, when the rows do not show them all
+  const lanes: Lane[] = rows.length < total
+    ? groups.slice(0, MAX_LANES).map((g) => ({ taskKey: g.taskKey, taskName: g.taskName, total: g.total, buckets: g.starts ?? [] }))
+    : [];
 
   const flowUpdated = Math.max(row.updated, ...subflows.map((s) => s.updated));
   return {
@@ -210,7 +201,7 @@ export async function flowRunOverview(store: RunStore, row: FlowRunRow, now = Da
     subflowRuns: subflowRuns.map((s) => flowRunView(s, now)),
     moreSubflowRuns: subflows.length > SUBFLOWS_SHOWN,
     taskRunCount,
-    groups: groups.slice(0, MAX_GROUPS).map((g) => ({ ...g, durationMs: g.start !== null && g.end !== null ? g.end - g.start : null })),
+    groups: groups.slice(0, MAX_GROUPS).map(({ starts: _lanes, ...g }) => ({ ...g, durationMs: g.start !== null && g.end !== null ? g.end - g.start : null })),
     groupTotal: groups.length,
     notCompleted: { taskRuns: notCompleted.taskRuns.map((t) => taskRunListView(t, now)), total: notCompleted.total },
     timeline: { rows, total, from, bucketMs, lanes },

@@ -208,6 +208,17 @@ export interface TaskRunGroupRow {
   /** earliest start and latest end among its runs; null when none started (ended) */
   start: number | null;
   end: number | null;
+  /** with `TaskRunGroupOptions.startBuckets`: its started runs counted by start bucket and state type */
+  starts?: Partial<Record<StateType, number>>[];
+}
+
+export interface TaskRunGroupOptions {
+  /**
+   * Also count each group's started runs by when they started: `count` buckets of `bucketMs`
+   * from `from` (bucket `trunc((startTime − from) / bucketMs)`, clamped into 0..count−1), in the
+   * same read.
+   */
+  startBuckets?: { from: number; bucketMs: number; count: number };
 }
 
 /** One page of a flow run's task runs, oldest first (created, then write order). */
@@ -231,14 +242,7 @@ export interface TaskRunPage {
   total: number;
 }
 
-/** Started task runs of one task key and state type whose start falls in one time bucket. */
-export interface TaskRunStartBucket {
-  taskKey: string;
-  /** `trunc((startTime − from) / bucketMs)` */
-  bucket: number;
-  stateType: StateType;
-  count: number;
-}
+
 
 /** A flow run with how many of its task runs are in each state type (all of its task runs, nested ones included). */
 export interface FlowRunWithTaskCounts extends FlowRunRow {
@@ -361,8 +365,8 @@ export interface RunStore {
    * The web UI's reads of one flow run's task runs, a bounded piece at a time whatever their
    * number (each is answered from an index on flow_run_id).
    */
-  /** The flow run's task runs grouped by task key, in order of their first run. */
-  taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]>;
+  /** The flow run's task runs grouped by task key, in order of their first run (one read). */
+  taskRunGroups(flowRunId: string, opts?: TaskRunGroupOptions): Promise<TaskRunGroupRow[]>;
   /** One page of the flow run's task runs (see `TaskRunPageFilter`) and how many there are. */
   pageTaskRuns(filter: TaskRunPageFilter): Promise<TaskRunPage>;
   /**
@@ -371,8 +375,6 @@ export interface RunStore {
    * (0 when it has none).
    */
   taskRunsUpdatedSince(flowRunId: string, since: number, limit: number): Promise<{ taskRuns: TaskRunRow[]; maxUpdated: number }>;
-  /** The flow run's started task runs counted by task key, start bucket and state type (no order). */
-  taskRunStartBuckets(flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]>;
   /** `listFlowRuns` (same filter, same order) with each run's task-run counts by state type. */
   listFlowRunsWithTaskCounts(filter?: FlowRunFilter): Promise<FlowRunWithTaskCounts[]>;
   /**

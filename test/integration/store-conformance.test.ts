@@ -401,7 +401,7 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.equal(await store.countLogs({ taskRunId: "nope" }), 0);
     });
 
-    test("a flow run's task runs for the UI: groups, pages with totals, changes since, start buckets, log tail", async () => {
+    test("a flow run's task runs for the UI: groups (with start buckets), pages with totals, changes since, log tail", async () => {
       const store = await fresh();
       // get ×5 (one retried, one failed, one running) interleaved with save ×2; and another flow run's
       const get = (i: number, over: Partial<TaskRunRow> = {}) =>
@@ -452,11 +452,14 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       assert.deepEqual(await since(NOW + 300), [[], NOW + 300]);
       assert.deepEqual(await store.taskRunsUpdatedSince("nope", 0, 10), { taskRuns: [], maxUpdated: 0 });
 
-      const buckets = (await store.taskRunStartBuckets("f", NOW, 20))
-        .map((b) => `${b.taskKey} ${b.bucket} ${b.stateType} ${b.count}`).sort();
-      assert.deepEqual(buckets, [
-        "get-k 0 COMPLETED 2", "get-k 1 FAILED 1", "get-k 1 RUNNING 1", "save-k 1 COMPLETED 1", "save-k 2 COMPLETED 1",
+      // with start buckets, in the same read: starts at +0 (bucket −1, clamped to 0), +10, +20 (0), +30 (1); save-k's
+      // at +25 (1) and +52 (3, clamped to 2)
+      const bucketed = await store.taskRunGroups("f", { startBuckets: { from: NOW + 15, bucketMs: 10, count: 3 } });
+      assert.deepEqual(bucketed.map((g) => [g.taskKey, g.total, g.starts]), [
+        ["get-k", 5, [{ COMPLETED: 2, FAILED: 1 }, { RUNNING: 1 }, {}]],
+        ["save-k", 2, [{}, { COMPLETED: 1 }, { COMPLETED: 1 }]],
       ]);
+      assert.deepEqual(bucketed.map(({ starts: _s, ...g }) => g), groups, "the groups are the same");
 
       const msgs = async (f: Parameters<RunStore["getLogs"]>[0]) => (await store.getLogs(f)).map((l) => l.message);
       assert.deepEqual(await msgs({ flowRunId: "f", includeTasks: true, newestFirst: true, limit: 3 }), ["task only", "line 5", "line 4"]);

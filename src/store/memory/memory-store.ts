@@ -15,7 +15,7 @@ import type {
 import { MemoryConcurrency } from "./concurrency.ts";
 import { deleteFromDatabase, pruneDatabase, statsOf } from "./summaries.ts";
 import * as pages from "./run-pages.ts";
-import type { TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunStartBucket } from "../types.ts";
+import type { TaskRunGroupOptions, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter } from "../types.ts";
 
 function copyKept(r: KeptResultRow): KeptResultRow {
   return { ...r, payload: r.payload === null ? null : Buffer.from(r.payload) };
@@ -259,8 +259,8 @@ export class MemoryStore implements RunStore {
   }
 
 
-  async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
-    return pages.taskRunGroups(this.check(), flowRunId);
+  async taskRunGroups(flowRunId: string, opts?: TaskRunGroupOptions): Promise<TaskRunGroupRow[]> {
+    return pages.taskRunGroups(this.check(), flowRunId, opts);
   }
 
   async pageTaskRuns(f: TaskRunPageFilter): Promise<TaskRunPage> {
@@ -271,9 +271,6 @@ export class MemoryStore implements RunStore {
     return pages.taskRunsUpdatedSince(this.check(), flowRunId, since, limit);
   }
 
-  async taskRunStartBuckets(flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]> {
-    return pages.taskRunStartBuckets(this.check(), flowRunId, from, bucketMs);
-  }
 
   async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {
     const runs = await this.listFlowRuns(f);

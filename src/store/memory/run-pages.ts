@@ -1,5 +1,5 @@
 /** The in-memory store's reads of one flow run's task runs for the web UI (the SQL backends' answers). */
-import type { TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunRow, TaskRunStartBucket } from "../types.ts";
+import type { TaskRunGroupOptions, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunRow } from "../types.ts";
 import { mergeGroups, type GroupPart } from "../run-groups.ts";
 import type { MemoryDatabase } from "./memory-store.ts";
 
@@ -7,16 +7,18 @@ function runsOf(db: MemoryDatabase, flowRunId: string) {
   return Array.from(db.taskRuns.values()).filter((s) => s.row.flowRunId === flowRunId);
 }
 
-export function taskRunGroups(db: MemoryDatabase, flowRunId: string): TaskRunGroupRow[] {
+export function taskRunGroups(db: MemoryDatabase, flowRunId: string, opts: TaskRunGroupOptions = {}): TaskRunGroupRow[] {
   const parts = new Map<string, GroupPart>();
+  const b = opts.startBuckets;
   for (const { row } of runsOf(db, flowRunId)) {
-    const key = `${row.taskKey}\0${row.stateType}`;
+    const bucket = b && row.startTime !== null ? Math.trunc((row.startTime - b.from) / b.bucketMs) : null;
+    const key = `${row.taskKey}\0${row.stateType}\0${bucket}`;
     const p = parts.get(key);
     const retried = row.runCount > 1 ? 1 : 0;
     if (!p) {
       parts.set(key, {
         taskKey: row.taskKey, taskName: row.taskName, stateType: row.stateType, count: 1, retried,
-        firstCreated: row.created, start: row.startTime, end: row.endTime,
+        firstCreated: row.created, start: row.startTime, end: row.endTime, bucket,
       });
       continue;
     }
@@ -27,7 +29,7 @@ export function taskRunGroups(db: MemoryDatabase, flowRunId: string): TaskRunGro
     if (row.startTime !== null) p.start = p.start === null ? row.startTime : Math.min(p.start, row.startTime);
     if (row.endTime !== null) p.end = p.end === null ? row.endTime : Math.max(p.end, row.endTime);
   }
-  return mergeGroups([...parts.values()]);
+  return mergeGroups([...parts.values()], opts);
 }
 
 export function pageTaskRuns(db: MemoryDatabase, f: TaskRunPageFilter): TaskRunPage {
@@ -51,17 +53,4 @@ export function taskRunsUpdatedSince(db: MemoryDatabase, flowRunId: string, sinc
     .slice(0, limit)
     .map((s) => ({ ...s.row }));
   return { taskRuns, maxUpdated };
-}
-
-export function taskRunStartBuckets(db: MemoryDatabase, flowRunId: string, from: number, bucketMs: number): TaskRunStartBucket[] {
-  const out = new Map<string, TaskRunStartBucket>();
-  for (const { row } of runsOf(db, flowRunId)) {
-    if (row.startTime === null) continue;
-    const bucket = Math.trunc((row.startTime - from) / bucketMs);
-    const key = `${row.taskKey}\0${bucket}\0${row.stateType}`;
-    const b = out.get(key);
-    if (b) b.count++;
-    else out.set(key, { taskKey: row.taskKey, bucket, stateType: row.stateType, count: 1 });
-  }
-  return [...out.values()];
 }

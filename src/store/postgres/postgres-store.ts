@@ -21,7 +21,7 @@ import { deleteFlowRuns, pruneOlderThan, statsSince, withTaskCounts } from "./ru
 import * as concurrency from "./concurrency.ts";
 import * as liveness from "./liveness.ts";
 import * as pages from "./run-pages.ts";
-import type { TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunStartBucket } from "../types.ts";
+import type { TaskRunGroupOptions, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter } from "../types.ts";
 import {
   FLOW_COLS, FLOW_RUNS, LOGS, RESULTS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
   type ColumnSet,
@@ -298,8 +298,8 @@ export class PostgresStore implements RunStore {
   }
 
 
-  async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
-    return pages.taskRunGroups((text, params) => this.query(text, params), flowRunId);
+  async taskRunGroups(flowRunId: string, opts?: TaskRunGroupOptions): Promise<TaskRunGroupRow[]> {
+    return pages.taskRunGroups((text, params) => this.query(text, params), flowRunId, opts);
   }
 
   async pageTaskRuns(f: TaskRunPageFilter): Promise<TaskRunPage> {
@@ -310,9 +310,6 @@ export class PostgresStore implements RunStore {
     return pages.taskRunsUpdatedSince((text, params) => this.query(text, params), flowRunId, since, limit);
   }
 
-  async taskRunStartBuckets(flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]> {
-    return pages.taskRunStartBuckets((text, params) => this.query(text, params), flowRunId, from, bucketMs);
-  }
 
   async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {
     return withTaskCounts((text, params) => this.query(text, params), await this.listFlowRuns(f));

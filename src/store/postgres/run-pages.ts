@@ -4,25 +4,28 @@
  * its rowid.
  */
 import type pg from "pg";
-import type { StateType, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunRow, TaskRunStartBucket } from "../types.ts";
+import type { StateType, TaskRunGroupOptions, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunRow } from "../types.ts";
 import { mergeGroups } from "../run-groups.ts";
 import { TASK_COLS, taskRow } from "./rows.ts";
 
 type Query = <T extends pg.QueryResultRow>(text: string, params?: unknown[]) => Promise<T[]>;
 const num = (v: unknown) => (v == null ? null : Number(v));
 
-export async function taskRunGroups(query: Query, flowRunId: string): Promise<TaskRunGroupRow[]> {
+export async function taskRunGroups(query: Query, flowRunId: string, opts: TaskRunGroupOptions = {}): Promise<TaskRunGroupRow[]> {
+  const b = opts.startBuckets;
   const rows = await query<Record<string, unknown>>(
     `SELECT task_key, MIN(task_name COLLATE "C") AS task_name, state_type, COUNT(*) AS n,
             SUM(CASE WHEN run_count > 1 THEN 1 ELSE 0 END) AS retried,
-            MIN(created) AS first_created, MIN(start_time) AS start, MAX(end_time) AS "end"
-     FROM task_runs WHERE flow_run_id = $1 GROUP BY task_key, state_type`,
-    [flowRunId],
+            MIN(created) AS first_created, MIN(start_time) AS start, MAX(end_time) AS "end",
+            ${b ? "(start_time - $2::bigint) / $3::bigint" : "NULL::bigint"} AS bucket
+     FROM task_runs WHERE flow_run_id = $1 GROUP BY task_key, state_type, bucket`,
+    b ? [flowRunId, b.from, b.bucketMs] : [flowRunId],
   );
   return mergeGroups(rows.map((r) => ({
     taskKey: r.task_key as string, taskName: r.task_name as string, stateType: r.state_type as StateType,
     count: Number(r.n), retried: Number(r.retried), firstCreated: Number(r.first_created), start: num(r.start), end: num(r.end),
-  })));
+    bucket: num(r.bucket),
+  })), opts);
 }
 
 export async function pageTaskRuns(query: Query, f: TaskRunPageFilter): Promise<TaskRunPage> {
@@ -57,13 +60,4 @@ export async function taskRunsUpdatedSince(
     [flowRunId, since, limit],
   );
   return { taskRuns: rows.map(taskRow), maxUpdated };
-}
-
-export async function taskRunStartBuckets(query: Query, flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]> {
-  const rows = await query<{ task_key: string; bucket: string; state_type: StateType; n: string }>(
-    `SELECT task_key, (start_time - $2::bigint) / $3::bigint AS bucket, state_type, COUNT(*) AS n FROM task_runs
-     WHERE flow_run_id = $1 AND start_time IS NOT NULL GROUP BY 1, 2, 3`,
-    [flowRunId, from, bucketMs],
-  );
-  return rows.map((r) => ({ taskKey: r.task_key, bucket: Number(r.bucket), stateType: r.state_type, count: Number(r.n) }));
 }

@@ -1,30 +1,33 @@
 /**
  * The web UI's reads of one flow run's task runs, a bounded piece at a time: groups by task
- * key, pages (offset and total), what changed since a poll, start-time buckets for the
- * timeline's overview. Each query starts from an index on flow_run_id (migration 0007), so a
+ * key (with start-time buckets for the timeline's overview), pages (offset and total), what
+ * changed since a poll. Each query starts from an index on flow_run_id (migration 0007), so a
  * flow run of 100,000 task runs is read a page at a time, never whole. `SqliteStore`
  * delegates to these; `row` maps a raw row to a TaskRunRow.
  */
 import type Database from "better-sqlite3";
-import type { StateType, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunRow, TaskRunStartBucket } from "../types.ts";
+import type { StateType, TaskRunGroupOptions, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunRow } from "../types.ts";
 import { mergeGroups } from "../run-groups.ts";
 
 type Db = Database.Database;
 type RowOf = (r: Record<string, unknown>) => TaskRunRow;
 const num = (v: unknown) => (v == null ? null : Number(v));
 
-export function taskRunGroups(db: Db, flowRunId: string): TaskRunGroupRow[] {
+export function taskRunGroups(db: Db, flowRunId: string, opts: TaskRunGroupOptions = {}): TaskRunGroupRow[] {
+  const b = opts.startBuckets;
   const rows = db
     .prepare(
       `SELECT task_key, MIN(task_name) AS task_name, state_type, COUNT(*) AS n, SUM(run_count > 1) AS retried,
-              MIN(created) AS first_created, MIN(start_time) AS start, MAX(end_time) AS end
-       FROM task_runs WHERE flow_run_id = ? GROUP BY task_key, state_type`,
+              MIN(created) AS first_created, MIN(start_time) AS start, MAX(end_time) AS end,
+              ${b ? "CAST((start_time - ?) / ? AS INTEGER)" : "NULL"} AS bucket
+       FROM task_runs WHERE flow_run_id = ? GROUP BY task_key, state_type, bucket`,
     )
-    .all(flowRunId) as Record<string, unknown>[];
+    .all(...(b ? [b.from, b.bucketMs] : []), flowRunId) as Record<string, unknown>[];
   return mergeGroups(rows.map((r) => ({
     taskKey: r.task_key as string, taskName: r.task_name as string, stateType: r.state_type as StateType,
     count: Number(r.n), retried: Number(r.retried), firstCreated: Number(r.first_created), start: num(r.start), end: num(r.end),
-  })));
+    bucket: num(r.bucket),
+  })), opts);
 }
 
 export function pageTaskRuns(db: Db, cols: string, row: RowOf, f: TaskRunPageFilter): TaskRunPage {
@@ -54,14 +57,4 @@ export function taskRunsUpdatedSince(db: Db, cols: string, row: RowOf, flowRunId
     .prepare(`SELECT ${cols} FROM task_runs WHERE flow_run_id = ? AND updated > ? ORDER BY updated, rowid LIMIT ?`)
     .all(flowRunId, since, limit) as Record<string, unknown>[];
   return { taskRuns: rows.map(row), maxUpdated };
-}
-
-export function taskRunStartBuckets(db: Db, flowRunId: string, from: number, bucketMs: number): TaskRunStartBucket[] {
-  const rows = db
-    .prepare(
-      `SELECT task_key, CAST((start_time - ?) / ? AS INTEGER) AS bucket, state_type, COUNT(*) AS n FROM task_runs
-       WHERE flow_run_id = ? AND start_time IS NOT NULL GROUP BY task_key, bucket, state_type`,
-    )
-    .all(from, bucketMs, flowRunId) as Record<string, unknown>[];
-  return rows.map((r) => ({ taskKey: r.task_key as string, bucket: Number(r.bucket), stateType: r.state_type as StateType, count: Number(r.n) }));
 }

@@ -12,7 +12,7 @@ import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
 import type { AttemptOutcomeRow, CrashMark, FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
-import type { TaskRunGroupRow, TaskRunPage, TaskRunPageFilter, TaskRunStartBucket } from "../types.ts";
+import type { TaskRunGroupOptions, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter } from "../types.ts";
 import { keptRow } from "../kept-rows.ts";
 import { logWhere } from "./run-queries.ts";
 import { OUTCOME_COLS, outcomeRow } from "../outcome-rows.ts";
@@ -228,8 +228,8 @@ export class SqliteStore implements RunStore {
     return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM logs ${w.sql}`).get(...w.params) as { n: number }).n);
   }
 
-  async taskRunGroups(flowRunId: string): Promise<TaskRunGroupRow[]> {
-    return pages.taskRunGroups(this.db, flowRunId);
+  async taskRunGroups(flowRunId: string, opts?: TaskRunGroupOptions): Promise<TaskRunGroupRow[]> {
+    return pages.taskRunGroups(this.db, flowRunId, opts);
   }
 
   async pageTaskRuns(f: TaskRunPageFilter): Promise<TaskRunPage> {
@@ -240,9 +240,6 @@ export class SqliteStore implements RunStore {
     return pages.taskRunsUpdatedSince(this.db, TASK_COLS, taskRow, flowRunId, since, limit);
   }
 
-  async taskRunStartBuckets(flowRunId: string, from: number, bucketMs: number): Promise<TaskRunStartBucket[]> {
-    return pages.taskRunStartBuckets(this.db, flowRunId, from, bucketMs);
-  }
 
   async listFlowRunsWithTaskCounts(f: FlowRunFilter = {}): Promise<FlowRunWithTaskCounts[]> {
     return withTaskCounts(this.db, await this.listFlowRuns(f));
