@@ -18,7 +18,7 @@ const num = (s: string) => Number(s.replace(/,/g, ""));
 
 test("PostgreSQL down until the end: the flow completes, the journal holds the rest, runs sync writes it", async () => {
   const pg = postgresSchema("flowctl_pg_down");
-  const run = startFaultRun({ n: 5000 }, { storeUrl: pg.url });
+  const run = startFaultRun({ n: 5000, workMs: 1 }, { storeUrl: pg.url });
   try {
     await run.waitFor(/Task run 'work-1500' - Finished in state/);
     stopPostgres();
