@@ -21,6 +21,7 @@
  */
 import { FlowctlError } from "../errors.ts";
 import { getStore } from "../store/index.ts";
+import { storeWriter } from "../store/writer.ts";
 import { aliveKey, showRedisUrl, type RedisJobData, type RedisJobResult } from "./redis-protocol.ts";
 import type { Queue } from "bullmq";
 import type { Redis } from "./redis-deps.ts";
@@ -226,13 +227,32 @@ async function recordedOutcomes(jobIds: string[]): Promise<Map<string, RedisJobR
   return out;
 }
 
-/** Forget the recorded outcomes of attempts whose reply the flow has taken (they served their purpose). */
-export async function forgetOutcomes(jobIds: string[]): Promise<void> {
-  if (jobIds.length === 0) return;
-  try {
-    await (await getStore()).deleteAttemptOutcomes(jobIds);
-  } catch {
-    // left behind, they go with their task runs (prune, delete)
+/**
+ * The attempts whose reply the flow has taken: their recorded outcomes have served their purpose
+ * once the flow's own record of the run is in the store (until then, a flow process that dies
+ * leaves the outcome for `markCrashed`, which records the run Completed from it).
+ */
+export class SettledAttempts {
+  private list: { jobId: string; at: number }[] = [];
+
+  add(jobId: string): void {
+    this.list.push({ jobId, at: Date.now() });
+  }
+
+  /** Delete the outcomes of attempts settled a sweep ago or more (`all`: every one), after writing the flow's pending rows. */
+  async forget(all = false): Promise<void> {
+    const cutoff = all ? Infinity : Date.now() - SWEEP_TICK_MS;
+    let n = 0;
+    while (n < this.list.length && this.list[n]!.at <= cutoff) n++;
+    if (n === 0) return;
+    const ripe = this.list.splice(0, n);
+    try {
+      await storeWriter.flush();
+      await (await getStore()).deleteAttemptOutcomes(ripe.map((r) => r.jobId));
+    } catch {
+      // the store cannot be written now: the next sweep tries again
+      this.list = ripe.concat(this.list);
+    }
   }
 }
 

@@ -33,7 +33,7 @@ import {
   type RedisJobData, type RedisJobProgress, type RedisJobResult,
 } from "./redis-protocol.ts";
 import type { AttemptTaskRun, TaskAttempt, TaskRunner } from "./types.ts";
-import { RedisSweep, SWEEP_TICK_MS, crashed, forgetOutcomes, newWaiter, type Waiter } from "./redis-outage.ts";
+import { RedisSweep, SWEEP_TICK_MS, crashed, newWaiter, SettledAttempts, type Waiter } from "./redis-outage.ts";
 
 export interface RedisTaskRunnerOptions {
   /**
@@ -88,8 +88,8 @@ export class RedisTaskRunner implements TaskRunner {
   readonly waiters = new Map<string, Waiter>();
   readonly outageMs: number;
   private readonly sweeper = new RedisSweep(this);
-  /** attempts whose reply was taken: their outcomes recorded in the store are deleted at the next sweep */
-  private settledIds: string[] = [];
+  /** attempts whose reply was taken: the outcomes their workers recorded are deleted from the store */
+  private readonly settled = new SettledAttempts();
   private adds: PendingAdd[] = [];
   private inflight = 0;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -156,7 +156,7 @@ export class RedisTaskRunner implements TaskRunner {
         this.sweepTimer ??= setInterval(() => void this.sweep(), SWEEP_TICK_MS);
       }).finally(() => {
         if (onAbort) signal.removeEventListener("abort", onAbort);
-        this.settledIds.push(jobId);
+        this.settled.add(jobId);
       });
       return unwrap(result, attempt) as T;
     } finally {
@@ -302,13 +302,7 @@ export class RedisTaskRunner implements TaskRunner {
   private async sweep(): Promise<void> {
     const conn = await this.conn?.catch(() => undefined);
     if (conn) await this.sweeper.tick(conn);
-    await this.forgetSettled();
-  }
-
-  private async forgetSettled(): Promise<void> {
-    const ids = this.settledIds;
-    this.settledIds = [];
-    await forgetOutcomes(ids);
+    await this.settled.forget();
   }
 
   private async cancel(conn: Connection, jobId: string): Promise<void> {
@@ -328,7 +322,7 @@ export class RedisTaskRunner implements TaskRunner {
     this.idleTimer = undefined;
     this.sweepTimer = undefined;
     await Promise.allSettled(this.cancelling);
-    await this.forgetSettled();
+    await this.settled.forget(true);
     const pending = this.conn;
     this.conn = undefined;
     const conn = await pending?.catch(() => undefined);

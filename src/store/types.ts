@@ -127,6 +127,10 @@ export interface AttemptOutcomeRow {
   created: number;
 }
 
+/** The state message of a task run `markCrashed` finds completed by a worker (see AttemptOutcomeRow). */
+export const COMPLETED_ELSEWHERE =
+  "Completed on a Redis worker, which recorded its outcome in the run store; the flow run's process ended before it heard of it";
+
 /** How a flow run whose process is gone is marked Crashed (`RunStore.markCrashed`). */
 export interface CrashMark {
   /** the Crashed state's message: why the run is judged dead */
@@ -340,7 +344,9 @@ export interface RunStore {
   /**
    * Mark a flow run whose process is gone Crashed, in one transaction, unless it is final by
    * now: a Crashed state appended to it and to each of its task runs not final, their rows
-   * moved to Crashed (end time `lastSeen`, `updated` just past it). Returns whether it did.
+   * moved to Crashed (end time `lastSeen`, `updated` just past it) — except a task run whose
+   * current attempt has a COMPLETED outcome recorded (a worker ran its body to the end): that one
+   * is moved to Completed (COMPLETED_ELSEWHERE, end time the outcome's). Returns whether it did.
    */
   markCrashed(flowRunId: string, mark: CrashMark): Promise<boolean>;
   /**

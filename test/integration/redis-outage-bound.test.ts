@@ -2,11 +2,15 @@
  * RedisTaskRunner when Redis goes away for good, on a Redis server of this file's own (the
  * machine's Redis is left alone): a body that finished on a worker meanwhile is taken from the
  * run store, value included, and an attempt no worker recorded an outcome for ends Crashed once
- * `outageTimeout` has passed, naming Redis — the flow ends instead of waiting forever.
+ * `outageTimeout` has passed, naming Redis — the flow ends instead of waiting forever. And when
+ * the flow's process dies too, the next command that finds it dead records the body's task run
+ * Completed (its worker recorded it), not Crashed.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { flow, RedisTaskRunner, type State } from "../../src/index.ts";
@@ -14,11 +18,14 @@ import { runFlow } from "../../src/engine/flow-engine.ts";
 import type { FlowDefinition } from "../../src/engine/flow-definition.ts";
 import type { FlowRunRecord } from "../../src/engine/run-records.ts";
 import { useTempHome, flushedStore, type TempHome } from "../support/home.ts";
-import { spawnCli } from "../support/cli.ts";
+import { runCli, spawnCli } from "../support/cli.ts";
+import { COMPLETED_ELSEWHERE } from "../../src/store/types.ts";
+import { openStore } from "../../src/store/index.ts";
 import { uniqueName } from "../fixtures/redis/services.ts";
 import * as t from "../fixtures/redis/tasks.ts";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/redis/tasks.ts", import.meta.url));
+const OUTAGE = fileURLToPath(new URL("../fixtures/redis/outage.ts", import.meta.url));
 const port = 21000 + Math.floor(Math.random() * 8000);
 const url = `redis://127.0.0.1:${port}`;
 let redis: ChildProcess;
@@ -27,22 +34,20 @@ const workers: ChildProcess[] = [];
 
 const answers = () => spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout.trim() === "PONG";
 
-before(async () => {
+async function startRedis(): Promise<void> {
   redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
   for (let i = 0; i < 100 && !answers(); i++) await delay(50);
   assert.ok(answers(), `redis-server on port ${port} did not start`);
-  home = await useTempHome({ PREFECT_REDIS_URL: url });
-});
+}
 
-after(async () => {
-  for (const w of [...workers, redis]) if (w.exitCode === null && w.signalCode === null) w.kill("SIGKILL");
-  await home.cleanup();
-});
+async function killRedis(): Promise<void> {
+  redis.kill("SIGKILL");
+  for (let i = 0; i < 100 && answers(); i++) await delay(50);
+}
 
-test("Redis gone for good: a finished body is taken from the run store, one with no outcome ends Crashed naming Redis", { timeout: 60_000 }, async () => {
-  assert.throws(() => new RedisTaskRunner({ outageTimeout: 0 }), /expected `outageTimeout` to be a number of seconds > 0, got 0/);
-  const queue = uniqueName("flowctl_test_bound");
-  const worker = spawnCli(["worker", FIXTURE, "--queue", queue], { home: home.dir, env: { PREFECT_REDIS_URL: url, PREFECT_LOGGING_LEVEL: "INFO" } });
+/** `flowctl worker` on `file`, started and listening; `said(re)` waits for a line of its output. */
+async function startWorker(file: string, queue: string, env: Record<string, string> = {}) {
+  const worker = spawnCli(["worker", file, "--queue", queue], { home: home.dir, env: { PREFECT_REDIS_URL: url, PREFECT_LOGGING_LEVEL: "INFO", ...env } });
   workers.push(worker);
   let out = "";
   worker.stderr!.on("data", (d) => (out += d));
@@ -54,6 +59,23 @@ test("Redis gone for good: a finished body is taken from the run store, one with
     }
   };
   await said(/Worker \d+ started on queue/);
+  return said;
+}
+
+before(async () => {
+  home = await useTempHome({ PREFECT_REDIS_URL: url });
+});
+
+after(async () => {
+  for (const w of [...workers, redis]) if (w.exitCode === null && w.signalCode === null) w.kill("SIGKILL");
+  await home.cleanup();
+});
+
+test("Redis gone for good: a finished body is taken from the run store, one with no outcome ends Crashed naming Redis", { timeout: 60_000 }, async () => {
+  assert.throws(() => new RedisTaskRunner({ outageTimeout: 0 }), /expected `outageTimeout` to be a number of seconds > 0, got 0/);
+  await startRedis();
+  const queue = uniqueName("flowctl_test_bound");
+  const said = await startWorker(FIXTURE, queue);
 
   // one worker, one task run at a time: `slow` runs, `noop` waits in the queue when Redis dies
   const f = flow({ name: "redis-gone", taskRunner: new RedisTaskRunner({ url, queue, outageTimeout: 4 }) }, async () =>
@@ -61,7 +83,7 @@ test("Redis gone for good: a finished body is taken from the run store, one with
   );
   const running = runFlow((f as unknown as { definition: FlowDefinition }).definition, undefined, []) as Promise<{ run: FlowRunRecord; state: State }>;
   await said(/slow started on/);
-  redis.kill("SIGKILL");
+  await killRedis();
   const { run, state } = await running;
 
   const [slow, noop] = state.data as State[];
@@ -79,4 +101,48 @@ test("Redis gone for good: a finished body is taken from the run store, one with
   assert.deepEqual(rows.map((r) => `${r.name} ${r.stateType}`).sort(), ["noop-0 CRASHED", "slow-0 COMPLETED"]);
   // the outcome served its purpose: the flow deleted it
   assert.deepEqual(await store.getAttemptOutcomes([`${rows.find((r) => r.name === "slow-0")!.id}.1`]), []);
+});
+
+test("Redis and the flow's process both gone: the body a worker finished is recorded Completed, not Crashed", { timeout: 60_000 }, async () => {
+  await startRedis();
+  const queue = uniqueName("flowctl_test_bound");
+  const markers = join(home.dir, "markers");
+  mkdirSync(markers);
+  const env = { FLOWCTL_TEST_QUEUE: queue, FLOWCTL_TEST_MARKERS: markers, FLOWCTL_TEST_TASK_MS: "1500" };
+  const said = await startWorker(OUTAGE, queue, env);
+  // one worker, one task run at a time: mark-0 runs, mark-1 waits in the queue
+  const flowRun = spawnCli(["run", `${OUTAGE}:outage`, "--param", "n=2"], { home: home.dir, env: { PREFECT_REDIS_URL: url, ...env } });
+  workers.push(flowRun);
+  flowRun.stdout!.resume();
+  flowRun.stderr!.resume();
+  await said(/mark 0 started on/);
+  await killRedis();
+  // the flow's process dies while the body still runs (its Running rows are written by then)
+  await delay(400);
+  flowRun.kill("SIGKILL");
+  await new Promise((r) => flowRun.once("exit", r));
+  for (let i = 0; i < 200 && !existsSync(join(markers, "0")); i++) await delay(50);
+  assert.ok(existsSync(join(markers, "0")), "mark-0's body ran to its end");
+  // its worker records the outcome right after (read without judging the dead run: openStore, not getStore)
+  const probe = await openStore(join(home.dir, "flowctl.db"));
+  try {
+    const [dead] = await probe.listFlowRuns({ flowName: "outage" });
+    const mark0 = (await probe.listTaskRuns({ flowRunId: dead!.id })).find((r) => r.name === "mark-0")!;
+    for (let i = 0; i < 200 && (await probe.getAttemptOutcomes([`${mark0.id}.1`])).length === 0; i++) await delay(50);
+    assert.equal(dead!.stateType, "RUNNING", "nothing judged the flow run yet");
+  } finally {
+    await probe.close();
+  }
+
+  // the next command that opens the store finds the flow run's process gone
+  const ls = await runCli(["runs", "ls"], { home: home.dir });
+  assert.equal(ls.code, 0, ls.stderr);
+  const store = await flushedStore();
+  const [run] = await store.listFlowRuns({ flowName: "outage" });
+  assert.equal(run!.stateType, "CRASHED");
+  const rows = await store.listTaskRuns({ flowRunId: run!.id });
+  assert.deepEqual(rows.map((r) => [r.name, r.stateName, r.stateType === "COMPLETED" ? r.stateMessage : ""]).sort(), [
+    ["mark-0", "Completed", COMPLETED_ELSEWHERE],
+    ["mark-1", "Crashed", ""],
+  ]);
 });

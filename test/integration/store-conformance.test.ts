@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { openStore } from "../../src/store/index.ts";
 import { crashDeadRuns, STALE_AFTER_MS, thisHost } from "../../src/store/liveness.ts";
 import type { FlowRunRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
+import { COMPLETED_ELSEWHERE } from "../../src/store/types.ts";
 import type { StateType } from "../../src/engine/states.ts";
 import { postgresSchema } from "../fixtures/redis/services.ts";
 
@@ -683,6 +684,27 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       await store.writeBatch(batch({ flowRuns: [flowRow("f", NOW, { updated: NOW + 30 })], states: [stateRow("f", 2, "COMPLETED", NOW + 30, { runKind: "flow" })] }));
       assert.equal((await store.getFlowRun("f"))!.stateType, "COMPLETED");
       assert.deepEqual((await store.getStates("f")).map((s) => s.type), ["PENDING", "RUNNING", "COMPLETED"]);
+    });
+
+    test("liveness: markCrashed marks Completed a task run whose current attempt a worker recorded Completed", async () => {
+      const store = await fresh();
+      const running = { stateType: "RUNNING" as const, stateName: "Running", endTime: null, updated: NOW + 2 };
+      await store.writeBatch(batch({
+        flowRuns: [flowRow("f", NOW, { ...running, updated: NOW + 10 })],
+        // done: its attempt completed on a worker; failed: its attempt threw; retried: the outcome is an earlier attempt's
+        taskRuns: [taskRow("done", "f", NOW, running), taskRow("failed", "f", NOW, running), taskRow("retried", "f", NOW, { ...running, runCount: 2 })],
+        states: [stateRow("done", 0, "PENDING", NOW), stateRow("done", 1, "RUNNING", NOW + 1)],
+      }));
+      const outcome = (attemptId: string, stateType: StateType) => ({ attemptId, taskRunId: attemptId.split(".")[0]!, stateType, outcome: "{}", created: NOW + 50 });
+      for (const o of [outcome("done.1", "COMPLETED"), outcome("failed.1", "FAILED"), outcome("retried.1", "COMPLETED")]) await store.putAttemptOutcome(o);
+      assert.equal(await store.markCrashed("f", { message: "gone", timestamp: NOW + 99_000, lastSeen: NOW + 20 }), true);
+      const done = (await store.getTaskRun("done"))!;
+      assert.deepEqual([done.stateType, done.stateName, done.stateMessage, done.endTime], ["COMPLETED", "Completed", COMPLETED_ELSEWHERE, NOW + 50]);
+      const states = await store.getStates("done");
+      assert.deepEqual(states.map((s) => [s.seq, s.type, s.timestamp]), [[0, "PENDING", NOW], [1, "RUNNING", NOW + 1], [2, "COMPLETED", NOW + 50]]);
+      assert.equal((await store.getTaskRun("failed"))!.stateType, "CRASHED");
+      assert.equal((await store.getTaskRun("retried"))!.stateType, "CRASHED");
+      assert.equal((await store.getFlowRun("f"))!.stateType, "CRASHED", "the flow run itself did crash");
     });
 
     test("liveness: crashDeadRuns marks runs of a gone process and silent runs of other hosts, not live ones", async () => {

@@ -12,6 +12,7 @@ import type {
   ConcurrencyLimitRow, ConcurrencySlotRow, CrashMark, FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogFilter, LogRow, PruneResult,
   RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow, AttemptOutcomeRow,
 } from "../types.ts";
+import { COMPLETED_ELSEWHERE } from "../types.ts";
 import { MemoryConcurrency } from "./concurrency.ts";
 import { deleteFromDatabase, pruneDatabase, statsOf } from "./summaries.ts";
 import * as pages from "./run-pages.ts";
@@ -157,7 +158,20 @@ export class MemoryStore implements RunStore {
       m.set(seq, { runId: s.row.id, seq, runKind: kind, type: "CRASHED", name: "Crashed", message: mark.message, timestamp: mark.timestamp, scheduledTime: null, error: null });
     };
     crash(f, "flow");
-    for (const t of db.taskRuns.values()) if (t.row.flowRunId === flowRunId && !FINAL.includes(t.row.stateType)) crash(t, "task");
+    for (const t of db.taskRuns.values()) {
+      if (t.row.flowRunId !== flowRunId || FINAL.includes(t.row.stateType)) continue;
+      // a body a worker ran to its end (its reply recorded for the run's current attempt) completed
+      const o = db.outcomes.get(`${t.row.id}.${t.row.runCount}`);
+      if (o?.stateType !== "COMPLETED") {
+        crash(t, "task");
+        continue;
+      }
+      t.row = { ...t.row, stateType: "COMPLETED", stateName: "Completed", stateMessage: COMPLETED_ELSEWHERE, endTime: o.created, updated: Math.max(mark.lastSeen + 1, t.row.updated + 1, o.created) };
+      const m = db.states.get(t.row.id) ?? new Map<number, StateRow>();
+      db.states.set(t.row.id, m);
+      const seq = m.size ? Math.max(...m.keys()) + 1 : 0;
+      m.set(seq, { runId: t.row.id, seq, runKind: "task", type: "COMPLETED", name: "Completed", message: COMPLETED_ELSEWHERE, timestamp: o.created, scheduledTime: null, error: null });
+    }
     return true;
   }
 

@@ -3,11 +3,11 @@
  * does (see `../liveness.ts` for who is judged dead and why).
  */
 import type pg from "pg";
-import type { CrashMark } from "../types.ts";
+import { COMPLETED_ELSEWHERE, type CrashMark } from "../types.ts";
 
 const NOT_FINAL = "state_type NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')";
 const ADD_STATE = `INSERT INTO run_states (run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error)
-  SELECT $1::text, COALESCE(MAX(seq) + 1, 0), $2::text, 'CRASHED', 'Crashed', $3::text, $4::bigint, NULL, NULL FROM run_states WHERE run_id = $1
+  SELECT $1::text, COALESCE(MAX(seq) + 1, 0), $2::text, $5::text, $6::text, $3::text, $4::bigint, NULL, NULL FROM run_states WHERE run_id = $1
   ON CONFLICT (run_id, seq) DO UPDATE SET type = excluded.type, name = excluded.name, message = excluded.message, timestamp = excluded.timestamp`;
 
 /** `heartbeat = at` for these flow runs; returns their rows (FLOW_COLS), as they are now. */
@@ -29,18 +29,25 @@ export async function markCrashed(client: pg.PoolClient, flowRunId: string, c: C
       await client.query("ROLLBACK");
       return false;
     }
-    await client.query(ADD_STATE, [flowRunId, "flow", c.message, c.timestamp]);
-    const tasks = await client.query<{ id: string; updated: string }>(
-      `SELECT id, updated FROM task_runs WHERE flow_run_id = $1 AND ${NOT_FINAL} ORDER BY id FOR UPDATE`,
+    await client.query(ADD_STATE, [flowRunId, "flow", c.message, c.timestamp, "CRASHED", "Crashed"]);
+    // a body a worker ran to its end (its reply recorded for the run's current attempt) completed
+    const tasks = await client.query<{ id: string; updated: string; done: string | null }>(
+      `SELECT t.id, t.updated, o.created AS done FROM task_runs t
+       LEFT JOIN attempt_outcomes o ON o.attempt_id = t.id || '.' || t.run_count AND o.state_type = 'COMPLETED'
+       WHERE t.flow_run_id = $1 AND t.${NOT_FINAL} ORDER BY t.id FOR UPDATE OF t`,
       [flowRunId],
     );
+    const setTask = "UPDATE task_runs SET state_type = $1, state_name = $2, state_message = $3, end_time = $4, updated = $5 WHERE id = $6";
     for (const t of tasks.rows) {
       const u = Number(t.updated);
-      await client.query(
-        "UPDATE task_runs SET state_type = 'CRASHED', state_name = 'Crashed', state_message = $1, end_time = $2, updated = $3 WHERE id = $4",
-        [c.message, Math.max(c.lastSeen, u), Math.max(updated, u + 1), t.id],
-      );
-      await client.query(ADD_STATE, [t.id, "task", c.message, c.timestamp]);
+      if (t.done !== null) {
+        const done = Number(t.done);
+        await client.query(setTask, ["COMPLETED", "Completed", COMPLETED_ELSEWHERE, done, Math.max(updated, u + 1, done), t.id]);
+        await client.query(ADD_STATE, [t.id, "task", COMPLETED_ELSEWHERE, done, "COMPLETED", "Completed"]);
+      } else {
+        await client.query(setTask, ["CRASHED", "Crashed", c.message, Math.max(c.lastSeen, u), Math.max(updated, u + 1), t.id]);
+        await client.query(ADD_STATE, [t.id, "task", c.message, c.timestamp, "CRASHED", "Crashed"]);
+      }
     }
     await client.query("COMMIT");
     return true;
