@@ -87,7 +87,7 @@ export function timeline(flowRun, tl, now = Date.now()) {
     h("div", { class: "tl-row tl-axis" }, h("span", { class: "tl-label muted" }, "since start"), h("div", { class: "tl-track" }, ticks)),
     laneRows.length ? [h("p", { class: "tl-note muted small" }, `All ${fmtCount(tl.total)} runs by start time, one lane per task:`), laneRows] : null,
     capped
-      ? h("p", { class: "tl-note muted small" }, `${fmtCount(items.length)} of ${fmtCount(tl.total)} runs, one row each: those not completed or retried first, then the first ones.`)
+      ? h("p", { class: "tl-note muted small" }, `${fmtCount(items.length)} of ${fmtCount(tl.total)} runs, one row each: those running, not completed or retried first, then the first ones.`)
       : null,
     rows,
   );
