@@ -78,9 +78,24 @@ export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readon
     // submit() hands back its future before any of the run happens (a sync body included); the
     // run waits for the store to keep up (backpressure) as one queued function
     done = new Promise<State>((resolve) => p.env.writer.whenAdmitted(() => resolve(executeTaskRun(p, true))));
-  } else done = executeTaskRun(p, false);
+  } else if (syncNesting < SYNC_NESTING_BREAK) {
+    // A called task's body runs before the call returns, so task calls nested in bodies nest on
+    // the native stack; past SYNC_NESTING_BREAK levels the run starts from a fresh microtask
+    // instead, and any depth of nesting fits in a bounded stack.
+    syncNesting++;
+    try {
+      done = executeTaskRun(p, false);
+    } finally {
+      syncNesting--;
+    }
+  } else done = Promise.resolve(p).then(executeCalled);
   return { run: p.run, done };
 }
+
+/** Task runs being started on the current native stack, outermost first (see startTaskRun). */
+let syncNesting = 0;
+const SYNC_NESTING_BREAK = 32;
+const executeCalled = (p: Prepared) => executeTaskRun(p, false);
 
 /** Create a task run record in the current context: Pending, named, logged. */
 export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): Prepared {

@@ -1,0 +1,99 @@
+/**
+ * Deep nesting: 1,000 levels of nested subflows and of nested task calls (a task whose body
+ * calls the task) complete through the real bin/flowctl — the engine does not grow the native
+ * stack per level — with every run in the store, linked to its parent, and nothing on stderr
+ * but log lines.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { runCli } from "../../support/cli.ts";
+
+const DEPTH = 1000;
+const FILES: Record<string, string> = {
+  "subflows.ts": `
+import { flow } from "flowctl";
+export const nest: any = flow({ name: "nest" }, async function nestBody(n: number): Promise<number> {
+  return n <= 1 ? 1 : 1 + (await nest(n - 1));
+});
+`,
+  "tasks.ts": `
+import { flow, task } from "flowctl";
+const deep: any = task(async function deepBody(n: number): Promise<number> {
+  return n <= 1 ? 1 : 1 + (await deep(n - 1));
+});
+export const main = flow({ name: "main" }, async function main(n: number) {
+  return await deep(n);
+});
+`,
+};
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "flowctl-nesting-"));
+  for (const [name, text] of Object.entries(FILES)) writeFileSync(join(dir, name), text);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every stderr line is a log line: no V8 output, no stack dump. */
+function onlyLogLines(stderr: string): void {
+  const stray = stderr.split("\n").filter((l) => l !== "" && !/^\d\d:\d\d:\d\d\.\d{3} \| (INFO|DEBUG) +\| /.test(l));
+  assert.deepEqual(stray.slice(0, 5), [], `${stray.length} lines that are not INFO log lines`);
+  assert.doesNotMatch(stderr, /RangeError|Maximum call stack/);
+}
+
+/** Length of the longest parent chain, and how many rows it covers. */
+function chain(db: Database.Database, table: string, parent: string): { depth: number; rows: number } {
+  return db
+    .prepare(
+      `WITH RECURSIVE c(id, d) AS (SELECT id, 1 FROM ${table} WHERE ${parent} IS NULL
+         UNION ALL SELECT t.id, c.d + 1 FROM ${table} t JOIN c ON t.${parent} = c.id)
+       SELECT max(d) AS depth, count(*) AS rows FROM c`,
+    )
+    .get() as { depth: number; rows: number };
+}
+
+test(`${DEPTH} nested subflows complete, each recorded under its parent`, async () => {
+  const home = join(dir, "home-subflows");
+  const r = await runCli(["run", "subflows.ts", "--param", `n=${DEPTH}`], { home, cwd: dir });
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  onlyLogLines(r.stderr);
+  assert.ok(r.stderr.length < DEPTH * 300, `stderr holds ${r.stderr.length} bytes`);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.match(lines.at(-2)!, /Flow run '[^']+' - Finished in state Completed\(\)$/);
+  const db = new Database(join(home, "flowctl.db"), { readonly: true });
+  try {
+    const states = db.prepare("SELECT state_type, count(*) AS n FROM flow_runs GROUP BY state_type").all();
+    assert.deepEqual(states, [{ state_type: "COMPLETED", n: DEPTH }]);
+    assert.deepEqual(chain(db, "flow_runs", "parent_flow_run_id"), { depth: DEPTH, rows: DEPTH });
+    const innermost = db.prepare("SELECT parameters FROM flow_runs WHERE id NOT IN (SELECT parent_flow_run_id FROM flow_runs WHERE parent_flow_run_id IS NOT NULL)").all();
+    assert.deepEqual(innermost, [{ parameters: '{"n":1}' }]);
+  } finally {
+    db.close();
+  }
+});
+
+test(`${DEPTH} nested task calls complete, each recorded under its parent task run`, async () => {
+  const home = join(dir, "home-tasks");
+  const r = await runCli(["run", "tasks.ts", "--param", `n=${DEPTH}`], { home, cwd: dir });
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  onlyLogLines(r.stderr);
+  assert.ok(r.stderr.length < DEPTH * 400, `stderr holds ${r.stderr.length} bytes`);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.match(lines.at(-2)!, /Flow run '[^']+' - Finished in state Completed\(\)$/);
+  assert.match(lines.at(-1)!, new RegExp(`- ${DEPTH} task runs: ${DEPTH} Completed in `));
+  const db = new Database(join(home, "flowctl.db"), { readonly: true });
+  try {
+    const flowRun = db.prepare("SELECT id, state_type FROM flow_runs").all() as { id: string; state_type: string }[];
+    assert.equal(flowRun.length, 1);
+    assert.equal(flowRun[0]!.state_type, "COMPLETED");
+    const states = db.prepare("SELECT state_type, flow_run_id, count(*) AS n FROM task_runs GROUP BY state_type, flow_run_id").all();
+    assert.deepEqual(states, [{ state_type: "COMPLETED", flow_run_id: flowRun[0]!.id, n: DEPTH }]);
+    assert.deepEqual(chain(db, "task_runs", "parent_task_run_id"), { depth: DEPTH, rows: DEPTH });
+  } finally {
+    db.close();
+  }
+});
