@@ -18,6 +18,7 @@ export type ErrorCode =
   | "STORE_ERROR"
   | "STORE_INCOMPATIBLE"
   | "STORE_READ_ONLY"
+  | "STORE_LOCKED"
   | "NOT_FINAL"
   | "CANCELLED"
   | "CRASHED"

@@ -44,6 +44,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: (r) => `sqlite://${join(String(r.PREFECT_HOME), "flowctl.db")}`,
   },
   {
+    key: "PREFECT_SQLITE_LOCK_TIMEOUT_SECONDS",
+    type: "number",
+    minimum: 0.1,
+    maximum: 86_400,
+    expected: "a positive number of seconds from 0.1 to 86400",
+    description: "Seconds a write to a SQLite run store waits while another process holds it locked (after 2 s flowctl says which process), before failing.",
+    default: () => 30,
+  },
+  {
     key: "PREFECT_LOCAL_STORAGE_PATH",
     type: "path",
     description: "Folder where persisted task results (the cache) are written, one file per key.",
@@ -190,6 +199,7 @@ export const SETTINGS_BY_KEY: ReadonlyMap<string, SettingSpec> = new Map(SETTING
 export interface Settings {
   PREFECT_HOME: string;
   PREFECT_API_DATABASE_CONNECTION_URL: string;
+  PREFECT_SQLITE_LOCK_TIMEOUT_SECONDS: number;
   PREFECT_LOCAL_STORAGE_PATH: string;
   PREFECT_TASK_DEFAULT_RETRIES: number;
   PREFECT_TASK_DEFAULT_RETRY_DELAY_SECONDS: number | number[];

@@ -27,6 +27,17 @@ export interface OpenStoreOptions {
   home?: string;
   /** open a SQLite file without writing (see SqliteOpenOptions.readOnly) */
   readOnly?: boolean;
+  /** ms a SQLite write waits on another process's lock; PREFECT_SQLITE_LOCK_TIMEOUT_SECONDS by default */
+  lockTimeoutMs?: number;
+}
+
+/** PREFECT_SQLITE_LOCK_TIMEOUT_SECONDS in ms (30 s when the settings cannot be read). */
+function lockTimeoutMs(): number {
+  try {
+    return Math.round(getSettings().PREFECT_SQLITE_LOCK_TIMEOUT_SECONDS * 1000);
+  } catch {
+    return 30_000;
+  }
 }
 
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<RunStore> {
@@ -64,7 +75,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     }
     if (opts.home !== undefined) ensurePrivateHome(opts.home, path);
   }
-  return new SqliteStore(path, { readOnly: opts.readOnly });
+  return new SqliteStore(path, { readOnly: opts.readOnly, busyTimeoutMs: opts.lockTimeoutMs ?? lockTimeoutMs() });
 }
 
 let current: Promise<RunStore> | undefined;

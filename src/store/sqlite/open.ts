@@ -11,15 +11,18 @@ import { FlowctlError } from "../../errors.ts";
 import { ensurePrivateFile, PRIVATE_FILE_MODE, privacyNotices, tighten, unwritableReason } from "../../private-files.ts";
 import { FLOWCTL_VERSION } from "../../version.ts";
 import { BOOKKEEPING_SQL, pendingMigrations, type StoreShape } from "../compat.ts";
+import { lockedCall } from "./lock-wait.mjs";
 
 type Db = Database.Database;
 
 export interface SqliteOpenOptions {
   /** open without writing anything (the file must exist and need no migration) */
   readOnly?: boolean;
-  /** ms to wait on a database another process holds locked */
+  /** ms to wait on a database another process holds locked (PREFECT_SQLITE_LOCK_TIMEOUT_SECONDS) */
   busyTimeoutMs?: number;
 }
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
 export function openSqliteFile(path: string, opts: SqliteOpenOptions = {}): Db {
   const mem = path === ":memory:";
@@ -28,7 +31,7 @@ export function openSqliteFile(path: string, opts: SqliteOpenOptions = {}): Db {
     if (opts.readOnly && needsSnapshot(path)) db = openSnapshot(path);
     // a new file is created private; an existing one is tightened once known to be ours
     if (!mem && !opts.readOnly) ensurePrivateFile(path, false);
-    db ??= new Database(path, { timeout: opts.busyTimeoutMs ?? 30_000, readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
+    db ??= new Database(path, { timeout: opts.busyTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
     // the first read of the header: a file that is not SQLite fails here
     db.prepare("SELECT count(*) FROM sqlite_master").get();
     if (!opts.readOnly) {
@@ -44,7 +47,9 @@ export function openSqliteFile(path: string, opts: SqliteOpenOptions = {}): Db {
     throw new FlowctlError("STORE_ERROR", `Cannot open the run store at ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
-    migrate(db, path, opts.readOnly === true);
+    const migrating = db;
+    if (mem || opts.readOnly) migrate(db, path, opts.readOnly === true);
+    else lockedCall(db, path, opts.busyTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, () => migrate(migrating, path, false));
   } catch (err) {
     db.close();
     throw err;

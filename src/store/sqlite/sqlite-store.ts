@@ -8,6 +8,8 @@ import { FlowctlError } from "../../errors.ts";
 import { openSqliteFile, type SqliteOpenOptions } from "./open.ts";
 import { createBatchWriter, FLOW_COLS, packBatch, TASK_COLS } from "./batch-writer.mjs";
 import { WriteThread } from "./write-thread.ts";
+import { lockedCall } from "./lock-wait.mjs";
+import { DEFAULT_LOCK_TIMEOUT_MS } from "./open.ts";
 import type {
   FlowRunFilter, FlowRunRow, InputRow, LogFilter, LogRow, RunStore, StateRow, TaskRunFilter, TaskRunRow, WriteBatch,
 } from "../types.ts";
@@ -34,16 +36,24 @@ export class SqliteStore implements RunStore {
   private writeThread: WriteThread | undefined;
   private writeInThread: ((batch: WriteBatch) => void) | undefined;
   private hereWriter: ReturnType<typeof createBatchWriter> | undefined;
+  /** ms a write waits on a lock another process holds (PREFECT_SQLITE_LOCK_TIMEOUT_SECONDS) */
+  private readonly lockMs: number;
 
   constructor(path: string, opts: SqliteOpenOptions = {}) {
     this.location = path;
+    this.lockMs = opts.busyTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.db = openSqliteFile(path, opts);
     // writes go to a thread of their own (the engine never waits on the disk), except for an
     // in-memory database, which only this connection can see
     if (path === ":memory:") {
       const write = createBatchWriter(this.db);
       this.writeInThread = (batch) => write(packBatch(batch));
-    } else if (!opts.readOnly) this.writeThread = new WriteThread(path);
+    } else if (!opts.readOnly) this.writeThread = new WriteThread(path, this.lockMs);
+  }
+
+  /** A call on this connection that may wait on another process's lock: said after 2 s, bounded by the lock timeout (lock-wait.mjs). */
+  private locked<T>(fn: () => T): T {
+    return this.location === ":memory:" ? fn() : lockedCall(this.db, this.location, this.lockMs, fn);
   }
 
   private readOnlyError(): FlowctlError {
@@ -67,19 +77,20 @@ export class SqliteStore implements RunStore {
   /** Write on this connection (the thread has nothing in flight, or is not up yet). */
   private writeHere(batch: WriteBatch): void {
     const write = (this.hereWriter ??= createBatchWriter(this.db));
-    write(packBatch(batch));
+    const packed = packBatch(batch);
+    this.locked(() => write(packed));
   }
 
   async beat(ids: readonly string[], b: { at: number }): Promise<FlowRunRow[]> {
     if (!this.db.open) throw this.closedError();
     if (!this.writeThread && !this.writeInThread) return [];
-    return liveness.beat(this.db, FLOW_COLS, ids, b.at).map(flowRow);
+    return this.locked(() => liveness.beat(this.db, FLOW_COLS, ids, b.at)).map(flowRow);
   }
 
   async markCrashed(flowRunId: string, mark: CrashMark): Promise<boolean> {
     if (!this.db.open) throw this.closedError();
     if (!this.writeThread && !this.writeInThread) return false;
-    return liveness.markCrashed(this.db, flowRunId, mark);
+    return this.locked(() => liveness.markCrashed(this.db, flowRunId, mark));
   }
 
   async writeBatch(batch: WriteBatch): Promise<void> {
@@ -168,7 +179,7 @@ export class SqliteStore implements RunStore {
   }
 
   async requestCancellation(flowRunId: string, message: string, at: number): Promise<void> {
-    this.db.prepare("INSERT OR IGNORE INTO run_cancellations (flow_run_id, message, requested) VALUES (?, ?, ?)").run(flowRunId, message, at);
+    this.locked(() => this.db.prepare("INSERT OR IGNORE INTO run_cancellations (flow_run_id, message, requested) VALUES (?, ?, ?)").run(flowRunId, message, at));
   }
 
   async getCancellation(flowRunId: string): Promise<{ message: string; requested: number } | undefined> {
@@ -187,7 +198,7 @@ export class SqliteStore implements RunStore {
 
   async putAttemptOutcome(o: AttemptOutcomeRow): Promise<boolean> {
     const sql = `INSERT OR IGNORE INTO attempt_outcomes (${OUTCOME_COLS}) VALUES (?, ?, ?, ?, ?)`;
-    return this.db.prepare(sql).run(o.attemptId, o.taskRunId, o.stateType, o.outcome, o.created).changes > 0;
+    return this.locked(() => this.db.prepare(sql).run(o.attemptId, o.taskRunId, o.stateType, o.outcome, o.created).changes > 0);
   }
 
   async getAttemptOutcomes(attemptIds: readonly string[]): Promise<AttemptOutcomeRow[]> {
@@ -198,7 +209,7 @@ export class SqliteStore implements RunStore {
 
   async deleteAttemptOutcomes(attemptIds: readonly string[]): Promise<void> {
     if (attemptIds.length === 0) return;
-    this.db.prepare("DELETE FROM attempt_outcomes WHERE attempt_id IN (SELECT value FROM json_each(?))").run(JSON.stringify(attemptIds));
+    this.locked(() => this.db.prepare("DELETE FROM attempt_outcomes WHERE attempt_id IN (SELECT value FROM json_each(?))").run(JSON.stringify(attemptIds)));
   }
 
   async getInputs(taskRunId: string): Promise<InputRow[]> {
@@ -250,15 +261,15 @@ export class SqliteStore implements RunStore {
   }
 
   async pruneOlderThan(cutoff: number): Promise<PruneResult> {
-    return pruneOlderThan(this.db, cutoff);
+    return this.locked(() => pruneOlderThan(this.db, cutoff));
   }
 
   async deleteFlowRuns(ids: readonly string[]): Promise<PruneResult> {
-    return deleteFlowRuns(this.db, ids);
+    return this.locked(() => deleteFlowRuns(this.db, ids));
   }
 
   async createConcurrencyLimit(tag: string, limit: number): Promise<{ created: boolean }> {
-    return concurrency.createConcurrencyLimit(this.db, tag, limit);
+    return this.locked(() => concurrency.createConcurrencyLimit(this.db, tag, limit));
   }
 
   async listConcurrencyLimits(): Promise<ConcurrencyLimitRow[]> {
@@ -270,23 +281,23 @@ export class SqliteStore implements RunStore {
   }
 
   async deleteConcurrencyLimit(tag: string): Promise<boolean> {
-    return concurrency.deleteConcurrencyLimit(this.db, tag);
+    return this.locked(() => concurrency.deleteConcurrencyLimit(this.db, tag));
   }
 
   async resetConcurrencyLimit(tag: string): Promise<number | undefined> {
-    return concurrency.resetConcurrencyLimit(this.db, tag);
+    return this.locked(() => concurrency.resetConcurrencyLimit(this.db, tag));
   }
 
   async tryAcquireSlots(req: SlotRequest): Promise<SlotAcquisition> {
-    return concurrency.tryAcquireSlots(this.db, req);
+    return this.locked(() => concurrency.tryAcquireSlots(this.db, req));
   }
 
   async renewLeases(owner: string, leaseMs: number): Promise<number> {
-    return concurrency.renewLeases(this.db, owner, leaseMs);
+    return this.locked(() => concurrency.renewLeases(this.db, owner, leaseMs));
   }
 
   async releaseSlots(holderId: string): Promise<void> {
-    concurrency.releaseSlots(this.db, holderId);
+    this.locked(() => concurrency.releaseSlots(this.db, holderId));
   }
 
   /** @internal for store-level features (prune, concurrency limits) that need raw access */

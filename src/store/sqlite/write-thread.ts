@@ -30,24 +30,26 @@ export class WriteThread {
     return Atomics.load(this.readyFlag, 0) === 1;
   }
 
-  constructor(readonly path: string) {
+  /** `lockTimeoutMs`: how long a write waits on another process's lock (lock-wait.mjs) */
+  constructor(readonly path: string, lockTimeoutMs: number) {
     // plain JavaScript: no loader flags (--import tsx) inherited, which would cost tens of MB; a
     // small young generation: the thread's garbage is a batch or two at a time (V8's default
     // let it reach ~48 MB before collecting)
     this.worker = new Worker(WORKER_URL, {
-      workerData: { path, readyFlag: this.readyFlag },
+      workerData: { path, readyFlag: this.readyFlag, lockTimeoutMs },
       stdout: false,
       stderr: false,
       execArgv: [],
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
-    this.worker.on("message", (msg: { id?: number; error?: { message: string } | null }) => {
+    this.worker.on("message", (msg: { id?: number; error?: { message: string; code?: string } | null }) => {
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
       if (this.pending.size === 0) this.worker.unref();
-      if (msg.error) p.reject(new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} failed: ${msg.error.message}`));
+      if (msg.error?.code === "STORE_LOCKED") p.reject(new FlowctlError("STORE_LOCKED", msg.error.message));
+      else if (msg.error) p.reject(new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} failed: ${msg.error.message}`));
       else p.resolve();
     });
     this.worker.on("error", (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));

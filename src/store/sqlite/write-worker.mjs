@@ -9,15 +9,18 @@
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { createBatchWriter } from "./batch-writer.mjs";
+import { lockedCall } from "./lock-wait.mjs";
 
 /** Most batches (and rows) applied in one transaction. */
 const MAX_GROUP = 256;
 const MAX_GROUP_VALUES = 20_000;
 
 let write;
+let db;
 let openError = null;
+const lockMs = workerData.lockTimeoutMs ?? 30_000;
 try {
-  const db = new Database(workerData.path, { timeout: 30_000 });
+  db = new Database(workerData.path, { timeout: lockMs });
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   write = createBatchWriter(db);
@@ -28,7 +31,8 @@ try {
 function tryWrite(fn) {
   try {
     if (openError) throw openError;
-    fn();
+    // a lock another process holds: said after 2 s, waited on up to the lock timeout
+    lockedCall(db, workerData.path, lockMs, fn);
     return null;
   } catch (err) {
     return { message: err?.message ?? String(err), code: err?.code };
