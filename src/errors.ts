@@ -29,7 +29,8 @@ export type ErrorCode =
   | "RUN_NOT_FOUND"
   | "AMBIGUOUS_RUN"
   | "HARNESS_STALLED"
-  | "INVALID_PARAMETERS";
+  | "INVALID_PARAMETERS"
+  | "NESTING_TOO_DEEP";
 
 export class FlowctlError extends Error {
   readonly code: ErrorCode;

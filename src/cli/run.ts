@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { relative, resolve } from "node:path";
 import { runFlow, interruptActiveFlowRuns, endActiveRunsNow, activeFlowRuns, type RunFlowOptions } from "../engine/flow-engine.ts";
 import type { PreparedFlowCall } from "../engine/flow-call.ts";
+import { nestingError } from "../engine/nesting.ts";
 import { engineLogger } from "../logging/logger.ts";
 import { installPrintCapture } from "../logging/prints.ts";
 import { LOG_LEVELS } from "../settings/schema.ts";
@@ -167,6 +168,9 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
     // GITHUB_STEP_SUMMARY and --junit: reports for CI, read back from the store
     await writeCiReports(run.id, opts);
     if (opts.json) printJson(await runJson(run, state));
+    // runs nested too deep: said once, as the error it is (each level ended logging it at DEBUG)
+    const tooDeep = state.type === "COMPLETED" ? undefined : nestingError(state.error);
+    if (tooDeep) process.stderr.write(`flowctl: error: ${tooDeep.message}\n`);
     if (interruptedBy) return EXIT[interruptedBy];
     // rows that could be written neither to the store nor to the journal (a full disk): said as an error
     if (storeWriter.unrecorded) return EXIT.FAILED;

@@ -18,6 +18,8 @@ export interface RunContext {
   readonly printLogger?: Logger | undefined;
   /** the environment runs started here use (undefined: the process's) */
   readonly env?: RunEnv | undefined;
+  /** how many runs enclose the code here (1 in a top-level flow's body; see nesting.ts) */
+  readonly depth?: number | undefined;
 }
 
 export const runContext = new AsyncLocalStorage<RunContext>();

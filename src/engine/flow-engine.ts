@@ -29,6 +29,7 @@ import { collectFutures, containsFutures, substituteFutures } from "./upstream.t
 import { closeSuspendedGenerators } from "./generator-task.ts";
 import { watchForCancel } from "./cancel-watch.ts";
 import { statusLine } from "../logging/status-line.ts";
+import { nestedDepth, nestingError } from "./nesting.ts";
 
 /** Flow runs in progress in this process, subflows included (interrupted together on SIGINT/SIGTERM). */
 export const activeFlowRuns = new Map<FlowRunRecord, Promise<State>>();
@@ -74,6 +75,7 @@ export async function runFlow(
   if (parent?.closedError) throw parent.closedError;
   const env = ctx?.env ?? processEnv;
   const settings = parent?.settings ?? env.settings();
+  nestedDepth(ctx?.depth, settings.PREFECT_RUNS_MAX_NESTING_DEPTH, "flow", def.name);
   const cfg = def.resolve(settings);
   const run = new FlowRunRecord({
     env,
@@ -218,6 +220,8 @@ async function finishFlow(def: FlowDefinition, cfg: ResolvedFlow, run: FlowRunRe
   }
   run.cancelledByTask.clear();
   if (final.type === "COMPLETED") run.logger.info(`Finished in state ${final.toString()}`);
+  // too deep: the top-level run says it once, not every level on the way out
+  else if (run.parentFlowRunId !== undefined && nestingError(final.error)) run.logger.debug(`Finished in state ${final.toString()}`);
   else run.logger.error(`Finished in state ${final.toString()}`);
   // every top-level run ends with its counts (`1000 task runs: 998 Completed, 2 Failed in 6.9 s`)
   if (run.parentFlowRunId === undefined) run.logger.info(run.progress.summaryLine());
@@ -260,6 +264,7 @@ function runFlowAttempt(
     }
     const runCtx: RunContext = {
       flowRun: run, taskRun: undefined, tags: ctx?.tags ?? [], printLogger: run.logPrints ? run.logger : undefined, env: ctx?.env,
+      depth: (ctx?.depth ?? 0) + 1,
     };
     observer?.body(run, true);
     let body: Promise<unknown>;

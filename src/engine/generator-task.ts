@@ -99,7 +99,7 @@ async function* generatorRun(
       release = slots.release;
     }
     const deadline = cfg.timeoutMs === undefined ? undefined : clock().now() + cfg.timeoutMs;
-    const taskCtx: RunContext = { flowRun, taskRun: run, tags: p.ctxTags, printLogger: p.logPrints ? run.logger : undefined, env: p.env };
+    const taskCtx: RunContext = { flowRun, taskRun: run, tags: p.ctxTags, printLogger: p.logPrints ? run.logger : undefined, env: p.env, depth: p.depth };
     attempts: for (;;) {
       run.newAttempt();
       run.setState(run.runCount === 0 ? Running() : Retrying());

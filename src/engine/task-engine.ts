@@ -35,6 +35,7 @@ import { collectFutures, containsFutures, substituteFutures } from "./upstream.t
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
 import type { AttemptTally } from "./attempt-tally.ts";
 import { keepResult, noteInputs, noteOutcome, sourceHashOf } from "./keep-result.ts";
+import { nestedDepth, nestingError } from "./nesting.ts";
 
 export interface CallOptions {
   mode: "call" | "submit";
@@ -65,6 +66,8 @@ interface Prepared {
   /** the flow attempt this run counts in (started directly in the flow body), and its index there */
   tally: AttemptTally | undefined;
   tallyIndex: number;
+  /** how many runs enclose this one's body, itself included (see nesting.ts) */
+  depth: number;
 }
 
 /** Create the run (Pending, logged) and start it; the caller decides how to hand back the result. */
@@ -104,6 +107,7 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   if (flowRun?.closedError) throw flowRun.closedError;
   const env = ctx?.env ?? processEnv;
   const settings = flowRun?.settings ?? env.settings();
+  const depth = nestedDepth(ctx?.depth, settings.PREFECT_RUNS_MAX_NESTING_DEPTH, "task", def.name);
   const cfg = def.resolve(settings);
   const ctxTags = ctx?.tags ?? [];
   let parentId = ctx?.taskRun?.id;
@@ -153,7 +157,7 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
     env.writer.ensureOpen();
   }
   const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
-  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, env, nameError, tally, tallyIndex };
+  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, env, nameError, tally, tallyIndex, depth };
 }
 
 /** The one INFO line for the runs one `.map` call submitted. */
@@ -378,6 +382,11 @@ export async function decideRetry(p: Prepared, failure: State): Promise<number |
   const what = failure.name === "TimedOut" ? `TimeoutError: ${failure.message}` : failure.error ? describeError(failure.error) : failure.toString();
   // a thrown non-Error reads as what it was: `Task run threw a string: "text"`
   const lead = failure.name !== "TimedOut" && isNonErrorThrown(failure.error) ? `Task run ${what}` : `Task run failed with exception: ${what}`;
+  // too deep: no retry can help, and the top-level run says it once (not every level on the way out)
+  if (nestingError(failure.error)) {
+    run.logger.debug(`Task run failed with exception: ${what}`);
+    return undefined;
+  }
   const retries = cfg.retries;
   // the ERROR line that ends a failed task carries its traceback (user frames, cause chain)
   const trace = failure.name !== "TimedOut" && failure.error ? formatTraceback(failure.error) : "";
@@ -445,7 +454,7 @@ class LocalAttempt implements TaskAttempt {
     this.mode = p.opts.mode;
     this.settings = p.flowRun?.settings ?? p.env.settings();
     this.env = p.env;
-    this.ctx = { flowRun: p.flowRun, taskRun: p.run, tags: p.ctxTags, printLogger: p.logPrints ? p.run.logger : undefined, env: p.env };
+    this.ctx = { flowRun: p.flowRun, taskRun: p.run, tags: p.ctxTags, printLogger: p.logPrints ? p.run.logger : undefined, env: p.env, depth: p.depth };
   }
 
   invokeLocal(): Promise<unknown> {
@@ -558,7 +567,10 @@ function logFinished(p: Prepared, state: State, given: Logger | undefined): Stat
     logger.debug(`Finished in state ${state.toString()}`);
     const byTask = p.flowRun.cancelledByTask;
     byTask.set(p.def.name, (byTask.get(p.def.name) ?? 0) + 1);
-  } else if (state.type !== "COMPLETED") logger.error(`Finished in state ${state.toString()}`);
+  } else if (state.type !== "COMPLETED") {
+    if (nestingError(state.error)) logger.debug(`Finished in state ${state.toString()}`);
+    else logger.error(`Finished in state ${state.toString()}`);
+  }
   else if (logger.isEnabledFor(INFO)) logger.info(`Finished in state ${state.toString()}`);
   return state;
 }

@@ -164,6 +164,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: () => 30,
   },
   {
+    key: "PREFECT_RUNS_MAX_NESTING_DEPTH",
+    type: "int",
+    minimum: 1,
+    maximum: 1_000_000,
+    description:
+      "Most levels runs may nest (subflows, tasks called inside tasks); a call deeper fails its run with one error instead of exhausting memory.",
+    default: () => 10_000,
+  },
+  {
     key: "PREFECT_API_AUTH_STRING",
     type: "string",
     secret: true,
@@ -216,6 +225,7 @@ export interface Settings {
   PREFECT_TASK_RUNNER_MAX_CONCURRENCY: number;
   PREFECT_TASK_RUN_TAG_CONCURRENCY_SLOT_WAIT_SECONDS: number;
   PREFECT_TASK_RUN_TAG_CONCURRENCY_LEASE_SECONDS: number;
+  PREFECT_RUNS_MAX_NESTING_DEPTH: number;
   PREFECT_API_AUTH_STRING: string;
   PREFECT_SERVER_API_HOST: string;
   PREFECT_SERVER_API_PORT: number;

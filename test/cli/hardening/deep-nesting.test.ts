@@ -97,3 +97,47 @@ test(`${DEPTH} nested task calls complete, each recorded under its parent task r
     db.close();
   }
 });
+
+test("runs that nest without end stop at PREFECT_RUNS_MAX_NESTING_DEPTH with one error line, recorded Failed", async () => {
+  writeFileSync(
+    join(dir, "endless.ts"),
+    `
+import { flow, task } from "flowctl";
+const again: any = task(async function againBody(n: number): Promise<number> {
+  return await again(n + 1);
+});
+const sub: any = flow({ name: "sub" }, async function subBody(): Promise<number> {
+  return await sub();
+});
+export const tasks = flow({ name: "tasks" }, async function tasks() {
+  return await again(1);
+});
+export const subflows = flow({ name: "subflows" }, async function subflows() {
+  return await sub();
+});
+`,
+  );
+  // the default limit, 10,000 levels of task calls; subflows under a limit set lower
+  for (const [target, limit, env] of [["tasks", 10_000, {}], ["subflows", 300, { PREFECT_RUNS_MAX_NESTING_DEPTH: "300" }]] as const) {
+    const home = join(dir, `home-endless-${target}`);
+    const r = await runCli(["run", `endless.ts:${target}`], { home, cwd: dir, env: { ...env, PREFECT_LOGGING_LEVEL: "WARNING" } });
+    assert.equal(r.code, 1, r.stderr.slice(-2000));
+    const what = target === "tasks" ? "task 'againBody'" : "flow 'sub'";
+    const message = `nesting deeper than ${limit} levels (${what} called inside ${limit} nested flow and task runs; PREFECT_RUNS_MAX_NESTING_DEPTH sets the limit)`;
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 2, r.stderr.slice(0, 2000));
+    assert.match(lines[0]!, /\| ERROR +\| Flow run '[^']+' - Finished in state Failed\('Flow run encountered an exception: FlowctlError: nesting deeper/);
+    assert.equal(lines[1], `flowctl: error: ${message}`);
+    const db = new Database(join(home, "flowctl.db"), { readonly: true });
+    try {
+      const top = db.prepare("SELECT state_type, state_message FROM flow_runs WHERE parent_flow_run_id IS NULL").all();
+      assert.deepEqual(top, [{ state_type: "FAILED", state_message: `Flow run encountered an exception: FlowctlError: ${message}` }]);
+      // every level below it ended Failed too, and none deeper than the limit was created
+      const table = target === "tasks" ? "task_runs" : "flow_runs";
+      const states = db.prepare(`SELECT state_type, count(*) AS n FROM ${table} GROUP BY state_type`).all();
+      assert.deepEqual(states, [{ state_type: "FAILED", n: target === "tasks" ? limit - 1 : limit }]);
+    } finally {
+      db.close();
+    }
+  }
+});
