@@ -14,9 +14,12 @@ import type { LogFilter, LogRow } from "../store/types.ts";
 import { logJson } from "./json.ts";
 import { colorsFor, findRun, openStore, out, outJson, type LogsOpts } from "./runs.ts";
 import { EXIT } from "./util.ts";
+import { drain, isBroken } from "./exit.ts";
 
 /** Lines read from the store at once. */
 export const LOG_PAGE = 1000;
+/** Bytes of output queued for a slow reader before reading the next page waits for it. */
+const HIGH_WATER = 1 << 20;
 const FOLLOW_INTERVAL_MS = 300;
 /** After the run is final, how long to wait for its last lines (the writer batches every 200 ms). */
 const FOLLOW_GRACE_MS = 2000;
@@ -64,6 +67,10 @@ export async function runLogs(run: string, opts: LogsOpts): Promise<number> {
       if (rows.length) afterId = rows[rows.length - 1]!.id;
       left -= rows.length;
       if (rows.length < LOG_PAGE || left <= 0) return;
+      // a pipe takes the lines slower than the store gives them: wait for it rather than queue
+      // every line in memory; a reader that went away (`| head`) ends the listing quietly
+      if (process.stdout.writableLength > HIGH_WATER) await drain(process.stdout);
+      if (isBroken(process.stdout)) return;
     }
   };
   await printNew();
