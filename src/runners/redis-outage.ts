@@ -83,11 +83,11 @@ export class RedisSweep {
   }
 
   /** One sweep (the runner's timer calls it every SWEEP_TICK_MS; overlapping calls are skipped). */
-  async tick(target: SweepTarget): Promise<void> {
+  async tick(target: SweepTarget, now = Date.now()): Promise<void> {
     if (this.busy || this.host.waiters.size === 0) return;
     this.busy = true;
     try {
-      await this.sweep(target, Date.now());
+      await this.sweep(target, now);
     } finally {
       this.busy = false;
     }
@@ -104,14 +104,14 @@ export class RedisSweep {
     if (this.downSince !== undefined) return this.whileDown(target, now);
 
     const unsent = [...waiters.values()].filter((w) => w.unsent);
-    if (unsent.length > 0 && !(await this.resend(unsent))) return;
+    if (unsent.length > 0 && !(await this.resend(unsent, now))) return;
 
     const due = [...waiters.values()].filter((w) => w.nextCheck <= now);
     let missing: Waiter[];
     try {
       missing = (await Promise.all(due.map((w) => this.lookUp(target, w, now)))).filter((w): w is Waiter => w !== undefined);
     } catch {
-      this.noteDown();
+      this.noteDown(now);
       return;
     }
     if (missing.length > 0) await this.reconcile(target, missing, now);
@@ -125,8 +125,11 @@ export class RedisSweep {
     if (!job) return w;
     w.missingSince = undefined;
     const state = await job.getState();
-    if (state === "completed") this.host.take(w.jobId)?.resolve(job.returnvalue);
-    else if (state === "failed") this.host.take(w.jobId)?.reject(this.host.jobFailed(w.run, job.failedReason));
+    if (state === "completed") {
+      // the job may have finished between reading it and asking its state: its reply is read again
+      const reply = job.returnvalue ?? (await target.queue.getJob(w.jobId))?.returnvalue;
+      if (reply != null) this.host.take(w.jobId)?.resolve(reply);
+    } else if (state === "failed") this.host.take(w.jobId)?.reject(this.host.jobFailed(w.run, job.failedReason));
     return undefined;
   }
 
@@ -139,7 +142,7 @@ export class RedisSweep {
     try {
       alive = await target.client.mget(rest.map((w) => aliveKey(queueName, w.jobId)));
     } catch {
-      this.noteDown();
+      this.noteDown(now);
       return;
     }
     const again: Waiter[] = [];
@@ -168,7 +171,7 @@ export class RedisSweep {
         ),
       );
     });
-    if (again.length > 0) await this.resend(again);
+    if (again.length > 0) await this.resend(again, now);
   }
 
   /** Redis is away: take what the workers recorded; past the limit, the rest ends Crashed. */
@@ -202,14 +205,14 @@ export class RedisSweep {
   }
 
   /** Send these jobs (again); when Redis refuses, they stay unsent and Redis counts as away. */
-  private async resend(ws: Waiter[]): Promise<boolean> {
+  private async resend(ws: Waiter[], now: number): Promise<boolean> {
     for (const w of ws) w.unsent = false;
     try {
       await this.host.send(ws);
       return true;
     } catch {
       for (const w of ws) w.unsent = this.host.waiters.has(w.jobId);
-      this.noteDown();
+      this.noteDown(now);
       return false;
     }
   }

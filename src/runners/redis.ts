@@ -147,6 +147,7 @@ export class RedisTaskRunner implements TaskRunner {
             // Redis went away: the sweep sends it once Redis answers (or ends it Crashed past outageTimeout)
             waiter.unsent = true;
             this.sweeper.noteDown();
+            run.logger.warning(`Redis at ${showRedisUrl(conn.url)} is away: this task run's job goes out once it answers again.`);
             return;
           }
           this.waiters.delete(jobId);

@@ -146,3 +146,27 @@ test("Redis and the flow's process both gone: the body a worker finished is reco
     ["mark-1", "Crashed", ""],
   ]);
 });
+
+test("a task run sent while Redis is away goes out once Redis is back; the flow completes", { timeout: 60_000 }, async () => {
+  await startRedis();
+  const queue = uniqueName("flowctl_test_bound");
+  const said = await startWorker(FIXTURE, queue);
+  const f = flow({ name: "redis-back", taskRunner: new RedisTaskRunner({ url, queue, outageTimeout: 30 }) }, async () => {
+    const first = await t.slow(1500);
+    // by now Redis is away: this one cannot be sent until it is back
+    return [first, await t.noop(7)];
+  });
+  const running = runFlow((f as unknown as { definition: FlowDefinition }).definition, undefined, []) as Promise<{ run: FlowRunRecord; state: State }>;
+  await said(/slow started on/);
+  await killRedis();
+  const lines = () => home.lines().join("\n");
+  for (let i = 0; i < 200 && !/slow-\d' - The reply of job .* taken from the run store/.test(lines()); i++) await delay(50);
+  assert.match(lines(), /slow-\d' - The reply of job .* taken from the run store/);
+  // long enough for the flow's attempt to send noop to give up on Redis
+  await delay(4000);
+  await startRedis();
+  const { state } = await running;
+  assert.equal(state.type, "COMPLETED", String(state.message));
+  assert.deepEqual(state.data, ["slept 1500", 7]);
+  assert.match(lines(), new RegExp(`noop-\\d' - Redis at redis://127\\.0\\.0\\.1:${port} is away: this task run's job goes out once it answers again\\.`));
+});
