@@ -9,9 +9,9 @@
 import type { ChalkInstance } from "chalk";
 import { errorTitle, UsageError } from "../errors.ts";
 import { formatTraceback } from "../logging/traceback.ts";
-import type { FlowRunRow, RunStore, TaskRunRow } from "../store/types.ts";
+import type { FlowRunRow, RunStore, StateType, TaskRunRow } from "../store/types.ts";
 import {
-  flowRunView, stateHistoryView, taskRunDetail, taskRunView, upstreamOf,
+  flowRunView, stateHistoryView, taskCountsOf, taskRunDetail, taskRunView, upstreamOf,
   type FlowRunDetail, type StateHistoryEntry, type UpstreamLink,
 } from "../server/run-views.ts";
 import { collectReport, reportMarkdown } from "./report.ts";
@@ -36,7 +36,7 @@ export interface FlowRunPage {
   detail: FlowRunDetail;
   page: TaskRunPageJson;
   /** every task run of the flow run by state type */
-  taskCounts: Record<string, number>;
+  taskCounts: Partial<Record<StateType, number>>;
   notCompleted: { taskRuns: TaskRunWithHistory[]; total: number };
 }
 
@@ -51,16 +51,14 @@ async function withHistory(store: RunStore, rows: TaskRunRow[], now: number): Pr
 /** A flow run with one page of its task runs (each with its history and upstream links) and the counts of all of them. */
 export async function flowRunPage(store: RunStore, row: FlowRunRow, limit: number, offset: number): Promise<FlowRunPage> {
   const now = Date.now();
-  const [states, page, groups, notCompleted, subflows, parent] = await Promise.all([
+  const [states, page, taskCounts, notCompleted, subflows, parent] = await Promise.all([
     store.getStates(row.id),
     store.pageTaskRuns({ flowRunId: row.id, limit, offset }),
-    store.taskRunGroups(row.id),
+    taskCountsOf(store, row.id),
     store.pageTaskRuns({ flowRunId: row.id, state: NOT_COMPLETED, limit: NOT_COMPLETED_SHOWN }),
     store.listFlowRunsWithTaskCounts({ parentFlowRunId: row.id, limit: SUBFLOWS_SHOWN }),
     row.parentFlowRunId ? store.getFlowRun(row.parentFlowRunId) : Promise.resolve(undefined),
   ]);
-  const taskCounts: Record<string, number> = {};
-  for (const g of groups) for (const [type, n] of Object.entries(g.counts)) taskCounts[type] = (taskCounts[type] ?? 0) + (n ?? 0);
   const detail: FlowRunDetail = {
     flowRun: flowRunView(row, now),
     states: stateHistoryView(states),

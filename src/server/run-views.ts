@@ -187,6 +187,15 @@ export function logView(l: LogRow): LogView {
   };
 }
 
+/** A flow run's task runs by state type, all of them (summed from its groups by task key: one indexed query). */
+export async function taskCountsOf(store: RunStore, flowRunId: string): Promise<Partial<Record<StateType, number>>> {
+  const counts: Partial<Record<StateType, number>> = {};
+  for (const g of await store.taskRunGroups(flowRunId)) {
+    for (const [type, n] of Object.entries(g.counts) as [StateType, number][]) counts[type] = (counts[type] ?? 0) + n;
+  }
+  return counts;
+}
+
 export async function listFlowRunViews(store: RunStore, filter: FlowRunFilter): Promise<FlowRunView[]> {
   const now = Date.now();
   return (await store.listFlowRunsWithTaskCounts(filter)).map((r) => flowRunView(r, now));
