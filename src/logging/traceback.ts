@@ -1,6 +1,7 @@
 /**
  * A failed task's traceback, as its ERROR line shows it: the error's stack with the user's
- * frames, flowctl's own frames and Node's internals folded into one line each run, then its
+ * frames (a frame repeated, as a recursion's are, shown once with its count), flowctl's own
+ * frames and Node's internals folded into one line each run, then its
  * `cause` chain (`Caused by: …`), each cause with its frames the same way.
  *
  * The stack is V8's text (the error was made by user code, before flowctl saw it), so it is
@@ -50,7 +51,15 @@ export function formatTraceback(error: unknown, full = fullByDefault): string {
 function frames(stack: string, full: boolean): string[] {
   const out: string[] = [];
   let folded = 0;
+  // a recursion's frames, one the same as the next (a stack overflow shows ten of them): said once
+  let last: string | undefined;
+  let repeats = 0;
+  const flushRepeats = () => {
+    if (repeats > 0) out.push(`    … the same frame ${repeats} more time${repeats === 1 ? "" : "s"}`);
+    repeats = 0;
+  };
   const flush = () => {
+    flushRepeats();
     if (folded > 0) out.push(`    … ${folded} flowctl/node frame${folded === 1 ? "" : "s"} (--debug shows them)`);
     folded = 0;
   };
@@ -58,9 +67,18 @@ function frames(stack: string, full: boolean): string[] {
     const m = /^\s+at (.*)$/.exec(line);
     if (!m) continue;
     if (full || !isInternal(location(m[1]!))) {
+      if (!full && m[1] === last) {
+        repeats++;
+        continue;
+      }
       flush();
       out.push(`    at ${m[1]}`);
-    } else folded++;
+      last = m[1];
+    } else {
+      flushRepeats();
+      folded++;
+      last = undefined;
+    }
   }
   flush();
   return out;

@@ -141,3 +141,27 @@ export const subflows = flow({ name: "subflows" }, async function subflows() {
     }
   }
 });
+
+test("a stack overflow in user code is one ERROR line with a short traceback", async () => {
+  writeFileSync(
+    join(dir, "overflow.ts"),
+    `
+import { flow, task } from "flowctl";
+function down(n: number): number { return down(n + 1) + 1; }
+const t = task(function overflow() { return down(0); });
+export const main = flow({ name: "main" }, async function main() { return await t(); });
+`,
+  );
+  const r = await runCli(["run", "overflow.ts"], { home: join(dir, "home-overflow"), cwd: dir });
+  assert.equal(r.code, 1, r.stderr.slice(-2000));
+  assert.ok(r.stderr.length < 4096, `stderr holds ${r.stderr.length} bytes`);
+  const lines = r.stderr.split("\n");
+  const at = lines.findIndex((l) => l.includes("Task run failed with exception: RangeError: Maximum call stack size exceeded"));
+  assert.ok(at >= 0, r.stderr);
+  assert.match(lines[at]!, /\| ERROR +\| Task run 'overflow-0' - /);
+  // the recursion's frame once, then how many more times it repeats
+  assert.match(lines[at + 1]!, /^ {4}at down \(.*overflow\.ts:3:\d+\)$/);
+  assert.match(lines[at + 2]!, /^ {4}at down \(.*overflow\.ts:3:\d+\)$/);
+  assert.match(lines[at + 3]!, /^ {4}… the same frame \d+ more times$/);
+  assert.match(lines[at + 4]!, /\| ERROR +\| Task run 'overflow-0' - Finished in state Failed/);
+});
