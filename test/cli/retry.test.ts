@@ -32,7 +32,7 @@ function sandbox() {
     return fresh;
   };
   const inspect = async (run: string) => {
-    const r = await cli(["runs", "inspect", run, "--json"]);
+    const r = await cli(["runs", "inspect", run, "--json", "--limit", "1000"]);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout);
   };

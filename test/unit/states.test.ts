@@ -32,7 +32,7 @@ test("result() resolves the value, rejects with the error, refuses non-final sta
   await assert.rejects(Pending().result(), (e) => isFlowctlError(e, "NOT_FINAL"));
 });
 
-test("a thrown non-Error is normalised to an Error", async () => {
+test("a thrown non-Error is normalised to an Error that says what was thrown, keeping the value", async () => {
   const s = Failed({ error: "just a string" });
-  await assert.rejects(s.result(), (e: Error) => e instanceof Error && e.message === "just a string");
+  await assert.rejects(s.result(), (e: Error & { thrown?: unknown }) => e instanceof Error && e.message === 'threw a string: "just a string"' && e.thrown === "just a string");
 });
