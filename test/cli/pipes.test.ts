@@ -76,7 +76,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 for (const [what, args] of [
   ["runs logs RUN", () => ["runs", "logs", runId]],
   ["tasks ls --json", () => ["tasks", "ls", "--json", "--limit", "5000"]],
-  ["runs inspect RUN --json", () => ["runs", "inspect", runId, "--json"]],
+  ["runs inspect RUN --json", () => ["runs", "inspect", runId, "--json", "--limit", "5000"]],
 ] as const) {
   test(`${what}: > 1 MiB through a slow pipe equals the file output`, { timeout: 120_000 }, async () => {
     const file = await toFiles(args());
