@@ -10,12 +10,13 @@
  * the store holds already), so a batch written twice — once before the store stopped answering,
  * once from the journal — changes nothing the second time, and a final state stays final.
  *
- * Replay claims the file first (an atomic rename to `….replaying-<pid>`), so two commands never
- * replay the same lines; it records how far it got beside the claimed file after each batch, so
- * a replay cut short resumes where it stopped; lines the store refused go back to the journal.
+ * Replay claims the file first (an atomic rename to `….replaying-<pid>.<n>`), so two commands
+ * never replay the same lines; it records how far it got beside the claimed file after each batch,
+ * so a replay cut short by the process's death resumes there; one the store refused gives the
+ * file its name back.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, linkSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { FlowctlError } from "../errors.ts";
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from "../private-files.ts";
@@ -37,7 +38,6 @@ interface Line {
   batch: WriteBatch;
 }
 
-const EMPTY = (): JournalCounts => ({ batches: 0, flowRuns: 0, taskRuns: 0, states: 0, logs: 0 });
 
 export class Journal {
   /** `home`: PREFECT_HOME; `store`: the store's printable location (one journal per store). */
@@ -89,41 +89,42 @@ export class Journal {
   /** What waits in the journal (claimed files of replays cut short included); undefined when nothing. */
   pending(): JournalCounts | undefined {
     const files = [this.path, ...this.claimedFiles()].filter((f) => existsSync(f));
-    const c = countBatches(files.flatMap((file) => readLines(file, progressOf(file)).map((l) => l.batch)));
+    const c = countBatches((function* () {
+      for (const file of files) for (const l of readLines(file, progressOf(file))) yield l.batch;
+    })());
     return c.batches === 0 ? undefined : c;
   }
 
   /**
    * Write what waits in the journal to `store`, oldest first, and remove what was written.
-   * Stops at the first batch the store refuses (those lines stay in the journal) and rethrows.
+   * Stops at the first batch the store refuses and rethrows: the rows stay in the journal. A replay
+   * cut short by the process's death stays claimed, with how far it got; the next resumes there.
    */
   async replay(store: RunStore): Promise<JournalCounts> {
-    const done = EMPTY();
-    for (const file of [...this.claimedFiles().filter(claimIsOrphan), ...this.claim()]) {
-      const lines = readLines(file, progressOf(file));
+    const done = new Counter();
+    for (const file of [...this.claimedFiles().filter(resumable), ...this.claim()]) {
+      active.add(file);
       try {
-        for (const line of lines) {
+        for (const line of readLines(file, progressOf(file))) {
           await store.writeBatch({ ...line.batch, replayed: true });
           writeFileSync(`${file}.done`, String(line.end), { mode: PRIVATE_FILE_MODE });
-          add(done, line.batch);
+          done.add(line.batch);
         }
-      } catch (err) {
-        // what was not written goes back to the journal, for the next command
-        const rest = lines.filter((l) => l.end > progressOf(file)).map((l) => l.batch);
-        this.append(rest);
-        rmSync(`${file}.done`, { force: true });
         rmSync(file, { force: true });
+        rmSync(`${file}.done`, { force: true });
+      } catch (err) {
+        this.unclaim(file);
         throw err;
+      } finally {
+        active.delete(file);
       }
-      rmSync(`${file}.done`, { force: true });
-      rmSync(file, { force: true });
     }
-    return done;
+    return done.counts();
   }
 
   /** Take the journal for this process (nothing when there is none). */
   private claim(): string[] {
-    const claimed = `${this.path}.replaying-${process.pid}`;
+    const claimed = `${this.path}.replaying-${process.pid}.${++claims}`;
     try {
       renameSync(this.path, claimed);
       return [claimed];
@@ -133,11 +134,27 @@ export class Journal {
     }
   }
 
+  /**
+   * A replay the store stopped: the file gets the journal's name back, unless a new journal was
+   * started meanwhile (then the claim stays, resumed by the next replay). It is written again from
+   * its start next time: replay is idempotent.
+   */
+  private unclaim(file: string): void {
+    try {
+      linkSync(file, this.path); // fails if the name is taken: never replaces a newer journal
+      rmSync(file, { force: true });
+      rmSync(`${file}.done`, { force: true });
+    } catch {
+      // the claim stays
+    }
+  }
+
   private claimedFiles(): string[] {
     const prefix = `${basename(this.path)}.replaying-`;
     try {
       return readdirSync(dirname(this.path))
-        .filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)))
+        .filter((f) => f.startsWith(prefix) && CLAIMED.test(f))
+        .sort()
         .map((f) => join(dirname(this.path), f));
     } catch {
       return [];
@@ -145,10 +162,19 @@ export class Journal {
   }
 }
 
-/** A claimed file whose replaying process is gone (it was cut short): anyone may resume it. */
-function claimIsOrphan(file: string): boolean {
-  const pid = Number(file.slice(file.lastIndexOf("-") + 1));
-  if (pid === process.pid) return false;
+const CLAIMED = /\.replaying-(\d+)\.\d+$/;
+let claims = 0;
+/** claimed files this process is replaying right now */
+const active = new Set<string>();
+
+/**
+ * A claimed file nobody is replaying: its replay stopped (the store refused a batch) in this
+ * process, or in one that is gone (killed mid-replay). A live process's claim is its own.
+ */
+function resumable(file: string): boolean {
+  if (active.has(file)) return false;
+  const pid = Number(CLAIMED.exec(file)?.[1]);
+  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return false;
@@ -165,58 +191,81 @@ function progressOf(file: string): number {
   }
 }
 
-/** The complete lines of a journal file after byte `from`, with the byte offset each ends at. */
-function readLines(file: string, from: number): { batch: WriteBatch; end: number }[] {
-  let buf: Buffer;
+/**
+ * The complete lines of a journal file after byte `from`, with the byte offset each ends at,
+ * read a chunk at a time (a journal kept through a long outage can be large).
+ */
+function* readLines(file: string, from: number): Generator<{ batch: WriteBatch; end: number }> {
+  let fd: number;
   try {
-    buf = readFileSync(file);
+    fd = openSync(file, "r");
   } catch {
-    return [];
+    return;
   }
-  const out: { batch: WriteBatch; end: number }[] = [];
-  let start = from;
-  while (start < buf.length) {
-    const nl = buf.indexOf(0x0a, start);
-    // a last line without its newline was cut short: skipped (the next append starts a new line)
-    if (nl < 0) break;
-    const text = buf.subarray(start, nl).toString("utf8");
-    start = nl + 1;
-    if (!text.trim()) continue;
-    try {
-      const line = decode(JSON.parse(text) as Line);
-      if (line.v === 1 && line.batch) out.push({ batch: line.batch, end: start });
-    } catch {
-      // a line torn by a crash and then followed by others: unreadable, skipped
+  try {
+    let carry = Buffer.alloc(0);
+    let pos = from;
+    const chunk = Buffer.alloc(1 << 20);
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, pos + carry.length);
+      if (n === 0) break;
+      let buf = Buffer.concat([carry, chunk.subarray(0, n)]);
+      let start = 0;
+      for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a, start)) {
+        const text = buf.subarray(start, nl).toString("utf8");
+        start = nl + 1;
+        const line = parse(text);
+        if (line) yield { batch: line.batch, end: pos + start };
+      }
+      pos += start;
+      buf = buf.subarray(start);
+      // a last line without its newline was cut short: never yielded (the next append starts a new line)
+      carry = Buffer.from(buf);
     }
+  } finally {
+    closeSync(fd);
   }
-  return out;
+}
+
+function parse(text: string): Line | undefined {
+  if (!text.trim()) return undefined;
+  try {
+    const line = decode(JSON.parse(text) as Line);
+    return line.v === 1 && line.batch ? line : undefined;
+  } catch {
+    return undefined; // a line torn by a crash and then followed by others: unreadable, skipped
+  }
 }
 
 /** Batches, and the distinct runs and states in them. */
-export function countBatches(batches: readonly WriteBatch[]): JournalCounts {
-  const flowRuns = new Set<string>();
-  const taskRuns = new Set<string>();
-  const states = new Set<string>();
-  let logs = 0;
-  for (const batch of batches) {
-    for (const r of batch.flowRuns) flowRuns.add(r.id);
-    for (const r of batch.taskRuns) taskRuns.add(r.id);
-    for (const s of batch.states) states.add(`${s.runId}\0${s.seq}`);
-    logs += batch.logs.length;
+export function countBatches(batches: Iterable<WriteBatch>): JournalCounts {
+  const c = new Counter();
+  for (const b of batches) c.add(b);
+  return c.counts();
+}
+
+class Counter {
+  private readonly flowRuns = new Set<string>();
+  private readonly taskRuns = new Set<string>();
+  private readonly states = new Set<string>();
+  private logs = 0;
+  private batches = 0;
+
+  add(batch: WriteBatch): void {
+    this.batches++;
+    for (const r of batch.flowRuns) this.flowRuns.add(r.id);
+    for (const r of batch.taskRuns) this.taskRuns.add(r.id);
+    for (const s of batch.states) this.states.add(`${s.runId}\0${s.seq}`);
+    this.logs += batch.logs.length;
   }
-  return { batches: batches.length, flowRuns: flowRuns.size, taskRuns: taskRuns.size, states: states.size, logs };
+
+  counts(): JournalCounts {
+    return { batches: this.batches, flowRuns: this.flowRuns.size, taskRuns: this.taskRuns.size, states: this.states.size, logs: this.logs };
+  }
 }
 
 function isEmpty(b: WriteBatch): boolean {
   return !b.flowRuns.length && !b.taskRuns.length && !b.states.length && !b.inputs.length && !b.logs.length && !(b.results?.length ?? 0);
-}
-
-function add(c: JournalCounts, b: WriteBatch): void {
-  c.batches++;
-  c.flowRuns += b.flowRuns.length;
-  c.taskRuns += b.taskRuns.length;
-  c.states += b.states.length;
-  c.logs += b.logs.length;
 }
 
 type EncodedResult = Omit<KeptResultRow, "payload"> & { payload: string | null };

@@ -5,24 +5,22 @@
  *   idle ──(first change)──▶ scheduled ──(timer or size threshold)──▶ writing ──▶ idle
  *
  * Runs are marked dirty (their latest snapshot is written once per batch, however many times
- * they changed); states, upstream links and logs are appended. A failed write keeps the batch
- * and is retried on the next flush, so nothing is lost while the process lives. `flush()`
- * writes everything pending; `flushSync()` does the same synchronously where the store allows
- * (SQLite), for the process's last moments; it also waits for batches already handed to the
- * write thread, so nothing is in flight when it returns.
+ * they changed); states, upstream links and logs are appended. `flush()` writes everything
+ * pending; `flushSync()` does the same synchronously where the store allows (SQLite).
  *
- * Heartbeat (liveness, see `liveness.ts`): the flow runs the engine marks live (`markLive` …
- * `markDone`) get their `heartbeat` refreshed every HEARTBEAT_INTERVAL_MS while the process
- * lives, and each beat reads their rows back from the store. Whoever needs to hear from the
- * store about a live run subscribes with `onHeartbeat(fn)`: `fn` gets those rows after every
- * beat (e.g. a flag another process set on the run). The timer never holds the process open,
- * and a beat that fails (store unreachable) is skipped silently.
+ * A store that does not answer (PostgreSQL restarting): a failed write keeps its batch and is
+ * retried with a bounded backoff; a long outage spills what waits to the journal, replayed when
+ * the store answers (`outage.ts`). At the end of a run `settle()` retries a few seconds, and the
+ * process's last write `finishSync()` puts what is still unwritten (batches in flight included)
+ * in the journal (`journal.ts`) — or says in one error line that it could be written nowhere.
+ * The heartbeat of live runs is kept here too (`heartbeat.ts`).
  */
 import { logHub } from "../logging/logger.ts";
 import type { LogRecord } from "../logging/record.ts";
 import { currentJournal, getStore, onStoreClose } from "./index.ts";
-import { countBatches, describeCounts, type Journal } from "./journal.ts";
-import { HEARTBEAT_INTERVAL_MS, thisHost } from "./liveness.ts";
+import type { Journal } from "./journal.ts";
+import { OutageKeeper, retryUntil, RETRY_BASE_MS, RETRY_MAX_MS, SPILL_ROWS } from "./outage.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
 
 export interface Persistable<R> {
@@ -42,9 +40,6 @@ const MAX_UNACKNOWLEDGED = 256;
 /** A synchronous body's hand-off waits while the batch before it is younger than this (ms) and unacknowledged. */
 const HAND_OFF_MS = 1;
 const noop = () => undefined;
-/** After a failed write, the next try waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS (bounded backoff). */
-const RETRY_BASE_MS = 100;
-const RETRY_MAX_MS = 2000;
 /** How long the end of a run keeps trying an unreachable store before journalling what is left. */
 export const SETTLE_GRACE_MS = 3000;
 
@@ -63,9 +58,13 @@ export class StoreWriter {
   private failures = 0;
   private retryAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  /** rows this process put in the journal, and whether the one line saying so was printed */
-  private journalled = 0;
-  private journalLinePrinted = false;
+  /** the journal's side of an outage (`outage.ts`) */
+  private readonly keeper = new OutageKeeper(() => this.journalProvider(), (line) => this.notices.write(line));
+  /** the journal is being replayed: new rows wait (so the store gets them after the older ones) */
+  private holding = false;
+  private replaying: Promise<void> | undefined;
+  /** rows kept in memory during an outage before they go to the journal (tests lower it) */
+  spillRows = SPILL_ROWS;
   private opening = false;
   private store: RunStore | undefined;
   private reportedError = false;
@@ -139,7 +138,7 @@ export class StoreWriter {
    * than a no-op task run), and what a long body can hold back is at most that millisecond.
    */
   handOff(): void {
-    if (this.pending === 0 || !this.store) return;
+    if (this.pending === 0 || !this.store || this.holding || this.retryAt > 0) return;
     const now = performance.now();
     if (this.inflight.size > 0 && now - this.lastDispatch < HAND_OFF_MS) return;
     this.dispatch();
@@ -148,53 +147,26 @@ export class StoreWriter {
   /** when the last batch was handed to the store (performance.now()) */
   private lastDispatch = 0;
 
-  private readonly live = new Set<string>();
-  private readonly beatListeners = new Set<(rows: FlowRunRow[]) => void>();
-  private beatTimer: NodeJS.Timeout | undefined;
-  private beating = false;
+  /** liveness (`heartbeat.ts`): the live flow runs' heartbeat, while the store is open */
+  private readonly heartbeat = new Heartbeat(() => this.store);
 
   /** Keep this flow run's heartbeat fresh until `markDone`. */
   markLive(flowRunId: string): void {
-    if (!this.enabled) return;
-    this.live.add(flowRunId);
-    if (!this.beatTimer) {
-      this.beatTimer = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS);
-      this.beatTimer.unref();
-    }
+    if (this.enabled) this.heartbeat.markLive(flowRunId);
   }
 
   markDone(flowRunId: string): void {
-    this.live.delete(flowRunId);
-    if (this.live.size === 0 && this.beatTimer) {
-      clearInterval(this.beatTimer);
-      this.beatTimer = undefined;
-    }
+    this.heartbeat.markDone(flowRunId);
   }
 
   /** Be given the live runs' rows after every heartbeat; returns the unsubscribe function. */
   onHeartbeat(fn: (rows: FlowRunRow[]) => void): () => void {
-    this.beatListeners.add(fn);
-    return () => this.beatListeners.delete(fn);
+    return this.heartbeat.onHeartbeat(fn);
   }
 
   /** One heartbeat now (the timer calls it; tests may too). */
-  async beat(): Promise<void> {
-    if (this.beating || this.live.size === 0 || !this.store) return;
-    this.beating = true;
-    try {
-      const rows = await this.store.beat([...this.live], { at: Date.now(), pid: process.pid, host: thisHost() });
-      for (const fn of this.beatListeners) {
-        try {
-          fn(rows);
-        } catch {
-          // a listener's failure is its own
-        }
-      }
-    } catch {
-      // store unreachable: the next beat tries again
-    } finally {
-      this.beating = false;
-    }
+  beat(): Promise<void> {
+    return this.heartbeat.beat();
   }
 
   /**
@@ -281,8 +253,12 @@ export class StoreWriter {
   private bump(): void {
     if (!this.exitHooked) this.hookExit();
     this.pending++;
-    // the store failed lately: rows wait for the retry timer (backoff), however many come
-    if (this.retryAt > 0) return;
+    // the store failed lately: rows wait for the retry timer (backoff), in memory up to
+    // `spillRows`, then in the journal
+    if (this.retryAt > 0 || this.holding) {
+      if (this.pending >= this.spillRows) this.spill();
+      return;
+    }
     if (this.pending >= FLUSH_THRESHOLD) {
       // Dispatched at once, without waiting for earlier batches: a flow that runs on
       // microtasks alone never lets a timer or an acknowledgement through until it ends.
@@ -323,8 +299,8 @@ export class StoreWriter {
 
   /** Put a batch that could not be written back in front of what came since. */
   private restore(batch: WriteBatch): void {
-    // already in the journal (the process was ending): not written twice from here
-    if (this.journalledBatches.has(batch)) return;
+    // already in the journal (or written at exit): not written twice from here
+    if (this.keeper.kept.has(batch)) return;
     for (const r of batch.flowRuns) if (!this.flowRuns.has(r.id)) this.flowRuns.set(r.id, { id: r.id, toRow: () => r });
     for (const r of batch.taskRuns) if (!this.taskRuns.has(r.id)) this.taskRuns.set(r.id, { id: r.id, toRow: () => r });
     this.states = batch.states.concat(this.states);
@@ -341,24 +317,10 @@ export class StoreWriter {
     if (!batch) return;
     this.lastDispatch = performance.now();
     const write = this.store!.writeBatch(batch).then(
-      () => {
-        this.failures = 0;
-        this.retryAt = 0;
-        if (this.reportedError) {
-          // the outage cost nothing: every row kept meanwhile went in with this batch
-          this.reportedError = false;
-          this.notices.write("flowctl: warning: the run store answers again; the rows kept meanwhile are written, nothing was lost\n");
-        }
-      },
+      () => this.answered(),
       (err: unknown) => {
         this.restore(batch);
-        this.scheduleRetry();
-        if (!this.reportedError) {
-          this.reportedError = true;
-          // a warning, not an error: the rows are kept and written when the store answers
-          // (an error is printed only if they still cannot be written at exit)
-          this.notices.write(`flowctl: warning: cannot write to the run store: ${(err as Error).message}; keeping the rows and retrying\n`);
-        }
+        this.failed(err);
         throw err;
       },
     );
@@ -369,6 +331,57 @@ export class StoreWriter {
       () => this.settled(write, rows),
       () => this.settled(write, rows),
     );
+  }
+
+  /** The store took a write: no more backoff; say so once after an outage. */
+  private answered(): void {
+    this.failures = 0;
+    this.retryAt = 0;
+    if (this.reportedError) {
+      // the outage cost nothing: every row kept meanwhile (in memory or the journal) is written
+      this.reportedError = false;
+      this.notices.write("flowctl: warning: the run store answers again; the rows kept meanwhile are written, nothing was lost\n");
+    }
+  }
+
+  /** A write failed: try again later (backoff); a warning, once per outage. */
+  private failed(err: unknown): void {
+    this.scheduleRetry();
+    if (!this.reportedError) {
+      this.reportedError = true;
+      // a warning, not an error: the rows are kept and written when the store answers
+      // (an error is printed only if they can be written neither there nor to the journal)
+      this.notices.write(`flowctl: warning: cannot write to the run store: ${(err as Error).message}; keeping the rows and retrying\n`);
+    }
+  }
+
+  /** A long outage: what waits in memory goes to the journal (kept in memory if it cannot). */
+  private spill(): void {
+    const batch = this.takeBatch();
+    if (batch && !this.keeper.spill(batch)) this.restore(batch);
+  }
+
+  /**
+   * The store answers after rows were spilled: what waits in memory goes after them into the
+   * journal, and the journal is written to the store, in order; new rows wait meanwhile.
+   */
+  private replaySpilled(): Promise<void> {
+    this.replaying ??= (async () => {
+      this.holding = true;
+      try {
+        await Promise.allSettled(Array.from(this.inflight.keys()));
+        this.spill();
+        await this.keeper.replay(this.store!);
+        this.answered();
+      } catch (err) {
+        this.failed(err);
+        throw err;
+      } finally {
+        this.holding = false;
+        this.replaying = undefined;
+      }
+    })();
+    return this.replaying;
   }
 
   /** Write everything recorded so far. Rejects if the store cannot be written (the rows are kept). */
@@ -383,6 +396,7 @@ export class StoreWriter {
         this.opening = false;
       }
     }
+    if (this.keeper.spilled || this.replaying) await this.replaySpilled();
     this.dispatch();
     let failure: unknown;
     while (this.inflight.size > 0) {
@@ -425,57 +439,15 @@ export class StoreWriter {
    * (`unrecorded` is then set: the command exits 1).
    */
   finishSync(): boolean {
-    const unacked = [...this.inflight.values()].filter((b) => !this.journalledBatches.has(b));
     const rest = this.takeBatch();
-    const batches = unacked.map((b): WriteBatch => ({ ...b, replayed: true }));
-    if (rest) batches.push(rest);
-    if (batches.length === 0) return this.sayJournalled(), true;
-    let storeError: unknown;
-    if (this.store?.writeBatchSync) {
-      try {
-        for (const b of batches) this.store.writeBatchSync(b);
-        for (const b of unacked) this.journalledBatches.add(b);
-        return this.sayJournalled(), true;
-      } catch (err) {
-        storeError = err;
-      }
-    }
-    const journal = this.journalProvider();
-    try {
-      if (!journal) throw new Error("this store keeps no journal");
-      journal.append(batches);
-    } catch (err) {
-      if (rest) this.restore(rest);
-      if (!this.unrecorded) {
-        this.unrecorded = true;
-        const where = this.store?.location ?? journal?.store ?? "the run store";
-        const why = storeError ? `: ${diskFull(storeError)}` : " (it did not answer)";
-        this.notices.write(`flowctl: error: ${describeCounts(countBatches(batches))} are not recorded: cannot write the run store ${where}${why}; ${diskFull(err)}\n`);
-      }
-      return false;
-    }
-    for (const b of unacked) this.journalledBatches.add(b);
-    if (rest) this.journalledBatches.add(rest);
-    this.journalled += batches.length;
-    this.sayJournalled();
-    return true;
+    if (this.keeper.finish(this.store, [...this.inflight.values()], rest)) return true;
+    if (rest) this.restore(rest);
+    return false;
   }
 
   /** Rows could be written neither to the store nor to the journal (said once as an error): the process should exit 1. */
-  unrecorded = false;
-
-  private readonly journalledBatches = new WeakSet<WriteBatch>();
-
-  /** The one line saying what waits in the journal (once per process, when this process put rows there). */
-  private sayJournalled(): void {
-    if (this.journalled === 0 || this.journalLinePrinted) return;
-    const journal = this.journalProvider();
-    const waiting = journal?.pending();
-    if (!journal || !waiting) return;
-    this.journalLinePrinted = true;
-    this.notices.write(
-      `flowctl: warning: the run store at ${journal.store} did not answer in time: ${describeCounts(waiting)} wait in the journal ${journal.path}; \`flowctl runs sync\` (or any flowctl command that reaches the store) writes them\n`,
-    );
+  get unrecorded(): boolean {
+    return this.keeper.unrecorded;
   }
 
   /**
@@ -483,20 +455,13 @@ export class StoreWriter {
    * (bounded backoff), then put what is still unwritten in the journal (`finishSync`).
    */
   async settle(graceMs = SETTLE_GRACE_MS): Promise<void> {
-    const deadline = Date.now() + graceMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await beforeDeadline(this.flush(), deadline);
-        if (this.pending === 0 && this.inflight.size === 0) return;
-      } catch {
-        // kept; tried again below until the deadline
-      }
-      // the next try must have time to finish before the deadline (a try cut short is journalled)
-      const wait = Math.min(RETRY_BASE_MS * 2 ** attempt, RETRY_MAX_MS);
-      if (Date.now() + wait + RETRY_BASE_MS >= deadline) break;
-      await new Promise((r) => setTimeout(r, wait));
+    const done = () => this.pending === 0 && this.inflight.size === 0;
+    // the last write was made already (what the store did not take is in the journal): no more waiting
+    if (this.keeper.ended) {
+      if (!done()) this.finishSync();
+      return;
     }
-    this.finishSync();
+    if (!(await retryUntil(Date.now() + graceMs, () => this.flush(), done))) this.finishSync();
   }
 
   /** After a failed write: try again after a bounded, growing delay, whether or not new rows come. */
@@ -512,7 +477,7 @@ export class StoreWriter {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.retryAt = 0;
-      if (this.pending > 0) void this.flush().catch(() => undefined);
+      if (this.pending > 0 || this.keeper.spilled) void this.flush().catch(() => undefined);
     }, delay);
     this.retryTimer.unref();
   }
@@ -547,21 +512,3 @@ function batchRows(b: WriteBatch): number {
 export const storeWriter = new StoreWriter();
 onStoreClose(() => storeWriter.resetStore());
 logHub.storeSink = { write: (rec) => storeWriter.addLog(rec) };
-
-/** `p`, or a rejection once `deadline` (ms epoch) has passed. */
-function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("the run store did not answer in time")), Math.max(0, deadline - Date.now()));
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
-
-/** An error's message, naming a full disk plainly (SQLite says "database or disk is full"). */
-function diskFull(err: unknown): string {
-  const message = (err as Error)?.message ?? String(err);
-  const code = (err as { code?: string; cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
-  if (/no space left on device/i.test(message)) return message;
-  if (code === "SQLITE_FULL" || code === "ENOSPC" || /database or disk is full/i.test(message)) return `no space left on device (${message})`;
-  return message;
-}

@@ -20,9 +20,11 @@ test("PostgreSQL down until the end: the flow completes, the journal holds the r
   const pg = postgresSchema("flowctl_pg_down");
   const run = startFaultRun({ n: 5000, workMs: 1 }, { storeUrl: pg.url });
   try {
+    const t0 = Date.now();
     await run.waitFor(/Task run 'work-1500' - Finished in state/);
     stopPostgres();
     const { code } = await run.exited;
+    const runMs = Date.now() - t0;
     const err = run.stderr();
     assert.equal(code, 0, err.slice(-3000));
     assert.doesNotMatch(err, /Uncaught exception|flowctl: error/);
@@ -53,7 +55,9 @@ test("PostgreSQL down until the end: the flow completes, the journal holds the r
     assert.equal(again.code, 0, again.stderr);
     assert.equal(JSON.parse(again.stdout).written.batches, 0);
 
+    const t1 = Date.now();
     const c = await checkHistory(run);
+    const checkMs = Date.now() - t1;
     assert.equal(c.flowState, "Completed");
     assert.equal(c.printed, 5000);
     assert.equal(c.stored, 5000);
@@ -65,7 +69,7 @@ test("PostgreSQL down until the end: the flow completes, the journal holds the r
     assert.equal(Number(counts!.running), 0);
     assert.deepEqual(await duplicates(pg.schema), { logs: 0, states: 0 });
     console.log(
-      `PostgreSQL down from task 1500 to the end: exit ${code}, ${tasks} task runs (${states} states) journalled (the rest written before the stop), replayed by runs sync in ${syncMs} ms (whole command); ${c.stored}/${c.printed} printed task runs stored, flow ${c.flowState}`,
+      `PostgreSQL down from task 1500 to the end: exit ${code}, ${tasks} task runs (${states} states) journalled (the rest written before the stop), replayed by runs sync in ${syncMs} ms (whole command); ${c.stored}/${c.printed} printed task runs stored, flow ${c.flowState} (run ${runMs} ms, check ${checkMs} ms)`,
     );
   } finally {
     run.child.kill("SIGKILL");

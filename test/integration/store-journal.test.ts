@@ -7,7 +7,7 @@
  */
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore } from "../../src/store/index.ts";
@@ -126,7 +126,7 @@ for (const [name, freshUrl] of [["sqlite", sqliteUrl], ["postgres", pgUrl]] as c
         await store.writeBatch(running!);
         journal.append([running!, done!]);
         const written = await journal.replay(store);
-        assert.deepEqual(written, { batches: 2, flowRuns: 2, taskRuns: 100, states: 102, logs: 101 });
+        assert.deepEqual(written, { batches: 2, flowRuns: 1, taskRuns: 50, states: 102, logs: 101 });
         assert.equal(journal.pending(), undefined, "nothing left in the journal");
         const first = await contents(store);
         assert.equal(first.flow, "Completed");
@@ -173,15 +173,18 @@ test("a store that refuses: the rows stay in the journal, in order, and a later 
     if (++calls === 2) throw new Error("connection refused");
   } } as unknown as RunStore;
   await assert.rejects(j.replay(refusing), /connection refused/);
-  // the first line went in; the second waits
-  assert.deepEqual(j.pending(), { batches: 1, flowRuns: 1, taskRuns: 4, states: 5, logs: 4 });
+  // the first line went in, the second was refused: the journal keeps its name and both lines
+  // (the first is written again next time: replay is idempotent)
+  assert.ok(existsSync(j.path));
+  assert.deepEqual(j.pending(), { batches: 2, flowRuns: 1, taskRuns: 4, states: 10, logs: 9 });
   const got: WriteBatch[] = [];
   await j.replay({ kind: "sqlite", writeBatch: async (b: WriteBatch) => void got.push(b) } as unknown as RunStore);
-  assert.equal(got.length, 1);
-  assert.equal(got[0]!.replayed, true);
-  assert.equal(got[0]!.flowRuns[0]!.stateType, "COMPLETED");
-  assert.deepEqual(got[0]!.results![0]!.payload, new Uint8Array([0, 1, 2]), "kept results' bytes survive the journal");
+  assert.equal(got.length, 2);
+  assert.ok(got.every((b) => b.replayed === true));
+  assert.equal(got[1]!.flowRuns[0]!.stateType, "COMPLETED");
+  assert.deepEqual(got[1]!.results![0]!.payload, new Uint8Array([0, 1, 2]), "kept results' bytes survive the journal");
   assert.equal(j.pending(), undefined);
+  assert.ok(!existsSync(j.path));
 });
 
 test("the writer: a store that never answers → settle() journals every row and says so in one line", async () => {
@@ -213,4 +216,43 @@ test("the writer: a store that never answers → settle() journals every row and
   // nothing left in memory: a second settle writes nothing more
   await writer.settle(100);
   assert.equal(journal.pending()?.batches, 1);
+});
+
+test("the writer, a long outage: rows past spillRows go to the journal (memory stays bounded); when the store answers, all of it is written in order", async () => {
+  const home = tempHome();
+  const store = await openStore(`sqlite://${join(home, "flowctl.db")}`);
+  const journal = new Journal(home, store.location);
+  let down = true;
+  const flaky = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === "writeBatch") return async (b: WriteBatch) => {
+        if (down) throw new Error("connect ECONNREFUSED");
+        return target.writeBatch(b);
+      };
+      return Reflect.get(target, prop, receiver);
+    },
+  }) as RunStore;
+  const writer = new StoreWriter({ exitHooks: false });
+  writer.storeProvider = async () => flaky;
+  writer.journalProvider = () => journal;
+  writer.spillRows = 100;
+  const lines: string[] = [];
+  writer.notices = { write: (l) => void lines.push(l) };
+  try {
+    const log = (i: number) => ({ level: 20, source: "work", message: `line ${i}`, timestamp: T0 + i, flowRunId: "f1", taskRunId: undefined });
+    writer.addLog(log(0));
+    await assert.rejects(writer.flush(), /ECONNREFUSED/);
+    for (let i = 1; i < 1000; i++) writer.addLog(log(i));
+    const spilled = journal.pending();
+    assert.ok(spilled && spilled.logs >= 900, `spilled to the journal: ${JSON.stringify(spilled)}`);
+    down = false;
+    await writer.flush();
+    assert.equal(journal.pending(), undefined, "the journal was replayed");
+    const stored = await store.getLogs({ flowRunId: "f1" });
+    assert.deepEqual(stored.map((l) => l.message), Array.from({ length: 1000 }, (_, i) => `line ${i}`), "every line once, in order");
+    assert.match(lines.at(-1)!, /answers again; the rows kept meanwhile are written, nothing was lost/);
+    assert.ok(!lines.some((l) => /wait in the journal|error/.test(l)), lines.join(""));
+  } finally {
+    await store.close();
+  }
 });
