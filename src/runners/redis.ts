@@ -85,6 +85,7 @@ export class RedisTaskRunner implements TaskRunner {
   readonly queueName: string;
   private readonly explicitUrl: string | undefined;
   private conn: Promise<Connection> | undefined;
+  /** @internal */
   readonly waiters = new Map<string, Waiter>();
   readonly outageMs: number;
   private readonly sweeper = new RedisSweep(this);
@@ -264,6 +265,7 @@ export class RedisTaskRunner implements TaskRunner {
     };
   }
 
+  /** @internal */
   take(jobId: string): Waiter | undefined {
     const w = this.waiters.get(jobId);
     if (w) this.waiters.delete(jobId);
@@ -290,12 +292,13 @@ export class RedisTaskRunner implements TaskRunner {
     }
   }
 
-  /** Send these attempts' jobs again (the sweep: Redis lost them, or could not take them). */
+  /** @internal Send these attempts' jobs again (the sweep: Redis lost them, or could not take them). */
   async send(ws: Waiter[]): Promise<void> {
     const conn = await this.conn!;
     await conn.queue.addBulk(ws.map((w) => ({ name: w.data.taskName, data: w.data, opts: { ...JOB_OPTIONS, jobId: w.jobId } })));
   }
 
+  /** @internal */
   jobFailed(run: AttemptTaskRun, reason: string | undefined): Error {
     return jobFailed(run, reason);
   }
