@@ -161,7 +161,8 @@ export async function getReadableStore(opts: { createMissing?: boolean } = {}): 
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^sqlite/i.test(url)) return getStore();
   const path = sqlitePathFromUrl(url);
   if (path === undefined || path === ":memory:") return getStore();
-  if (!existsSync(path)) return opts.createMissing ? getStore() : openStore(":memory:");
+  // a missing file with a journal waiting: the store is created to take it
+  if (!existsSync(path)) return opts.createMissing || currentJournal()?.exists() ? getStore() : openStore(":memory:");
   if (unwritableReason(path) !== undefined) return openStore(path, { readOnly: true });
   return getStore();
 }

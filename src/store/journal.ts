@@ -86,6 +86,11 @@ export class Journal {
     }
   }
 
+  /** Whether a journal file exists (cheap: nothing read). */
+  exists(): boolean {
+    return existsSync(this.path) || this.claimedFiles().length > 0;
+  }
+
   /** What waits in the journal (claimed files of replays cut short included); undefined when nothing. */
   pending(): JournalCounts | undefined {
     const files = [this.path, ...this.claimedFiles()].filter((f) => existsSync(f));

@@ -69,7 +69,7 @@ test("PostgreSQL down until the end: the flow completes, the journal holds the r
     assert.equal(Number(counts!.running), 0);
     assert.deepEqual(await duplicates(pg.schema), { logs: 0, states: 0 });
     console.log(
-      `PostgreSQL down from task 1500 to the end: exit ${code}, ${tasks} task runs (${states} states) journalled (the rest written before the stop), replayed by runs sync in ${syncMs} ms (whole command); ${c.stored}/${c.printed} printed task runs stored, flow ${c.flowState} (run ${runMs} ms, check ${checkMs} ms)`,
+      `PostgreSQL down from task 1500 to the end: exit ${code}, ${tasks} task runs (${states} states) journalled (the rest written before the stop), replayed by runs sync (${/in (\d+ ms)\.$/m.exec(sync.stdout)?.[1]} writing, ${syncMs} ms the whole command); ${c.stored}/${c.printed} printed task runs stored, flow ${c.flowState} (run ${runMs} ms, check ${checkMs} ms)`,
     );
   } finally {
     run.child.kill("SIGKILL");

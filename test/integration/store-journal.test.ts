@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openStore } from "../../src/store/index.ts";
+import { openStore, sqlitePathFromUrl } from "../../src/store/index.ts";
+import { runCli } from "../support/cli.ts";
 import { Journal } from "../../src/store/journal.ts";
 import { StoreWriter } from "../../src/store/writer.ts";
 import type { FlowRunRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
@@ -255,4 +256,19 @@ test("the writer, a long outage: rows past spillRows go to the journal (memory s
   } finally {
     await store.close();
   }
+});
+
+test("the next command that reaches the store replays the journal first, saying so in one line (real CLI)", async () => {
+  const home = tempHome();
+  const [running, done] = batches(3);
+  new Journal(home, sqlitePathFromUrl(join(home, "flowctl.db"))!).append([running!, done!]);
+  const ls = await runCli(["runs", "ls", "--json"], { home });
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.deepEqual(ls.stderr.split("\n").filter(Boolean), [
+    `flowctl: wrote 1 flow run and 3 task runs (8 states, 7 log lines) from the journal ${new Journal(home, sqlitePathFromUrl(join(home, "flowctl.db"))!).path} to the run store`,
+  ]);
+  const runs = JSON.parse(ls.stdout) as { name: string; state: { type: string }; taskCounts: Record<string, number> }[];
+  assert.deepEqual(runs.map((r) => [r.name, r.state.type, r.taskCounts]), [["brave-fox", "COMPLETED", { COMPLETED: 3 }]]);
+  const again = await runCli(["runs", "ls"], { home });
+  assert.equal(again.stderr, "", "nothing left to replay");
 });
