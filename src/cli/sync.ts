@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { currentJournal, getStore, journalReplay } from "../store/index.ts";
 import { describeCounts, type JournalCounts } from "../store/journal.ts";
 import { printJson } from "./json.ts";
-import { action, EXIT } from "./util.ts";
+import { action, EXIT, sayJournalWaiting } from "./util.ts";
 
 interface SyncOpts { json?: boolean }
 
@@ -27,7 +27,13 @@ async function syncRuns(opts: SyncOpts): Promise<number> {
   // this command reports the replay itself
   journalReplay.notices = { write: () => undefined };
   const started = Date.now();
-  const store = await getStore();
+  let store;
+  try {
+    store = await getStore();
+  } catch (err) {
+    sayJournalWaiting();
+    throw err;
+  }
   const written = journalReplay.written ?? NONE;
   const waiting = journal?.pending() ?? null;
   const path = journal?.path ?? "(none: a memory store keeps no journal)";
