@@ -10,12 +10,14 @@
  * logging at WARNING. Per-call figures are the median of ROUNDS rounds of N calls after a
  * warm-up; a flow round includes the final flush of every row to the store.
  *
- * Peak RSS: a fresh child process per size (10k and 100k sequential, 100k via `.map`; 1M
- * sequential with `--big`), so one size's peak does not hide in another's; each child reports
- * the kernel's high-water mark (`maxRSS`) and counts the runs and states in the store after.
+ * Peak RSS: a fresh child process per size and per kind of call (raw, p-limit + p-retry,
+ * flowctl: 10k and 100k sequential, 100k via `.map`; 1M sequential with `--big`), so one size's
+ * peak does not hide in another's; each child reports the kernel's high-water mark (`maxRSS`),
+ * its µs per call, and for flowctl the CPU time of the main thread and of the SQLite write
+ * thread (Linux: /proc/self/task) and the runs and states in the store after.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,14 +28,20 @@ const ROUNDS = 5;
 const CONCURRENCY = 16;
 const BIG = process.argv.includes("--big");
 
+type Impl = "raw" | "plr" | "flowctl";
+
 interface RssResult {
+  impl: Impl;
   mode: "sequential" | "map";
   n: number;
   ms: number;
   peakRssMiB: number;
-  taskRuns: number;
-  states: number;
-  flowState: string;
+  /** flowctl: CPU ms of the main thread and of the busiest other thread (the SQLite write thread) */
+  mainCpuMs?: number;
+  writerCpuMs?: number;
+  taskRuns?: number;
+  states?: number;
+  flowState?: string;
 }
 
 const median = (xs: number[]) => {
@@ -124,7 +132,7 @@ export default async function engineBench(): Promise<BenchFigure[]> {
   const rss: RssResult[] = [];
   const sizes: [RssResult["mode"], number][] = [["sequential", 10_000], ["sequential", 100_000], ["map", 100_000]];
   if (BIG) sizes.push(["sequential", 1_000_000]);
-  for (const [mode, n] of sizes) rss.push(await runChild(mode, n));
+  for (const [mode, n] of sizes) for (const impl of ["raw", "plr", "flowctl"] as const) rss.push(await runChild(impl, mode, n));
 
   const metrics: Record<string, number | string> = {
     "raw call, sequential (µs)": rawSeq,
@@ -146,11 +154,19 @@ export default async function engineBench(): Promise<BenchFigure[]> {
     "task runs stored (last sequential round)": lastRuns.length,
     "states per task run (first 100 checked)": lastStates / Math.min(100, lastRuns.length),
   };
-  for (const r of rss) {
-    const label = `${r.n.toLocaleString("en-US")} ${r.mode === "map" ? "via .map" : "sequential"}`;
-    metrics[`${label}: peak RSS (MiB)`] = r.peakRssMiB;
-    metrics[`${label}: µs per task`] = (r.ms * 1000) / r.n;
-    metrics[`${label}: task runs / states stored`] = `${r.taskRuns.toLocaleString("en-US")} / ${r.states.toLocaleString("en-US")} (${r.flowState})`;
+  for (const [mode, n] of sizes) {
+    const of = (impl: Impl) => rss.find((r) => r.impl === impl && r.mode === mode && r.n === n)!;
+    const [raw, plr, fc] = [of("raw"), of("plr"), of("flowctl")];
+    const label = `${n.toLocaleString("en-US")} ${mode === "map" ? "via .map" : "sequential"}`;
+    const perCall = (r: RssResult) => (r.ms * 1000) / r.n;
+    metrics[`${label}: peak RSS (MiB) raw / p-limit+p-retry / flowctl`] = `${raw.peakRssMiB.toFixed(0)} / ${plr.peakRssMiB.toFixed(0)} / ${fc.peakRssMiB.toFixed(0)}`;
+    metrics[`${label}: µs per call raw / p-limit+p-retry / flowctl`] = `${perCall(raw).toFixed(2)} / ${perCall(plr).toFixed(2)} / ${perCall(fc).toFixed(2)}`;
+    metrics[`${label}: peak RSS (MiB)`] = fc.peakRssMiB;
+    metrics[`${label}: µs per task`] = perCall(fc);
+    if (fc.mainCpuMs !== undefined) {
+      metrics[`${label}: CPU µs per task, main thread / write thread`] = `${((fc.mainCpuMs * 1000) / n).toFixed(1)} / ${(((fc.writerCpuMs ?? 0) * 1000) / n).toFixed(1)}`;
+    }
+    metrics[`${label}: task runs / states stored`] = `${fc.taskRuns!.toLocaleString("en-US")} / ${fc.states!.toLocaleString("en-US")} (${fc.flowState})`;
   }
   if (!BIG) metrics["1,000,000 sequential"] = "run with --big";
   return [
@@ -164,21 +180,52 @@ export default async function engineBench(): Promise<BenchFigure[]> {
   ];
 }
 
-function runChild(mode: RssResult["mode"], n: number): Promise<RssResult> {
+function runChild(impl: Impl, mode: RssResult["mode"], n: number): Promise<RssResult> {
   const home = mkdtempSync(join(tmpdir(), "flowctl-bench-rss-"));
   return new Promise<RssResult>((resolve, reject) => {
     const c = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
-      env: { ...process.env, FLOWCTL_ENGINE_RSS_CHILD: `${mode}:${n}`, PREFECT_HOME: home, PREFECT_LOGGING_LEVEL: "WARNING" },
+      env: { ...process.env, FLOWCTL_ENGINE_RSS_CHILD: `${impl}:${mode}:${n}`, PREFECT_HOME: home, PREFECT_LOGGING_LEVEL: "WARNING" },
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
     c.stdout.on("data", (d) => (out += d));
     c.on("error", reject);
     c.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`engine bench child '${mode}:${n}' exited ${code}`));
+      if (code !== 0) return reject(new Error(`engine bench child '${impl}:${mode}:${n}' exited ${code}`));
       resolve(JSON.parse(out.trim().split("\n").at(-1)!) as RssResult);
     });
   }).finally(() => rmSync(home, { recursive: true, force: true }));
+}
+
+/** CPU ms of each thread of this process (Linux), by thread id. */
+function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync("/proc/self/task")) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(tid, ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, in clock ticks of 10 ms
+    }
+  } catch {
+    // not Linux: no per-thread figures
+  }
+  return out;
+}
+
+/** n calls of a no-op in this fresh process (raw, or through p-limit + p-retry); the peak RSS. */
+async function baselineChild(impl: "raw" | "plr", mode: RssResult["mode"], n: number): Promise<RssResult> {
+  const { default: pLimit } = await import("p-limit");
+  const { default: pRetry } = await import("p-retry");
+  const noop = (i: number) => i;
+  const limit = pLimit(CONCURRENCY);
+  const call = impl === "raw" ? async (i: number) => noop(i) : (i: number) => limit(() => pRetry(() => noop(i), { retries: 3 }));
+  const t0 = performance.now();
+  let s = 0;
+  if (mode === "map") for (const v of await Promise.all(Array.from({ length: n }, (_, i) => call(i)))) s += v;
+  else for (let i = 0; i < n; i++) s += await call(i);
+  const ms = performance.now() - t0;
+  if (s !== (n * (n - 1)) / 2) throw new Error(`baseline child: sum ${s}`);
+  return { impl, mode, n, ms, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 /** One flow run of n no-op task runs in this fresh process; the peak RSS, then what the store holds. */
@@ -195,10 +242,21 @@ async function rssChild(mode: RssResult["mode"], n: number): Promise<RssResult> 
     else for (let i = 0; i < n; i++) s += await noopTask(i);
     return s;
   });
+  await storeWriter.open(); // the store and its write thread up, so their start is not counted
+  const mainTid = String(process.pid);
+  const cpu0 = threadCpuMs();
   const t0 = performance.now();
   await run();
   const ms = performance.now() - t0; // includes the final flush of every row
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const cpu1 = threadCpuMs();
+  let mainCpuMs: number | undefined;
+  let writerCpuMs: number | undefined;
+  for (const [tid, ms1] of cpu1) {
+    const d = ms1 - (cpu0.get(tid) ?? 0);
+    if (tid === mainTid) mainCpuMs = d;
+    else if (d > (writerCpuMs ?? 0)) writerCpuMs = d;
+  }
   await storeWriter.flush();
   // counted in SQL on the store's file: listing a million rows would only measure the listing
   const { default: Database } = await import("better-sqlite3");
@@ -208,14 +266,16 @@ async function rssChild(mode: RssResult["mode"], n: number): Promise<RssResult> 
   const taskRuns = count("SELECT count(*) AS n FROM task_runs WHERE flow_run_id = ?");
   const states = count("SELECT count(*) AS n FROM run_states WHERE run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ?)");
   db.close();
-  return { mode, n, ms, peakRssMiB, taskRuns, states, flowState: flowRun.s };
+  return { impl: "flowctl", mode, n, ms, peakRssMiB, mainCpuMs, writerCpuMs, taskRuns, states, flowState: flowRun.s };
 }
 
 const childSpec = process.env.FLOWCTL_ENGINE_RSS_CHILD;
 if (childSpec !== undefined && import.meta.url === `file://${process.argv[1]}`) {
-  const [mode, n] = childSpec.split(":");
-  if ((mode !== "sequential" && mode !== "map") || !(Number(n) > 0)) throw new Error(`FLOWCTL_ENGINE_RSS_CHILD: expected sequential|map:N, got '${childSpec}'`);
-  const result = await rssChild(mode, Number(n));
+  const [impl, mode, n] = childSpec.split(":");
+  if ((impl !== "raw" && impl !== "plr" && impl !== "flowctl") || (mode !== "sequential" && mode !== "map") || !(Number(n) > 0)) {
+    throw new Error(`FLOWCTL_ENGINE_RSS_CHILD: expected raw|plr|flowctl:sequential|map:N, got '${childSpec}'`);
+  }
+  const result = impl === "flowctl" ? await rssChild(mode, Number(n)) : await baselineChild(impl, mode, Number(n));
   process.stdout.write(JSON.stringify(result) + "\n");
   process.exit(0);
 }
