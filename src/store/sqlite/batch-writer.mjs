@@ -91,23 +91,45 @@ function replayLogWriter(db) {
     WHEN @task IS NOT NULL THEN EXISTS (SELECT 1 FROM logs l WHERE l.task_run_id = @task AND ${same})
     WHEN @flow IS NOT NULL THEN EXISTS (SELECT 1 FROM logs l WHERE l.flow_run_id = @flow AND l.task_run_id IS NULL AND ${same})
     ELSE 0 END)`);
-  return (flat) => {
-    for (let i = 0; i < flat.length; i += 6) {
-      insert.run({ flow: flat[i], task: flat[i + 1], level: flat[i + 2], source: flat[i + 3], message: flat[i + 4], ts: flat[i + 5] });
+  return (list, key) => {
+    for (const b of list) {
+      const flat = b[key] ?? [];
+      for (let i = 0; i < flat.length; i += 6) {
+        insert.run({ flow: flat[i], task: flat[i + 1], level: flat[i + 2], source: flat[i + 3], message: flat[i + 4], ts: flat[i + 5] });
+      }
     }
   };
 }
 
-/** Statements for one row and for CHUNK rows, and how to run a flat array of rows through them. */
+/**
+ * Statements for one row and for CHUNK rows, and how to run the rows of a list of packed batches
+ * (`key`: which kind) through them: the values are copied into one parameter array per statement,
+ * reused from chunk to chunk, so several batches written together are neither merged into a new
+ * array nor sliced (the write thread's garbage was a copy of every value, twice).
+ */
 function rowWriter(db, cols, sql) {
   const width = cols.split(", ").length;
   const single = db.prepare(sql(1));
   const chunk = db.prepare(sql(CHUNK));
-  return (flat) => {
-    const n = flat.length / width;
-    let i = 0;
-    for (; i + CHUNK <= n; i += CHUNK) chunk.run(flat.slice(i * width, (i + CHUNK) * width));
-    for (; i < n; i++) single.run(flat.slice(i * width, (i + 1) * width));
+  const params = new Array(CHUNK * width);
+  const one = new Array(width);
+  return (list, key) => {
+    let k = 0;
+    for (const b of list) {
+      const flat = b[key];
+      if (flat === undefined) continue;
+      for (let i = 0; i < flat.length; i++) {
+        params[k++] = flat[i];
+        if (k === params.length) {
+          chunk.run(params);
+          k = 0;
+        }
+      }
+    }
+    for (let r = 0; r < k; r += width) {
+      for (let c = 0; c < width; c++) one[c] = params[r + c];
+      single.run(one);
+    }
   };
 }
 
@@ -136,31 +158,25 @@ function statements(db, replayed) {
   const input = rowWriter(db, INPUT_COLS, (n) => `INSERT OR IGNORE INTO task_run_inputs (${INPUT_COLS}) VALUES ${values(3, n)}`);
   const log = replayed ? replayLogWriter(db) : rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
   const result = rowWriter(db, RESULT_COLS, (n) => `${keep} INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, n)}`);
-  const tx = db.transaction((b) => {
-    flow(b.flowRuns);
-    task(b.taskRuns);
-    state(b.states);
-    input(b.inputs);
-    const res = b.results;
-    // a Buffer posted to the write thread arrives as a plain Uint8Array, which SQLite binds only as a Buffer
-    for (let i = 5; i < res.length; i += 8) {
-      const p = res[i];
-      if (p !== null && !Buffer.isBuffer(p)) res[i] = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+  // a list of packed batches, in order (a later snapshot of a run after an earlier one)
+  const tx = db.transaction((list) => {
+    flow(list, "flowRuns");
+    task(list, "taskRuns");
+    state(list, "states");
+    input(list, "inputs");
+    for (const b of list) {
+      const res = b.results ?? [];
+      // a Buffer posted to the write thread arrives as a plain Uint8Array, which SQLite binds only as a Buffer
+      for (let i = 5; i < res.length; i += 8) {
+        const p = res[i];
+        if (p !== null && !Buffer.isBuffer(p)) res[i] = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+      }
     }
-    result(res);
-    log(b.logs);
+    result(list, "results");
+    log(list, "logs");
   });
-  const write = (packed) => tx.immediate(packed);
-  /** several packed batches in one transaction, their rows merged into the same multi-row statements */
-  write.many = (list) => tx.immediate(list.length === 1 ? list[0] : mergePacked(list));
+  const write = (packed) => tx.immediate([packed]);
+  /** several packed batches in one transaction, their rows through the same multi-row statements */
+  write.many = (list) => tx.immediate(list);
   return write;
-}
-
-/** One packed batch holding the rows of several, in order (a later snapshot of a run after an earlier one). */
-function mergePacked(list) {
-  const out = {};
-  for (const key of ["flowRuns", "taskRuns", "states", "inputs", "logs", "results"]) {
-    out[key] = [].concat(...list.map((b) => b[key] ?? []));
-  }
-  return out;
 }
