@@ -53,24 +53,34 @@ export class TaskRunFuture<T = unknown> {
    * The run's value. Rejects with the run's error when it failed (or resolves to the error
    * with `raiseOnFailure: false`), and with a TimeoutError (FUTURE_TIMEOUT) when time runs out.
    */
-  async result(opts: { timeoutSeconds?: number; raiseOnFailure?: boolean } = {}): Promise<T> {
-    checkSelfWait(this);
-    let state: State;
-    if (opts.timeoutSeconds === undefined) {
-      state = await this.done;
-    } else {
+  result(opts: { timeoutSeconds?: number; raiseOnFailure?: boolean } = {}): Promise<T> {
+    try {
+      checkSelfWait(this);
+      // without a time limit: one reaction on the run's promise, not a suspended async call (a
+      // `.map` list's result() waits on every run of the list at once)
+      if (opts.timeoutSeconds === undefined) return this.done.then((state) => this.valueOf(state, opts.raiseOnFailure !== false));
       checkTimeout(opts.timeoutSeconds);
-      state = await this.wait(opts.timeoutSeconds);
-      if (!this.isDone) {
-        throw new TimeoutError(
-          "FUTURE_TIMEOUT",
-          `Task run '${this.taskRun.name}' did not finish within ${opts.timeoutSeconds} second(s); its state is ${state.toString()}`,
-        );
-      }
+    } catch (err) {
+      return Promise.reject(err);
     }
+    return this.resultWithin(opts.timeoutSeconds, opts.raiseOnFailure !== false);
+  }
+
+  private async resultWithin(timeoutSeconds: number, raise: boolean): Promise<T> {
+    const state = await this.wait(timeoutSeconds);
+    if (!this.isDone) {
+      throw new TimeoutError(
+        "FUTURE_TIMEOUT",
+        `Task run '${this.taskRun.name}' did not finish within ${timeoutSeconds} second(s); its state is ${state.toString()}`,
+      );
+    }
+    return this.valueOf(state, raise);
+  }
+
+  private valueOf(state: State, raise: boolean): T {
     if (state.type === "COMPLETED") return state.data as T;
     const err = state.error ?? new FlowctlError("NOT_FINAL", `Task run '${this.taskRun.name}' ended in state ${state.toString()}`);
-    if (opts.raiseOnFailure === false) return err as T;
+    if (!raise) return err as T;
     throw err;
   }
 
