@@ -21,7 +21,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { FlowctlError, coerceError } from "../errors.ts";
+import { FlowctlError, coerceError, isFlowctlError } from "../errors.ts";
 import { engineLogger } from "../logging/logger.ts";
 import type { RunStore } from "../store/index.ts";
 import { clock } from "../clock.ts";
@@ -52,12 +52,37 @@ export function invalidateConcurrencyLimitCache(): void {
   limitsCache = undefined;
 }
 
+/** Longest wait between tries while the store does not answer. */
+const MAX_STORE_WAIT_MS = 2000;
+let reportedStoreDown = false;
+
+/** A store error (the store does not answer): said once, as a warning, until it answers again. */
+function storeDown(err: unknown): boolean {
+  if (!isFlowctlError(err, "STORE_ERROR")) return false;
+  if (!reportedStoreDown) {
+    reportedStoreDown = true;
+    engineLogger.warning(`Task runs with tag concurrency limits wait for the run store, which holds the limits: ${coerceError(err).message}`);
+  }
+  return true;
+}
+
+function storeAnswers(): void {
+  reportedStoreDown = false;
+}
+
 async function limitedTags(store: RunStore): Promise<ReadonlySet<string>> {
   // an in-memory store answers at once: no need to risk a stale answer
   if (store.kind === "memory") return new Set((await store.listConcurrencyLimits()).map((l) => l.tag));
   const now = Date.now();
   if (limitsCache && limitsCache.store === store && now - limitsCache.at < LIMITS_TTL_MS) return limitsCache.tags;
-  const tags = new Set((await store.listConcurrencyLimits()).map((l) => l.tag));
+  let tags: Set<string>;
+  try {
+    tags = new Set((await store.listConcurrencyLimits()).map((l) => l.tag));
+  } catch (err) {
+    // the store does not answer: the limits last read hold meanwhile (a limited tag still waits for a slot)
+    if (limitsCache?.store === store && isFlowctlError(err, "STORE_ERROR")) return limitsCache.tags;
+    throw err;
+  }
   limitsCache = { store, at: now, tags };
   return tags;
 }
@@ -65,20 +90,41 @@ async function limitedTags(store: RunStore): Promise<ReadonlySet<string>> {
 /** Take a slot for every limited tag of the run, waiting while one is full. */
 export async function acquireConcurrencySlots(run: TaskRunRecord, flowRun: FlowRunRecord | undefined, env: RunEnv): Promise<SlotResult> {
   const store = await env.runStore();
-  const limited = await limitedTags(store);
+  const signal = flowRun?.signal;
+  const waiter: Waiter = { wake: undefined };
+  let limited: ReadonlySet<string>;
+  // a store that does not answer (PostgreSQL restarting): the run waits for it, it does not crash
+  for (let wait = FIRST_BACKOFF_MS; ; wait = Math.min(wait * 2, MAX_STORE_WAIT_MS)) {
+    try {
+      limited = await limitedTags(store);
+      break;
+    } catch (err) {
+      if (!storeDown(err)) throw err;
+      if (signal?.aborted) return { kind: "interrupted", reason: coerceError(signal.reason) };
+      await pause(waiter, wait, signal);
+    }
+  }
   if (!run.tags.some((t) => limited.has(t))) return { kind: "acquired", release: undefined };
   const settings = flowRun?.settings ?? env.settings();
   const leaseMs = settings.PREFECT_TASK_RUN_TAG_CONCURRENCY_LEASE_SECONDS * 1000;
   const maxWaitMs = settings.PREFECT_TASK_RUN_TAG_CONCURRENCY_SLOT_WAIT_SECONDS * 1000;
-  const signal = flowRun?.signal;
   const logged = new Set<string>();
-  const waiter: Waiter = { wake: undefined };
   let queuedOn: string | undefined;
   let backoff = FIRST_BACKOFF_MS;
+  let storeWait = FIRST_BACKOFF_MS;
   try {
     for (;;) {
       if (signal?.aborted) return { kind: "interrupted", reason: coerceError(signal.reason) };
-      const res = await store.tryAcquireSlots({ tags: run.tags, holderId: run.id, owner: SLOT_OWNER, leaseMs });
+      let res;
+      try {
+        res = await store.tryAcquireSlots({ tags: run.tags, holderId: run.id, owner: SLOT_OWNER, leaseMs });
+        storeAnswers();
+      } catch (err) {
+        if (!storeDown(err)) throw err;
+        await pause(waiter, storeWait, signal);
+        storeWait = Math.min(storeWait * 2, MAX_STORE_WAIT_MS);
+        continue;
+      }
       if (res.acquired) {
         if (res.tags.length === 0) return { kind: "acquired", release: undefined };
         hold(store, run, res.tags, leaseMs, env);
@@ -275,10 +321,24 @@ function release(store: RunStore, holderId: string, tags: readonly string[]): vo
     h.stopRenewing?.();
     holdings.delete(store);
   }
-  store.releaseSlots(holderId).then(
-    () => {
-      for (const tag of tags) wakeFirst(store, tag);
-    },
-    (err) => engineLogger.warning(`Could not release the tag concurrency slots of task run ${holderId}: ${coerceError(err).message}`),
-  );
+  // a store that does not answer: tried again (a slot left held would block the tag until its lease ran out)
+  const started = Date.now();
+  const attempt = (wait: number): void => {
+    store.releaseSlots(holderId).then(
+      () => {
+        for (const tag of tags) wakeFirst(store, tag);
+      },
+      (err) => {
+        if (isFlowctlError(err, "STORE_ERROR") && Date.now() - started < RELEASE_RETRY_MS) {
+          setTimeout(() => attempt(Math.min(wait * 2, MAX_STORE_WAIT_MS)), wait).unref();
+          return;
+        }
+        engineLogger.warning(`Could not release the tag concurrency slots of task run ${holderId}: ${coerceError(err).message}`);
+      },
+    );
+  };
+  attempt(FIRST_BACKOFF_MS);
 }
+
+/** How long a release that the store refuses is tried again (then the slot's lease frees it). */
+const RELEASE_RETRY_MS = 60_000;
