@@ -7,7 +7,8 @@
  */
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore, sqlitePathFromUrl } from "../../src/store/index.ts";
@@ -271,4 +272,24 @@ test("the next command that reaches the store replays the journal first, saying 
   assert.deepEqual(runs.map((r) => [r.name, r.state.type, r.taskCounts]), [["brave-fox", "COMPLETED", { COMPLETED: 3 }]]);
   const again = await runCli(["runs", "ls"], { home });
   assert.equal(again.stderr, "", "nothing left to replay");
+});
+
+test("a replay cut short by the process's death (SIGKILL mid-replay) is resumed by the next one where it stopped", async () => {
+  const home = tempHome();
+  const j = new Journal(home, "sqlite://x");
+  const [running, done] = batches(2);
+  j.append([running!, done!]);
+  // what a killed replayer leaves: the claimed file, and how far it got (after the first line)
+  const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
+  const claimed = `${j.path}.replaying-${dead}.1`;
+  renameSync(j.path, claimed);
+  const firstLineEnd = readFileSync(claimed, "utf8").indexOf("\n") + 1;
+  writeFileSync(`${claimed}.done`, String(firstLineEnd));
+  assert.deepEqual(j.pending()?.batches, 1, "what waits: the line not written yet");
+  const got: WriteBatch[] = [];
+  const written = await j.replay({ kind: "sqlite", writeBatch: async (b: WriteBatch) => void got.push(b) } as unknown as RunStore);
+  assert.equal(written.batches, 1);
+  assert.equal(got[0]!.flowRuns[0]!.stateType, "COMPLETED", "resumed at the second line");
+  assert.ok(!existsSync(claimed) && !existsSync(`${claimed}.done`));
+  assert.equal(j.pending(), undefined);
 });
