@@ -24,6 +24,13 @@ export const HEARTBEAT_INTERVAL_MS = 500;
 /** A run on another host without a heartbeat for this long is judged dead (60 intervals). */
 export const STALE_AFTER_MS = 60 * HEARTBEAT_INTERVAL_MS;
 
+/**
+ * How the messages of the Crashed states `crashDeadRuns` adds begin. A journal replayed later
+ * (`journal.ts`) replaces such a state when it holds the run's own state at that place in its
+ * history (the stores' replay SQL matches these texts: keep them in step).
+ */
+export const GONE_PREFIXES = ["Flow run crashed: process gone", "Flow run crashed: no heartbeat since"] as const;
+
 export const FINAL_TYPES: readonly StateType[] = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"];
 const LIVE_TYPES: readonly StateType[] = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"];
 
@@ -59,9 +66,9 @@ export function deathOf(run: FlowRunRow, j: Judge = { now: Date.now(), host: thi
   const lastSeen = lastSignOfLife(run);
   const where = run.pid != null ? `pid ${run.pid} on ${run.host ?? "an unknown host"}` : "no process recorded";
   if (run.pid != null && run.host === j.host) {
-    return j.alive(run.pid) ? undefined : `Flow run crashed: process gone (${where}; last heartbeat ${iso(lastSeen)})`;
+    return j.alive(run.pid) ? undefined : `${GONE_PREFIXES[0]} (${where}; last heartbeat ${iso(lastSeen)})`;
   }
-  return j.now - lastSeen > STALE_AFTER_MS ? `Flow run crashed: no heartbeat since ${iso(lastSeen)} (${where})` : undefined;
+  return j.now - lastSeen > STALE_AFTER_MS ? `${GONE_PREFIXES[1]} ${iso(lastSeen)} (${where})` : undefined;
 }
 
 export function lastSignOfLife(run: FlowRunRow): number {

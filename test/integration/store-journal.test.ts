@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { openStore, sqlitePathFromUrl } from "../../src/store/index.ts";
 import { runCli } from "../support/cli.ts";
 import { Journal } from "../../src/store/journal.ts";
+import { GONE_PREFIXES } from "../../src/store/liveness.ts";
 import { StoreWriter } from "../../src/store/writer.ts";
 import type { FlowRunRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
 import type { StateType } from "../../src/engine/states.ts";
@@ -141,6 +142,24 @@ for (const [name, freshUrl] of [["sqlite", sqliteUrl], ["postgres", pgUrl]] as c
         journal.append([running!, done!]);
         await journal.replay(store);
         assert.deepEqual(await contents(store), first);
+      });
+    });
+
+    test("another host judged the run dead before the journal came back: the run's own states replace the guess", async () => {
+      await withStore(async (store, journal) => {
+        const [running, done] = batches(2);
+        await store.writeBatch(running!);
+        // a process elsewhere found no heartbeat and marked the run Crashed (state seq 1 of each run)
+        assert.equal(await store.markCrashed("f1", { message: `${GONE_PREFIXES[1]} 2031-01-01T00:00:00.001Z (pid 1 on h)`, timestamp: T0 + 40_000, lastSeen: T0 + 20 }), true);
+        assert.equal((await store.getStates("t0")).at(-1)!.type, "CRASHED");
+        journal.append([done!]);
+        await journal.replay(store);
+        const c = await contents(store);
+        assert.equal(c.flow, "Completed");
+        assert.deepEqual(new Set(c.tasks), new Set(["Completed"]));
+        for (const id of ["f1", "t0", "t1"]) {
+          assert.deepEqual((await store.getStates(id)).map((st) => st.type), ["RUNNING", "COMPLETED"], `${id}: its own history, not the guess`);
+        }
       });
     });
 

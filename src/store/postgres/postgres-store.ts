@@ -77,7 +77,12 @@ const REPLAY_SQL = {
   ...SQL,
   flow: upsertSql(FLOW_RUNS as ColumnSet<unknown>, true),
   task: upsertSql(TASK_RUNS as ColumnSet<unknown>, true),
-  state: `${insertSelect(RUN_STATES as ColumnSet<unknown>)} ON CONFLICT (run_id, seq) DO NOTHING`,
+  // a state already stored stays, unless it is another process's guess that the run died
+  // (liveness.ts GONE_PREFIXES): the run's own state at that place replaces it
+  state: `${insertSelect(RUN_STATES as ColumnSet<unknown>)} ON CONFLICT (run_id, seq) DO UPDATE SET ${RUN_STATES.columns
+    .slice(2)
+    .map((c) => `${c[0]} = excluded.${c[0]}`)
+    .join(", ")} WHERE run_states.type = 'CRASHED' AND (run_states.message LIKE 'Flow run crashed: process gone%' OR run_states.message LIKE 'Flow run crashed: no heartbeat since%')`,
   log: replayLogSql(),
   result: `${insertSelect(RESULTS as ColumnSet<unknown>)} ON CONFLICT (task_run_id) DO NOTHING`,
 };

@@ -84,6 +84,15 @@ function upsertSql(table, cols, rows, replayed = false, updated = cols) {
   return `INSERT INTO ${table} (${cols}) VALUES ${values(names.length, rows)} ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${table}.updated${keepFinal}`;
 }
 
+/**
+ * A replayed state: one already stored stays, unless it is another process's guess that the run
+ * died (liveness.ts GONE_PREFIXES), which the run's own state at that place replaces.
+ */
+const KEEP_STATE_UNLESS_GUESSED = `ON CONFLICT (run_id, seq) DO UPDATE SET ${STATE_COLS.split(", ")
+  .slice(2)
+  .map((c) => `${c} = excluded.${c}`)
+  .join(", ")} WHERE run_states.type = 'CRASHED' AND (run_states.message LIKE 'Flow run crashed: process gone%' OR run_states.message LIKE 'Flow run crashed: no heartbeat since%')`;
+
 /** A replayed log line is added unless the store holds it already (same run, time, level, source, message). */
 function replayLogWriter(db) {
   const same = "l.timestamp = @ts AND l.level = @level AND l.source = @source AND l.message = @message";
@@ -154,7 +163,9 @@ function statements(db, replayed) {
   const flow = rowWriter(db, FLOW_COLS, (n) => upsertSql("flow_runs", FLOW_COLS, n, replayed));
   const task = rowWriter(db, TASK_COLS, (n) => upsertSql("task_runs", TASK_COLS, n, replayed, TASK_UPDATED_COLS));
   const keep = replayed ? "INSERT OR IGNORE" : "INSERT OR REPLACE";
-  const state = rowWriter(db, STATE_COLS, (n) => `${keep} INTO run_states (${STATE_COLS}) VALUES ${values(9, n)}`);
+  const state = rowWriter(db, STATE_COLS, (n) =>
+    replayed ? `INSERT INTO run_states (${STATE_COLS}) VALUES ${values(9, n)} ${KEEP_STATE_UNLESS_GUESSED}` : `INSERT OR REPLACE INTO run_states (${STATE_COLS}) VALUES ${values(9, n)}`,
+  );
   const input = rowWriter(db, INPUT_COLS, (n) => `INSERT OR IGNORE INTO task_run_inputs (${INPUT_COLS}) VALUES ${values(3, n)}`);
   const log = replayed ? replayLogWriter(db) : rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
   const result = rowWriter(db, RESULT_COLS, (n) => `${keep} INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, n)}`);
