@@ -384,7 +384,7 @@ export async function decideRetry(p: Prepared, failure: State): Promise<number |
   const lead = failure.name !== "TimedOut" && isNonErrorThrown(failure.error) ? `Task run ${what}` : `Task run failed with exception: ${what}`;
   // too deep: no retry can help, and the top-level run says it once (not every level on the way out)
   if (nestingError(failure.error)) {
-    run.logger.debug(`Task run failed with exception: ${what}`);
+    run.logger.debug(lead);
     return undefined;
   }
   const retries = cfg.retries;
