@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { flow, task, RedisTaskRunner, type TaskRunner } from "../src/index.ts";
+// "flowctl", not ../src: the workers load this file through their own (compiled) copy of flowctl
+import { flow, task, RedisTaskRunner, type TaskRunner } from "flowctl";
 import type { BenchFigure } from "./run.ts";
 
 const N = 2000;
