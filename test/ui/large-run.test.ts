@@ -12,17 +12,17 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page, type Response } from "playwright-core";
+import { type BrowserContext, type Page, type Response } from "playwright-core";
 import { ROOT } from "../support/cli.ts";
+import { launchChromium, SKIP_NO_CHROMIUM } from "../support/browser.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
 import { seedLargeRun, TOTAL } from "./large-run-seed.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const SKIP = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser tests`;
+const SKIP = SKIP_NO_CHROMIUM;
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs/screenshots") : mkdtempSync(join(tmpdir(), "flowctl-shots-"));
 
 let dir: string;
@@ -44,15 +44,7 @@ describe("web UI: a flow run of 100,000 task runs", { skip: SKIP }, () => {
     seedLargeRun(store.database);
     console.log(`# seeded ${TOTAL} task runs and 20,000 log lines in ${Math.round(performance.now() - t0)} ms`);
     server = await startServer({ store, port: 0 });
-    browser = await chromium.launchPersistentContext(join(dir, "chromium-profile"), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    browser = await launchChromium(dir, { width: 1280, height: 900 });
     page = browser.pages()[0] ?? (await browser.newPage());
     page.setDefaultTimeout(20_000);
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));

@@ -8,18 +8,18 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { type BrowserContext, type Page } from "playwright-core";
 import { runCli, spawnCli, ROOT } from "../support/cli.ts";
+import { launchChromium, SKIP_NO_CHROMIUM } from "../support/browser.ts";
 import { once } from "node:events";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const SKIP = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser tests`;
+const SKIP = SKIP_NO_CHROMIUM;
 const XSS = "<img src=x onerror=alert(1)>";
 const HELLO = join(ROOT, "workflows/hello.ts");
 const PIPELINE = join(ROOT, "test/ui/fixtures/pipeline.ts");
@@ -72,15 +72,7 @@ describe("web UI in Chromium", { skip: SKIP }, () => {
     }
     assert.ok(runs.hello && runs.pipeline && runs.failed);
     server = await startServer({ store, port: 0 });
-    browser = await chromium.launchPersistentContext(join(dir, "chromium-profile"), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      ],
-      viewport: { width: 1280, height: 800 },
-    });
+    browser = await launchChromium(dir, { width: 1280, height: 800 });
     page = browser.pages()[0] ?? (await browser.newPage());
     page.setDefaultTimeout(15_000);
     page.on("dialog", (d) => {
