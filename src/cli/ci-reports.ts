@@ -39,7 +39,7 @@ export async function writeCiReports(flowRunId: string, opts: { junit?: string |
     const store = await getStore();
     const row = await store.getFlowRun(flowRunId);
     if (!row) throw new Error(`flow run ${flowRunId} is not in the store`);
-    report = await collectReport(store, row);
+    report = await collectReport(store, row, { allTaskRuns: opts.junit !== undefined });
   } catch (err) {
     process.stderr.write(`flowctl: warning: no CI report: ${(err as Error).message}\n`);
     return;

@@ -6,7 +6,7 @@
 import { errorTitle } from "../errors.ts";
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FlowRunRow, RunStore } from "../store/types.ts";
+import type { FlowRunRow, RunStore, TaskRunRow } from "../store/types.ts";
 import { firstUserFrame } from "../logging/traceback.ts";
 
 /** Failed task runs whose error and stack are read (the others keep their state message). */
@@ -27,6 +27,9 @@ export interface ReportTaskRun {
 export interface RunReport {
   flowRun: FlowRunRow;
   durationMs: number | null;
+  /** how many task runs the flow run has */
+  total: number;
+  /** every task run, oldest first — read only when asked for (`allTaskRuns`: the JUnit report) */
   taskRuns: ReportTaskRun[];
   /** final state name → task runs in it */
   counts: [string, number][];
@@ -35,16 +38,30 @@ export interface RunReport {
 
 export const isOk = (t: { stateType: string }) => t.stateType === "COMPLETED";
 
-export async function collectReport(store: RunStore, flowRun: FlowRunRow): Promise<RunReport> {
-  const rows = await store.listTaskRuns({ flowRunId: flowRun.id, limit: Number.MAX_SAFE_INTEGER });
-  rows.sort((a, b) => a.created - b.created);
-  const taskRuns: ReportTaskRun[] = rows.map((r) => ({
-    id: r.id, name: r.name, taskName: r.taskName, stateType: r.stateType, stateName: r.stateName, message: r.stateMessage,
-    durationMs: r.startTime !== null && r.endTime !== null ? r.endTime - r.startTime : null,
-  }));
+const reportTaskRun = (r: TaskRunRow): ReportTaskRun => ({
+  id: r.id, name: r.name, taskName: r.taskName, stateType: r.stateType, stateName: r.stateName, message: r.stateMessage,
+  durationMs: r.startTime !== null && r.endTime !== null ? r.endTime - r.startTime : null,
+});
+
+/**
+ * The report of a flow run. Without `allTaskRuns` it reads counts and the task runs that did not
+ * complete, never every task run: a Markdown summary of 100,000 task runs reads a few rows.
+ */
+export async function collectReport(store: RunStore, flowRun: FlowRunRow, opts: { allTaskRuns?: boolean } = {}): Promise<RunReport> {
+  const groups = await store.taskRunGroups(flowRun.id);
+  const byType = new Map<string, number>();
+  for (const g of groups) for (const [type, n] of Object.entries(g.counts)) byType.set(type, (byType.get(type) ?? 0) + (n ?? 0));
+  const total = [...byType.values()].reduce((a, b) => a + b, 0);
+  const completed = byType.get("COMPLETED") ?? 0;
+  const otherTypes = [...byType.keys()].filter((t) => t !== "COMPLETED");
+  const page = (state: string[]) => store.pageTaskRuns({ flowRunId: flowRun.id, state, limit: Number.MAX_SAFE_INTEGER });
+  const cached = completed > 0 ? (await store.pageTaskRuns({ flowRunId: flowRun.id, state: ["Cached"], limit: 1 })).total : 0;
+  const notCompleted = otherTypes.length ? (await page(otherTypes)).taskRuns.map(reportTaskRun) : [];
+  const taskRuns = opts.allTaskRuns ? (await page([])).taskRuns.map(reportTaskRun) : [];
   const counts = new Map<string, number>();
-  for (const t of taskRuns) counts.set(t.stateName, (counts.get(t.stateName) ?? 0) + 1);
-  const notCompleted = taskRuns.filter((t) => !isOk(t));
+  if (completed - cached > 0) counts.set("Completed", completed - cached);
+  if (cached > 0) counts.set("Cached", cached);
+  for (const t of notCompleted) counts.set(t.stateName, (counts.get(t.stateName) ?? 0) + 1);
   for (const t of notCompleted.slice(0, DETAILED_FAILURES)) {
     const states = await store.getStates(t.id);
     const withError = [...states].reverse().find((s) => s.error !== null);
@@ -57,11 +74,16 @@ export async function collectReport(store: RunStore, flowRun: FlowRunRow): Promi
       // an unreadable stored error: the state message stands in
     }
   }
+  if (opts.allTaskRuns) {
+    const detailed = new Map(notCompleted.map((t) => [t.id, t]));
+    for (let i = 0; i < taskRuns.length; i++) taskRuns[i] = detailed.get(taskRuns[i]!.id) ?? taskRuns[i]!;
+  }
   const order = ["Completed", "Cached", "Failed", "TimedOut", "Crashed", "Cancelled", "NotReady"];
   const rank = (n: string) => (order.includes(n) ? order.indexOf(n) : order.length);
   return {
     flowRun,
     durationMs: flowRun.startTime !== null && flowRun.endTime !== null ? flowRun.endTime - flowRun.startTime : null,
+    total,
     taskRuns,
     counts: [...counts.entries()].sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0])),
     notCompleted,
@@ -101,7 +123,7 @@ export function reportMarkdown(r: RunReport): string {
   const f = r.flowRun;
   const ok = f.stateType === "COMPLETED";
   const icon = ok ? "✅" : f.stateType === "CANCELLED" ? "⏹️" : "❌";
-  const total = r.taskRuns.length;
+  const total = r.total;
   const countText = `${total}${r.counts.length ? `: ${r.counts.map(([n, c]) => `${c} ${n}`).join(", ")}` : ""}`;
   const state = `${f.stateName}${f.stateMessage ? `: ${f.stateMessage}` : ""}`;
   const lines = [

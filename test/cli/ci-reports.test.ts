@@ -97,7 +97,7 @@ describe("CI reports", { concurrency: 4 }, () => {
     const run = (name: string, stateType: string, stateName: string, message: string) =>
       ({ id: name, name, taskName: "t", stateType, stateName, message, durationMs: 5 });
     const xml = reportJUnit({
-      flowRun, durationMs: 1500, counts: [],
+      flowRun, durationMs: 1500, total: 3, counts: [],
       taskRuns: [run("ok", "COMPLETED", "Completed", ""), run("boom", "CRASHED", "Crashed", "worker died \x07 <now>"), run("stop", "CANCELLED", "Cancelled", "\"bye\"")],
       notCompleted: [],
     });
