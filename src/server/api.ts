@@ -6,8 +6,10 @@
  *   GET /api/flow-runs                   { flowRuns: FlowRunView[] (newest first, with taskCounts), limit, offset }
  *        ?state=Failed,COMPLETED  (state types or names)  &flow=NAME &tag=T
  *        &since=MS &until=MS (creation time)  &limit=1..1000 (50) &offset=N
- *   GET /api/flow-runs/:idOrName         FlowRunDetail { flowRun, states, taskRuns, subflowRuns, parentFlowRun }
- *        (every task run, up to 10,000: the UI reads a large run through the next two)
+ *   GET /api/flow-runs/:idOrName         FlowRunDetailPage (flow-run-detail.ts) { flowRun (with taskCounts), states,
+ *        taskRunPage: { offset, limit, total, nextOffset }, taskRuns (that page, oldest first, listed as in
+ *        /task-runs), subflowRunPage: { offset, limit, nextOffset }, subflowRuns (newest first), parentFlowRun }
+ *        ?limit=1..1000 (200) &offset=N &taskKey=K &state=Failed,RUNNING  &subflowLimit=1..1000 (100) &subflowOffset=N
  *   GET /api/flow-runs/:idOrName/overview   FlowRunOverview (flow-run-page.ts): history, task-run groups, the
  *        task runs that did not complete, a capped timeline with lanes, a cursor
  *        ?since=CURSOR &level=  → FlowRunChanges: { unchanged: true, cursor } when nothing moved, else
@@ -28,9 +30,12 @@ import type { RunStore } from "../store/types.ts";
 import { crashDeadRunsThrottled } from "../store/liveness.ts";
 import { LEVELS, type LogLevelName } from "../logging/levels.ts";
 import {
-  dashboardView, flowRunDetail, listFlowRunViews, logView, taskRunDetail, taskRunView, type LogView,
+  dashboardView, listFlowRunViews, logView, taskRunDetail, taskRunView, type LogView,
 } from "./run-views.ts";
 import { flowRunChanges, flowRunOverview, parseCursor, taskRunListView } from "./flow-run-page.ts";
+import {
+  flowRunDetailPage, SUBFLOW_RUNS_DEFAULT, SUBFLOW_RUNS_MAX, TASK_RUNS_DEFAULT, TASK_RUNS_MAX,
+} from "./flow-run-detail.ts";
 
 const require = createRequire(import.meta.url);
 const VERSION = (require("../../package.json") as { version: string }).version;
@@ -125,8 +130,17 @@ export async function handleApi(store: RunStore, path: string, q: URLSearchParam
       return ok({ flowRuns, limit, offset });
     }
     if (sub === undefined) {
-      const detail = await flowRunDetail(store, id);
-      return detail ? ok(detail) : notFound(`No flow run with id or name '${id}'`);
+      // the query is read before the store, so a bad value is a 400 even for an unknown run
+      const query = {
+        limit: intParam(q, "limit", TASK_RUNS_DEFAULT, 1, TASK_RUNS_MAX),
+        offset: intParam(q, "offset", 0, 0, Number.MAX_SAFE_INTEGER),
+        taskKey: text(q, "taskKey"),
+        state: parseStates(q.get("state")),
+        subflowLimit: intParam(q, "subflowLimit", SUBFLOW_RUNS_DEFAULT, 1, SUBFLOW_RUNS_MAX),
+        subflowOffset: intParam(q, "subflowOffset", 0, 0, Number.MAX_SAFE_INTEGER),
+      };
+      const run = await store.getFlowRun(id);
+      return run ? ok(await flowRunDetailPage(store, run, query)) : notFound(`No flow run with id or name '${id}'`);
     }
     if (sub === "logs") {
       const run = await store.getFlowRun(id);

@@ -34,7 +34,7 @@ export const SUBFLOWS_SHOWN = 100;
 /** Changed task runs a poll carries; past it the UI reads again what it shows. */
 export const CHANGED_LIMIT = 200;
 /** A state message in a list is cut to this many bytes (the task run's own page has it whole). */
-const LIST_MESSAGE_BYTES = 400;
+export const LIST_MESSAGE_BYTES = 400;
 
 /** A task run in a list: no parameters (its own page has them), the state message cut short. */
 export type TaskRunListView = Omit<TaskRunView, "parameters">;

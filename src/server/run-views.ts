@@ -210,40 +210,6 @@ export async function upstreamOf(store: RunStore, taskRunId: string, now: number
   return links;
 }
 
-/**
- * A flow run by id or name with its state history, task runs (oldest first) and subflow runs.
- * `withTaskHistory` adds each task run's states and upstream links (one query each).
- */
-export async function flowRunDetail(
-  store: RunStore, idOrName: string, opts: { withTaskHistory?: boolean } = {},
-): Promise<FlowRunDetail | undefined> {
-  const row = await store.getFlowRun(idOrName);
-  if (!row) return undefined;
-  const now = Date.now();
-  const [states, tasks, subflows, parent] = await Promise.all([
-    store.getStates(row.id),
-    store.listTaskRuns({ flowRunId: row.id }),
-    store.listFlowRunsWithTaskCounts({ parentFlowRunId: row.id, limit: 10_000 }),
-    row.parentFlowRunId ? store.getFlowRun(row.parentFlowRunId) : Promise.resolve(undefined),
-  ]);
-  const taskRuns: FlowRunDetail["taskRuns"] = [];
-  for (const t of tasks) {
-    const v: FlowRunDetail["taskRuns"][number] = taskRunView(t, now);
-    if (opts.withTaskHistory) {
-      v.states = stateHistoryView(await store.getStates(t.id));
-      v.upstream = await upstreamOf(store, t.id, now);
-    }
-    taskRuns.push(v);
-  }
-  return {
-    flowRun: flowRunView(row, now),
-    states: stateHistoryView(states),
-    taskRuns,
-    subflowRuns: subflows.reverse().map((s) => flowRunView(s, now)),
-    parentFlowRun: parent && parent.id === row.parentFlowRunId ? flowRunView(parent, now) : null,
-  };
-}
-
 /** A task run by id or name (the newest of that name) with its history, upstream runs and flow run. */
 export async function taskRunDetail(store: RunStore, idOrName: string): Promise<TaskRunDetail | undefined> {
   const row = await store.getTaskRun(idOrName);

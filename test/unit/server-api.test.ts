@@ -118,9 +118,16 @@ describe("JSON API", () => {
       assert.equal(body.flowRun.id, "f1");
       assert.deepEqual(body.states.map((s: any) => s.name), ["Pending", "Running", "Completed"]);
       assert.deepEqual(body.taskRuns.map((t: any) => t.name), ["extract-0", "load-0"]);
+      assert.deepEqual(body.taskRunPage, { offset: 0, limit: 200, total: 2, nextOffset: null });
+      assert.deepEqual(body.flowRun.taskCounts, { COMPLETED: 2 });
+      assert.equal(body.taskRuns[1].cacheKey, "ck-1");
+      assert.equal(body.taskRuns[0].parameters, undefined, "task runs are listed without parameters");
       assert.deepEqual(body.subflowRuns.map((s: any) => s.name), ["sub-run"]);
+      assert.deepEqual(body.subflowRunPage, { offset: 0, limit: 100, nextOffset: null });
       assert.equal(body.parentFlowRun, null);
     }
+    const second = (await getJson(server, "/api/flow-runs/f1?limit=1&offset=1")).body;
+    assert.deepEqual([second.taskRuns.map((t: any) => t.name), second.taskRunPage], [["load-0"], { offset: 1, limit: 1, total: 2, nextOffset: null }]);
     const sub = await getJson(server, "/api/flow-runs/f3");
     assert.equal(sub.body.parentFlowRun.name, "brave-otter");
     const missing = await getJson(server, "/api/flow-runs/nope");

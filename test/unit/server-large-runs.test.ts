@@ -1,7 +1,8 @@
 /**
  * The API the web UI reads a large flow run through, in-process over a seeded SQLite store: the
  * overview (groups, capped timeline with lanes, not-completed runs), task-run pages, logs tail
- * first and paged back, polls with a cursor, and brotli/gzip by Accept-Encoding.
+ * first and paged back, polls with a cursor, brotli/gzip by Accept-Encoding, and the flow run's
+ * own answer, bounded: a page of task runs and a page of subflow runs.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -38,7 +39,7 @@ async function get(path: string): Promise<any> {
 }
 
 const T = Date.now() - 3_600_000;
-const N = 1200;
+const N = 3000;
 let dir: string;
 let store: SqliteStore;
 let server: RunningServer;
@@ -59,6 +60,15 @@ before(async () => {
   }
   const logs: LogRow[] = Array.from({ length: 500 }, (_, i) => ({
     flowRunId: "big", taskRunId: `g${i}`, level: i % 50 === 0 ? 40 : 20, source: `Task run 'get-url-${i}'`, message: `line ${i}`, timestamp: T + i,
+  }));
+  // a flow run of five subflow runs and one task run whose fields are far past any bound
+  const huge = "x".repeat(300_000);
+  await store.writeBatch(batch({
+    flowRuns: [
+      flowRow("parent", T, { name: "parent-run" }),
+      ...Array.from({ length: 5 }, (_, i) => flowRow(`sub${i}`, T + 100 + i, { name: `sub-${i}`, parentFlowRunId: "parent", parameters: JSON.stringify({ big: huge }) })),
+    ],
+    taskRuns: [taskRow("h1", "parent", T + 1, { name: "huge-0", stateType: "FAILED", stateName: "Failed", stateMessage: huge, parameters: JSON.stringify({ big: huge }) })],
   }));
   await store.writeBatch(batch({
     flowRuns: [flowRow("big", T, { name: "big-run", endTime: T + 30_000, updated: T + 30_000 })],
@@ -182,6 +192,90 @@ describe("a flow run of many task runs", () => {
     assert.match(brotliDecompressSync(js.bytes).toString(), /--completed/);
     // a tiny answer goes as it is
     assert.equal((await raw(server, "/api/health", { "Accept-Encoding": "br" })).headers["content-encoding"], undefined);
+  });
+
+  test("the flow run's own answer is bounded: one page of task runs with a total, paged by offset", async () => {
+    const first = await raw(server, "/api/flow-runs/big-run");
+    assert.equal(first.status, 200);
+    assert.ok(first.bytes.length < 150_000, `default answer: ${first.bytes.length} bytes`);
+    const d = JSON.parse(first.bytes.toString());
+    assert.equal(d.flowRun.name, "big-run");
+    // counted over all of them, as the overview's groups are (the poll test above failed get-url-3)
+    const counts: Record<string, number> = {};
+    for (const g of (await get("/api/flow-runs/big/overview")).groups) for (const [k, n] of Object.entries(g.counts)) counts[k] = (counts[k] ?? 0) + Number(n);
+    assert.deepEqual(d.flowRun.taskCounts, counts);
+    assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), N + 40);
+    assert.deepEqual(d.taskRunPage, { offset: 0, limit: 200, total: N + 40, nextOffset: 200 });
+    assert.equal(d.taskRuns.length, 200);
+    assert.deepEqual([d.taskRuns[0].name, d.taskRuns[199].name], ["get-url-0", "get-url-199"]);
+    assert.equal(d.taskRuns[0].parameters, undefined);
+    assert.deepEqual(d.subflowRuns, []);
+    assert.deepEqual(d.subflowRunPage, { offset: 0, limit: 100, nextOffset: null });
+
+    // every task run, once each, in order, by following nextOffset; no page past the bound
+    const names: string[] = [];
+    let offset: number | null = 0;
+    while (offset !== null) {
+      const r = await raw(server, `/api/flow-runs/big?limit=1000&offset=${offset}`);
+      assert.ok(r.bytes.length < 600_000, `page at ${offset}: ${r.bytes.length} bytes`);
+      const p = JSON.parse(r.bytes.toString());
+      assert.deepEqual([p.taskRunPage.offset, p.taskRunPage.limit, p.taskRunPage.total], [offset, 1000, N + 40]);
+      names.push(...p.taskRuns.map((t: any) => t.name));
+      offset = p.taskRunPage.nextOffset;
+    }
+    assert.equal(names.length, N + 40);
+    assert.equal(new Set(names).size, N + 40);
+    assert.deepEqual([names[0], names[N - 1], names[N]], ["get-url-0", `get-url-${N - 1}`, "save-0"]);
+    const past = await get(`/api/flow-runs/big?offset=${N + 40}`);
+    assert.deepEqual([past.taskRuns, past.taskRunPage.nextOffset], [[], null]);
+    // one group, or some states, with their own totals
+    const group = await get("/api/flow-runs/big?taskKey=save-k&limit=10&offset=35");
+    assert.deepEqual([group.taskRunPage, group.taskRuns.map((t: any) => t.name)], [
+      { offset: 35, limit: 10, total: 40, nextOffset: null }, ["save-35", "save-36", "save-37", "save-38", "save-39"],
+    ]);
+    const failed = await get("/api/flow-runs/big?state=Failed");
+    assert.deepEqual(failed.taskRuns.map((t: any) => t.name), ["get-url-3", "get-url-7", "get-url-900"]);
+    assert.equal(failed.taskRunPage.total, counts.FAILED);
+  });
+
+  test("the flow run's answer pages its subflow runs (newest first) and cuts fields past their bound", async () => {
+    const r = await raw(server, "/api/flow-runs/parent-run");
+    assert.ok(r.bytes.length < 10_000, `${r.bytes.length} bytes for 5 subflows and a task run of a 300 KB parameter`);
+    const d = JSON.parse(r.bytes.toString());
+    assert.equal(d.taskRuns[0].parameters, undefined);
+    assert.equal(d.subflowRuns[0].parameters, undefined, "subflow runs are listed without parameters");
+    assert.match(d.taskRuns[0].state.message, /^x{400}… \[truncated: /);
+    assert.deepEqual(d.subflowRuns.map((s: any) => s.name), ["sub-4", "sub-3", "sub-2", "sub-1", "sub-0"]);
+    const names = (p: any) => p.subflowRuns.map((s: any) => s.name);
+    const p1 = await get("/api/flow-runs/parent?subflowLimit=2");
+    assert.deepEqual([names(p1), p1.subflowRunPage], [["sub-4", "sub-3"], { offset: 0, limit: 2, nextOffset: 2 }]);
+    const p2 = await get("/api/flow-runs/parent?subflowLimit=2&subflowOffset=2");
+    assert.deepEqual([names(p2), p2.subflowRunPage.nextOffset], [["sub-2", "sub-1"], 4]);
+    const p3 = await get("/api/flow-runs/parent?subflowLimit=2&subflowOffset=4");
+    assert.deepEqual([names(p3), p3.subflowRunPage.nextOffset], [["sub-0"], null]);
+    assert.equal((await get("/api/flow-runs/sub-2")).parentFlowRun.name, "parent-run");
+  });
+
+  test("bad paging values of the flow run's answer are 400 with a message, before the run is looked up", async () => {
+    const cases: [string, RegExp][] = [
+      ["limit=0", /^'limit' must be a whole number from 1 to 1000, got '0'$/],
+      ["limit=1001", /^'limit' must be a whole number from 1 to 1000, got '1001'$/],
+      ["limit=2.5", /'limit' must be a whole number/],
+      ["offset=-1", /^'offset' must be a whole number from 0 to \d+, got '-1'$/],
+      ["offset=ten", /'offset' must be a whole number/],
+      ["subflowLimit=0", /^'subflowLimit' must be a whole number from 1 to 1000, got '0'$/],
+      ["subflowLimit=5000", /'subflowLimit'/],
+      ["subflowOffset=-3", /'subflowOffset' must be a whole number/],
+      ["state=Nope", /^'state' got an unknown state 'Nope'; states are /],
+    ];
+    for (const [q, re] of cases) {
+      for (const run of ["big", "nope"]) {
+        const r = await raw(server, `/api/flow-runs/${run}?${q}`);
+        assert.equal(r.status, 400, `${run}?${q}`);
+        assert.match(JSON.parse(r.bytes.toString()).error, re, q);
+      }
+    }
+    assert.equal((await raw(server, "/api/flow-runs/nope?limit=5")).status, 404);
   });
 
   test("Accept-Encoding is read with its q-values", () => {
