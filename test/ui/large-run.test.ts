@@ -5,8 +5,9 @@
  * running), parsePage × 9,000, saveBatch × 1,000, and 20,000 log lines; the flow run is Running
  * in this process, so the page keeps polling. Checked: the groups, the paged table, a group's
  * pages, the capped timeline with its lanes and a retried run's attempts, the logs tail first
- * and paged back, polls (an unchanged one is a few bytes; a change arrives), and the phone
- * layouts (390 px). First render and poll sizes are printed, never asserted on time.
+ * and paged back, polls (an unchanged one is a few bytes; a change arrives), the phone layouts
+ * (390 px), and the older subflow runs of a flow run of 250 read on demand. First render and
+ * poll sizes are printed, never asserted on time.
  *
  * UPDATE_SCREENSHOTS=1 writes the README's screenshots of this page to docs/screenshots/.
  */
@@ -21,6 +22,7 @@ import { launchChromium, SKIP_NO_CHROMIUM } from "../support/browser.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
 import { seedLargeRun, TOTAL } from "./large-run-seed.ts";
+import { batch, flowRow } from "../unit/server-rows.ts";
 
 const SKIP = SKIP_NO_CHROMIUM;
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs/screenshots") : mkdtempSync(join(tmpdir(), "flowctl-shots-"));
@@ -195,5 +197,32 @@ describe("web UI: a flow run of 100,000 task runs", { skip: SKIP }, () => {
       await page.setViewportSize({ width: 1280, height: 900 });
     }
     assert.deepEqual(problems, [], "no page errors and no CSP violations");
+  });
+
+  test("a flow run of 250 subflow runs: the newest 100, older ones 100 at a time on demand", async () => {
+    const at = Date.now() - 3_600_000;
+    await store.writeBatch(batch({
+      flowRuns: [
+        flowRow("fan", at, { name: "fan-out", flowName: "fan" }),
+        ...Array.from({ length: 250 }, (_, i) => flowRow(`fan-sub-${i}`, at + 10 + i, { name: `child-${i}`, flowName: "child", parentFlowRunId: "fan" })),
+      ],
+    }));
+    await page.goto(`${server.url}/runs/fan`);
+    const rows = page.locator(".subflow-runs tbody tr");
+    const title = page.locator("h2", { hasText: "Subflow runs" });
+    await title.waitFor();
+    assert.equal(await title.innerText(), "Subflow runs (100+)");
+    assert.equal(await rows.count(), 100);
+    assert.equal(await rows.first().locator("a").innerText(), "child-150");
+    await page.locator("button.subflows-older").click();
+    await page.waitForFunction(() => document.querySelectorAll(".subflow-runs tbody tr").length === 200);
+    assert.equal(await title.innerText(), "Subflow runs (200+)");
+    await page.locator("button.subflows-older").click();
+    await page.waitForFunction(() => document.querySelectorAll(".subflow-runs tbody tr").length === 250);
+    assert.equal(await title.innerText(), "Subflow runs (250)");
+    assert.equal(await page.locator("button.subflows-older").count(), 0, "nothing older is left");
+    const names = await rows.locator("td:first-child a").allInnerTexts();
+    assert.deepEqual(names, Array.from({ length: 250 }, (_, i) => `child-${i}`), "every subflow run once, oldest first");
+    assert.deepEqual(problems, [], "no page errors");
   });
 });

@@ -1,10 +1,11 @@
 // One flow run, however many task runs it has: what it is, its timeline (capped, with an
 // overview lane per task), its task runs grouped by task and in a table a page at a time,
-// subflow runs, parameters, state history and logs (tail first). The page reads the API's
-// overview once, then polls it with the cursor (`?since=`): a poll where nothing happened is a
-// few bytes; otherwise it carries the changed task runs and new log lines, and the page updates
-// in place (open groups, the table page and the logs stay as they are). It reads everything
-// again every FULL_EVERY polls and once when the run ends.
+// subflow runs (the newest, older ones a page at a time on demand), parameters, state history
+// and logs (tail first). The page reads the API's overview once, then polls it with the cursor
+// (`?since=`): a poll where nothing happened is a few bytes; otherwise it carries the changed
+// task runs and new log lines, and the page updates in place (open groups, the table page and
+// the logs stay as they are). It reads everything again every FULL_EVERY polls and once when
+// the run ends.
 import {
   api, errorBox, fmtClock, fmtCount, fmtDateTime, h, isFinal, json, link, poller, relTime, replace, runDuration, runHref,
   section, setLive, stateBadge, table, tagChips, taskRunHref,
@@ -90,6 +91,7 @@ export function flowRunView(main, id) {
   replace(tasksBody, tasks.el);
   // (a run that is not there shows as the overview's error)
   tasks.reload().catch(() => {});
+  const olderSubflows = subflowList(base, subflows);
   const logs = logsPanel(`${base}/logs`, { follow: true, feed: true });
   logsSection.append(logs.el);
   let cursor = null;
@@ -125,22 +127,7 @@ export function flowRunView(main, id) {
     taskTitle.textContent = `Task runs (${fmtCount(o.taskRunCount)})`;
     groups.update(o.groups, o.groupTotal);
     tasks.setTotal(o.taskRunCount);
-    replace(subflows, o.subflowRuns.length
-      ? section(
-        `Subflow runs (${fmtCount(o.subflowRuns.length)}${o.moreSubflowRuns ? "+" : ""})`,
-        table(
-          [
-            ["Name", (s) => link(runHref(s.id), s.name)],
-            ["Flow", (s) => s.flowName],
-            ["State", (s) => stateBadge(s.state)],
-            ["Start", (s) => relTime(s.startTime), "hide-narrow"],
-            ["Duration", (s) => runDuration(s), "num"],
-          ],
-          o.subflowRuns,
-          { class: "subflow-runs" },
-        ),
-      )
-      : null);
+    olderSubflows.render(o);
     replace(bottom, section("Parameters", json(f.parameters)), section("State history", historyTable(o.states)));
     if (cursor === null) logs.setFollow(!isFinal(f.state));
   }
@@ -185,6 +172,64 @@ export function flowRunView(main, id) {
     poll.stop();
     logs.stop();
   };
+}
+
+/**
+ * The subflow runs: the overview's (the newest SUBFLOWS_SHOWN, oldest first) and, above them,
+ * older ones read a page at a time from the run's own answer (`subflowOffset`, newest first)
+ * when asked for. Runs created meanwhile shift those pages: what arrives twice is shown once.
+ */
+function subflowList(base, el) {
+  const PAGE = 100;
+  let older = [];
+  let next = null;
+  let last = null;
+  let loading = false;
+
+  async function loadOlder(button) {
+    if (loading) return;
+    loading = true;
+    button.disabled = true;
+    try {
+      const offset = older.length ? next : last.subflowRuns.length;
+      const d = await api(`${base}?${new URLSearchParams({ limit: "1", subflowLimit: String(PAGE), subflowOffset: String(offset) })}`);
+      const seen = new Set([...older, ...last.subflowRuns].map((s) => s.id));
+      older = older.concat(d.subflowRuns.filter((s) => !seen.has(s.id)));
+      next = d.subflowRunPage.nextOffset;
+    } catch (err) {
+      console.error(err);
+    } finally {
+      loading = false;
+    }
+    render(last);
+  }
+
+  function render(o) {
+    last = o;
+    if (!o.subflowRuns.length) return replace(el, null);
+    const newest = new Set(o.subflowRuns.map((s) => s.id));
+    const rows = [...older.filter((s) => !newest.has(s.id)).reverse(), ...o.subflowRuns];
+    const more = older.length ? next !== null : Boolean(o.moreSubflowRuns);
+    const button = more
+      ? h("button", { type: "button", class: "subflows-older", on: { click: () => loadOlder(button) } }, `Show ${PAGE} older`)
+      : null;
+    replace(el, section(
+      `Subflow runs (${fmtCount(rows.length)}${more ? "+" : ""})`,
+      button && h("p", null, button),
+      table(
+        [
+          ["Name", (s) => link(runHref(s.id), s.name)],
+          ["Flow", (s) => s.flowName],
+          ["State", (s) => stateBadge(s.state)],
+          ["Start", (s) => relTime(s.startTime), "hide-narrow"],
+          ["Duration", (s) => runDuration(s), "num"],
+        ],
+        rows,
+        { class: "subflow-runs" },
+      ),
+    ));
+  }
+  return { render };
 }
 
 function renderHead(f, head) {
