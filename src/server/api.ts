@@ -21,7 +21,9 @@
  *        &tail=1 (the newest `limit` lines) &before=LOG_ID (the `limit` lines before it); with either,
  *        `more` says whether older lines remain
  *   GET /api/task-runs                   { taskRuns: TaskRunView[] } ?flowRun=ID &state= &task=NAME &tag= &limit=
- *   GET /api/task-runs/:idOrName         TaskRunDetail { taskRun, states, upstream, flowRun, parentTaskRun }
+ *   GET /api/task-runs/:idOrName         TaskRunDetailPage { taskRun, states, upstream (one page, the upstream runs
+ *        listed as in /task-runs), upstreamPage: { offset, limit, total, nextOffset }, flowRun, parentTaskRun }
+ *        ?upstreamLimit=1..1000 (100) &upstreamOffset=N
  *   GET /api/task-runs/:idOrName/logs    { logs } (same query as flow-run logs)
  *   GET /api/dashboard                   DashboardView ?since=MS (24 h ago) &bucket=MS (about 24 buckets)
  */
@@ -30,11 +32,12 @@ import type { RunStore } from "../store/types.ts";
 import { crashDeadRunsThrottled } from "../store/liveness.ts";
 import { LEVELS, type LogLevelName } from "../logging/levels.ts";
 import {
-  dashboardView, listFlowRunViews, logView, taskRunDetail, taskRunView, type LogView,
+  dashboardView, listFlowRunViews, logView, taskRunView, type LogView,
 } from "./run-views.ts";
 import { flowRunChanges, flowRunOverview, parseCursor, taskRunListView } from "./flow-run-page.ts";
 import {
-  flowRunDetailPage, SUBFLOW_RUNS_DEFAULT, SUBFLOW_RUNS_MAX, TASK_RUNS_DEFAULT, TASK_RUNS_MAX,
+  flowRunDetailPage, SUBFLOW_RUNS_DEFAULT, SUBFLOW_RUNS_MAX, TASK_RUNS_DEFAULT, TASK_RUNS_MAX, taskRunDetailPage,
+  UPSTREAM_DEFAULT, UPSTREAM_MAX,
 } from "./flow-run-detail.ts";
 
 const require = createRequire(import.meta.url);
@@ -177,7 +180,11 @@ export async function handleApi(store: RunStore, path: string, q: URLSearchParam
       return ok({ taskRuns: rows.map((r) => taskRunView(r, now)) });
     }
     if (sub === undefined) {
-      const detail = await taskRunDetail(store, id);
+      const upstream = {
+        limit: intParam(q, "upstreamLimit", UPSTREAM_DEFAULT, 1, UPSTREAM_MAX),
+        offset: intParam(q, "upstreamOffset", 0, 0, Number.MAX_SAFE_INTEGER),
+      };
+      const detail = await taskRunDetailPage(store, id, upstream);
       return detail ? ok(detail) : notFound(`No task run with id or name '${id}'`);
     }
     if (sub === "logs") {

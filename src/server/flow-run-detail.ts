@@ -1,29 +1,29 @@
 /**
+ * The answers for one run, bounded whatever its size.
+ *
  * `GET /api/flow-runs/:idOrName`: a flow run with one page of its task runs and one page of its
  * subflow runs, so the answer is bounded whatever the run's size (a flow run of 100,000 task runs
  * answers its first 200). The task-run page says which runs it holds and how many there are
  * (`taskRunPage`, the same shape as `flowctl runs inspect --json`); `flowRun.taskCounts` counts
  * them all by state type. Task runs and subflow runs are listed as in `/task-runs` (no
  * parameters, the state message cut short): their own answers have the rest.
+ *
+ * `GET /api/task-runs/:idOrName`: a task run with one page of its upstream links (a reduce over
+ * 10,000 mapped runs has 10,000), `upstreamPage` saying which, each upstream run listed the same way.
  */
 import type { FlowRunRow, FlowRunWithTaskCounts, RunStore } from "../store/types.ts";
 import { boundText } from "../logging/redact.ts";
-import { flowRunView, stateHistoryView, taskCountsOf, type FlowRunView, type StateHistoryEntry } from "./run-views.ts";
+import {
+  flowRunView, listPage, taskRunDetail, type TaskRunDetail, stateHistoryView, taskCountsOf, type FlowRunView, type ListPage, type StateHistoryEntry,
+} from "./run-views.ts";
 import { LIST_MESSAGE_BYTES, taskRunListView, type TaskRunListView } from "./flow-run-page.ts";
 
 export const TASK_RUNS_DEFAULT = 200;
 export const TASK_RUNS_MAX = 1000;
 export const SUBFLOW_RUNS_DEFAULT = 100;
 export const SUBFLOW_RUNS_MAX = 1000;
-
-/** Which items of a longer list a page holds: at most `limit` from `offset`, of `total`. */
-export interface ListPage {
-  offset: number;
-  limit: number;
-  total: number;
-  /** the offset of the next page; null when this one reaches the end */
-  nextOffset: number | null;
-}
+export const UPSTREAM_DEFAULT = 100;
+export const UPSTREAM_MAX = 1000;
 
 /** A page of subflow runs (newest first): the store does not count them, so only whether more follow. */
 export interface SubflowRunPage {
@@ -64,12 +64,6 @@ export interface DetailQuery {
   subflowOffset: number;
 }
 
-/** The page after one of `shown` items from `offset` of `total` (null when none follow). */
-export function listPage(offset: number, limit: number, shown: number, total: number): ListPage {
-  const next = offset + shown;
-  return { offset, limit, total, nextOffset: shown > 0 && next < total ? next : null };
-}
-
 export async function flowRunDetailPage(store: RunStore, row: FlowRunRow, q: DetailQuery, now = Date.now()): Promise<FlowRunDetailPage> {
   const [states, page, taskCounts, subflows, parent] = await Promise.all([
     store.getStates(row.id),
@@ -89,5 +83,26 @@ export async function flowRunDetailPage(store: RunStore, row: FlowRunRow, q: Det
     subflowRunPage: { offset: q.subflowOffset, limit: q.subflowLimit, nextOffset: more ? q.subflowOffset + shownSubflows.length : null },
     subflowRuns: shownSubflows.map((s) => flowRunListView(s, now)),
     parentFlowRun: parent && parent.id === row.parentFlowRunId ? flowRunView(parent, now) : null,
+  };
+}
+
+export type TaskRunDetailPage = Omit<TaskRunDetail, "upstream"> & {
+  upstream: { parameter: string; taskRunId: string; taskRun: TaskRunListView | null }[];
+};
+
+/** A task run's answer: its upstream links a page at a time, the upstream runs without parameters. */
+export async function taskRunDetailPage(
+  store: RunStore, idOrName: string, upstream: { limit: number; offset: number },
+): Promise<TaskRunDetailPage | undefined> {
+  const d = await taskRunDetail(store, idOrName, { upstream });
+  if (!d) return undefined;
+  return {
+    ...d,
+    upstream: d.upstream.map((l) => {
+      if (!l.taskRun) return { ...l, taskRun: null };
+      const { parameters: _omitted, ...t } = l.taskRun;
+      if (t.state.message !== null) t.state = { ...t.state, message: boundText(t.state.message, LIST_MESSAGE_BYTES) };
+      return { ...l, taskRun: t };
+    }),
   };
 }

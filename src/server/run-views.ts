@@ -5,7 +5,7 @@
  */
 import type { StateType } from "../engine/states.ts";
 import type {
-  FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, LogRow, RunStore, StateRow, TaskRunRow,
+  FlowRunFilter, FlowRunRow, FlowRunWithTaskCounts, InputRow, LogRow, RunStore, StateRow, TaskRunRow,
 } from "../store/types.ts";
 import { levelName } from "../logging/levels.ts";
 import { boundText } from "../logging/redact.ts";
@@ -85,9 +85,26 @@ export interface FlowRunDetail {
 export interface TaskRunDetail {
   taskRun: TaskRunView;
   states: StateHistoryEntry[];
+  /** every upstream link, or (with `upstreamPage`) one page of them */
   upstream: UpstreamLink[];
+  upstreamPage?: ListPage;
   flowRun: FlowRunView | null;
   parentTaskRun: TaskRunView | null;
+}
+
+/** Which items of a longer list a page holds: at most `limit` from `offset`, of `total`. */
+export interface ListPage {
+  offset: number;
+  limit: number;
+  total: number;
+  /** the offset of the next page; null when this one reaches the end */
+  nextOffset: number | null;
+}
+
+/** The page of `shown` items from `offset` of `total` (nextOffset null when none follow). */
+export function listPage(offset: number, limit: number, shown: number, total: number): ListPage {
+  const next = offset + shown;
+  return { offset, limit, total, nextOffset: shown > 0 && next < total ? next : null };
 }
 
 export interface LogView {
@@ -202,29 +219,50 @@ export async function listFlowRunViews(store: RunStore, filter: FlowRunFilter): 
 }
 
 export async function upstreamOf(store: RunStore, taskRunId: string, now: number): Promise<UpstreamLink[]> {
+  return linksOf(store, await store.getInputs(taskRunId), now);
+}
+
+async function linksOf(store: RunStore, inputs: InputRow[], now: number): Promise<UpstreamLink[]> {
   const links: UpstreamLink[] = [];
-  for (const i of await store.getInputs(taskRunId)) {
+  for (const i of inputs) {
     const up = await store.getTaskRun(i.upstreamTaskRunId);
     links.push({ parameter: i.parameter, taskRunId: i.upstreamTaskRunId, taskRun: up && up.id === i.upstreamTaskRunId ? taskRunView(up, now) : null });
   }
   return links;
 }
 
-/** A task run by id or name (the newest of that name) with its history, upstream runs and flow run. */
-export async function taskRunDetail(store: RunStore, idOrName: string): Promise<TaskRunDetail | undefined> {
+/**
+ * One page of a task run's upstream links (a reduce over 10,000 runs has 10,000), by parameter
+ * then upstream id: an order every store gives the same, so pages neither skip nor repeat.
+ */
+async function upstreamPageOf(store: RunStore, taskRunId: string, now: number, page: { limit: number; offset: number }) {
+  const byKey = (i: InputRow) => `${i.parameter}\u0000${i.upstreamTaskRunId}`;
+  const inputs = (await store.getInputs(taskRunId)).sort((a, b) => (byKey(a) < byKey(b) ? -1 : byKey(a) > byKey(b) ? 1 : 0));
+  const links = await linksOf(store, inputs.slice(page.offset, page.offset + page.limit), now);
+  return { links, page: listPage(page.offset, page.limit, links.length, inputs.length) };
+}
+
+/**
+ * A task run by id or name (the newest of that name) with its history, upstream runs and flow
+ * run; with `upstream`, one page of its upstream links and `upstreamPage`.
+ */
+export async function taskRunDetail(
+  store: RunStore, idOrName: string, opts: { upstream?: { limit: number; offset: number } } = {},
+): Promise<TaskRunDetail | undefined> {
   const row = await store.getTaskRun(idOrName);
   if (!row) return undefined;
   const now = Date.now();
   const [states, upstream, flow, parent] = await Promise.all([
     store.getStates(row.id),
-    upstreamOf(store, row.id, now),
+    opts.upstream ? upstreamPageOf(store, row.id, now, opts.upstream) : upstreamOf(store, row.id, now).then((links) => ({ links, page: undefined })),
     row.flowRunId ? store.getFlowRun(row.flowRunId) : Promise.resolve(undefined),
     row.parentTaskRunId ? store.getTaskRun(row.parentTaskRunId) : Promise.resolve(undefined),
   ]);
   return {
     taskRun: taskRunView(row, now),
     states: stateHistoryView(states),
-    upstream,
+    upstream: upstream.links,
+    ...(upstream.page ? { upstreamPage: upstream.page } : {}),
     flowRun: flow && flow.id === row.flowRunId ? flowRunView(flow, now) : null,
     parentTaskRun: parent && parent.id === row.parentTaskRunId ? taskRunView(parent, now) : null,
   };

@@ -6,8 +6,8 @@
  * in this process, so the page keeps polling. Checked: the groups, the paged table, a group's
  * pages, the capped timeline with its lanes and a retried run's attempts, the logs tail first
  * and paged back, polls (an unchanged one is a few bytes; a change arrives), the phone layouts
- * (390 px), and the older subflow runs of a flow run of 250 read on demand. First render and
- * poll sizes are printed, never asserted on time.
+ * (390 px), the older subflow runs of a flow run of 250 read on demand, and a task run's 250
+ * upstream runs paged. First render and poll sizes are printed, never asserted on time.
  *
  * UPDATE_SCREENSHOTS=1 writes the README's screenshots of this page to docs/screenshots/.
  */
@@ -22,7 +22,7 @@ import { launchChromium, SKIP_NO_CHROMIUM } from "../support/browser.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
 import { seedLargeRun, TOTAL } from "./large-run-seed.ts";
-import { batch, flowRow } from "../unit/server-rows.ts";
+import { batch, flowRow, taskRow } from "../unit/server-rows.ts";
 
 const SKIP = SKIP_NO_CHROMIUM;
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs/screenshots") : mkdtempSync(join(tmpdir(), "flowctl-shots-"));
@@ -223,6 +223,35 @@ describe("web UI: a flow run of 100,000 task runs", { skip: SKIP }, () => {
     assert.equal(await page.locator("button.subflows-older").count(), 0, "nothing older is left");
     const names = await rows.locator("td:first-child a").allInnerTexts();
     assert.deepEqual(names, Array.from({ length: 250 }, (_, i) => `child-${i}`), "every subflow run once, oldest first");
+    assert.deepEqual(problems, [], "no page errors");
+  });
+
+  test("a task run that reduces 250 mapped runs: its upstream runs 100 at a time", async () => {
+    const { taskRuns } = await store.pageTaskRuns({ flowRunId: "big", limit: 250 });
+    const at = Date.now() - 60_000;
+    await store.writeBatch(batch({
+      taskRuns: [taskRow("reduce-1", "fan", at, { name: "merge-0", taskName: "merge" })],
+      inputs: taskRuns.map((t) => ({ taskRunId: "reduce-1", upstreamTaskRunId: t.id, parameter: "pages" })),
+    }));
+    await page.goto(`${server.url}/task-runs/reduce-1`);
+    const title = page.locator("h2", { hasText: "Upstream runs" });
+    await title.waitFor();
+    assert.equal(await title.innerText(), "Upstream runs (250)");
+    const rows = page.locator(".upstream tbody tr");
+    const info = page.locator(".upstream-pager .pager-info");
+    assert.equal(await info.innerText(), "1–100 of 250");
+    assert.equal(await rows.count(), 100);
+    const seen = new Set(await rows.locator("td:nth-child(2) a").allInnerTexts());
+    const next = page.locator(".upstream-pager button", { hasText: "Next" });
+    for (const want of ["101–200 of 250", "201–250 of 250"]) {
+      await next.click();
+      await page.waitForFunction((w) => document.querySelector(".upstream-pager .pager-info")?.textContent === w, want);
+      for (const n of await rows.locator("td:nth-child(2) a").allInnerTexts()) seen.add(n);
+    }
+    assert.equal(seen.size, 250, "every upstream run on one of the pages");
+    assert.equal(await next.isDisabled(), true);
+    await page.locator(".upstream-pager button", { hasText: "Previous" }).click();
+    await page.waitForFunction(() => document.querySelector(".upstream-pager .pager-info")?.textContent === "101–200 of 250");
     assert.deepEqual(problems, [], "no page errors");
   });
 });

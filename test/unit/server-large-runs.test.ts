@@ -68,7 +68,12 @@ before(async () => {
       flowRow("parent", T, { name: "parent-run" }),
       ...Array.from({ length: 5 }, (_, i) => flowRow(`sub${i}`, T + 100 + i, { name: `sub-${i}`, parentFlowRunId: "parent", parameters: JSON.stringify({ big: huge }) })),
     ],
-    taskRuns: [taskRow("h1", "parent", T + 1, { name: "huge-0", stateType: "FAILED", stateName: "Failed", stateMessage: huge, parameters: JSON.stringify({ big: huge }) })],
+    taskRuns: [
+      taskRow("h1", "parent", T + 1, { name: "huge-0", stateType: "FAILED", stateName: "Failed", stateMessage: huge, parameters: JSON.stringify({ big: huge }) }),
+      // a reduce over 250 mapped runs (of the big run, written below)
+      taskRow("r1", "parent", T + 2, { name: "reduce-0" }),
+    ],
+    inputs: Array.from({ length: 250 }, (_, i) => ({ taskRunId: "r1", upstreamTaskRunId: `g${i}`, parameter: "pages" })),
   }));
   await store.writeBatch(batch({
     flowRuns: [flowRow("big", T, { name: "big-run", endTime: T + 30_000, updated: T + 30_000 })],
@@ -254,6 +259,25 @@ describe("a flow run of many task runs", () => {
     const p3 = await get("/api/flow-runs/parent?subflowLimit=2&subflowOffset=4");
     assert.deepEqual([names(p3), p3.subflowRunPage.nextOffset], [["sub-0"], null]);
     assert.equal((await get("/api/flow-runs/sub-2")).parentFlowRun.name, "parent-run");
+  });
+
+  test("a task run's answer pages its upstream runs, listed without parameters", async () => {
+    const d = await get("/api/task-runs/reduce-0");
+    assert.deepEqual(d.upstreamPage, { offset: 0, limit: 100, total: 250, nextOffset: 100 });
+    // by parameter, then upstream id (as text: g0, g1, g10, g100 …)
+    const ids = Array.from({ length: 250 }, (_, i) => `g${i}`).sort();
+    assert.deepEqual(d.upstream.map((u: any) => u.taskRunId), ids.slice(0, 100));
+    assert.deepEqual(d.upstream.map((u: any) => u.taskRun.name), ids.slice(0, 100).map((id) => `get-url-${id.slice(1)}`));
+    assert.equal(d.upstream[0].parameter, "pages");
+    assert.equal(d.upstream[0].taskRun.parameters, undefined);
+    const last = await get("/api/task-runs/r1?upstreamLimit=100&upstreamOffset=200");
+    assert.deepEqual([last.upstream.map((u: any) => u.taskRunId), last.upstreamPage.nextOffset], [ids.slice(200), null]);
+    assert.deepEqual((await get("/api/task-runs/huge-0")).upstreamPage, { offset: 0, limit: 100, total: 0, nextOffset: null });
+    for (const q of ["upstreamLimit=0", "upstreamLimit=1001", "upstreamOffset=-1", "upstreamOffset=x"]) {
+      const r = await raw(server, `/api/task-runs/r1?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.match(JSON.parse(r.bytes.toString()).error, /^'upstream(Limit|Offset)' must be a whole number from \d+ to \d+, got '/);
+    }
   });
 
   test("bad paging values of the flow run's answer are 400 with a message, before the run is looked up", async () => {

@@ -7,9 +7,10 @@ const REFRESH_MS = 1500;
 
 /**
  * @param {HTMLElement} main
- * @param {{ apiPath: string, runOf: (d: any) => any, logsPath: (run: any) => string,
+ * @param {{ apiPath: string | (() => string), runOf: (d: any) => any, logsPath: (run: any) => string,
  *           render: (d: any, head: HTMLElement, body: HTMLElement) => void }} page
- * @returns {() => void} stops the refreshes
+ * @returns {(() => void) & { refresh: () => void }} stops the refreshes; `refresh()` reads the
+ *   run again now (after the page changed what `apiPath` asks for)
  */
 export function runPage(main, { apiPath, runOf, logsPath, render }) {
   const head = h("div", { class: "page-head" });
@@ -22,7 +23,7 @@ export function runPage(main, { apiPath, runOf, logsPath, render }) {
   async function refresh() {
     let d;
     try {
-      d = await api(apiPath);
+      d = await api(typeof apiPath === "function" ? apiPath() : apiPath);
     } catch (err) {
       replace(main, errorBox(err));
       return false;
@@ -43,8 +44,10 @@ export function runPage(main, { apiPath, runOf, logsPath, render }) {
   }
 
   const poll = poller(refresh, REFRESH_MS);
-  return () => {
+  const stop = () => {
     poll.stop();
     logs?.stop();
   };
+  stop.refresh = () => poll.kick();
+  return stop;
 }

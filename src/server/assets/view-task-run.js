@@ -1,7 +1,7 @@
 // One task run: its state history (each retry shows as a new Running/Retrying entry),
-// parameters, upstream runs, cache key, error and logs.
+// parameters, upstream runs (a page at a time), cache key, error and logs.
 import {
-  h, json, link, relTime, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
+  fmtCount, h, json, link, relTime, replace, runDuration, runHref, section, stateBadge, table, tagChips, taskRunHref,
 } from "./dom.js";
 import { runPage } from "./run-page.js";
 import { historyTable, metaList } from "./view-flow-run.js";
@@ -18,16 +18,37 @@ function errorOf(states) {
   );
 }
 
+/** The upstream runs a page at a time (a reduce over 10,000 mapped runs has 10,000). */
+const UPSTREAM_PAGE = 100;
+
 export function taskRunView(main, id) {
-  return runPage(main, {
-    apiPath: `/api/task-runs/${encodeURIComponent(id)}`,
+  let upstreamOffset = 0;
+  const page = runPage(main, {
+    apiPath: () => `/api/task-runs/${encodeURIComponent(id)}?${new URLSearchParams({ upstreamLimit: String(UPSTREAM_PAGE), upstreamOffset: String(upstreamOffset) })}`,
     runOf: (d) => d.taskRun,
     logsPath: (run) => `/api/task-runs/${encodeURIComponent(run.id)}/logs`,
-    render,
+    render: (d, head, body) => render(d, head, body, (offset) => {
+      upstreamOffset = offset;
+      page.refresh();
+    }),
   });
+  return page;
 }
 
-function render(d, head, body) {
+/** "1–100 of 10,000" with Previous and Next, when the upstream runs are more than a page. */
+function upstreamPager(p, shown, go) {
+  if (!p || (p.offset === 0 && p.nextOffset === null)) return null;
+  const info = shown ? `${fmtCount(p.offset + 1)}–${fmtCount(p.offset + shown)} of ${fmtCount(p.total)}` : `none past ${fmtCount(p.total)}`;
+  return h(
+    "div",
+    { class: "pager upstream-pager" },
+    h("button", { type: "button", class: "pager-btn", disabled: p.offset === 0, on: { click: () => go(Math.max(0, p.offset - p.limit)) } }, "‹ Previous"),
+    h("span", { class: "pager-info muted" }, info),
+    h("button", { type: "button", class: "pager-btn", disabled: p.nextOffset === null, on: { click: () => go(p.nextOffset) } }, "Next ›"),
+  );
+}
+
+function render(d, head, body, goUpstream) {
   const t = d.taskRun;
   replace(head,
     h(
@@ -64,7 +85,8 @@ function render(d, head, body) {
       { class: "two-col" },
       section("Parameters", json(t.parameters)),
       section(
-        `Upstream runs (${d.upstream.length})`,
+        `Upstream runs (${fmtCount(d.upstreamPage?.total ?? d.upstream.length)})`,
+        upstreamPager(d.upstreamPage, d.upstream.length, goUpstream),
         d.upstream.length
           ? table(
             [
