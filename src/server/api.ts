@@ -6,7 +6,7 @@
  *   GET /api/flow-runs                   { flowRuns: FlowRunView[] (newest first, with taskCounts), limit, offset }
  *        ?state=Failed,COMPLETED  (state types or names)  &flow=NAME &tag=T
  *        &since=MS &until=MS (creation time)  &limit=1..1000 (50) &offset=N
- *   GET /api/flow-runs/:idOrName         FlowRunDetailPage (flow-run-detail.ts) { flowRun (with taskCounts), states,
+ *   GET /api/flow-runs/:idOrName         FlowRunDetailPage (run-detail.ts) { flowRun (with taskCounts), states,
  *        taskRunPage: { offset, limit, total, nextOffset }, taskRuns (that page, oldest first, listed as in
  *        /task-runs), subflowRunPage: { offset, limit, nextOffset }, subflowRuns (newest first), parentFlowRun }
  *        ?limit=1..1000 (200) &offset=N &taskKey=K &state=Failed,RUNNING  &subflowLimit=1..1000 (100) &subflowOffset=N
@@ -38,7 +38,7 @@ import { flowRunChanges, flowRunOverview, parseCursor, taskRunListView } from ".
 import {
   flowRunDetailPage, SUBFLOW_RUNS_DEFAULT, SUBFLOW_RUNS_MAX, TASK_RUNS_DEFAULT, TASK_RUNS_MAX, taskRunDetailPage,
   UPSTREAM_DEFAULT, UPSTREAM_MAX,
-} from "./flow-run-detail.ts";
+} from "./run-detail.ts";
 
 const require = createRequire(import.meta.url);
 const VERSION = (require("../../package.json") as { version: string }).version;

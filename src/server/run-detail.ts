@@ -1,5 +1,5 @@
 /**
- * The answers for one run, bounded whatever its size.
+ * The API's answers for one run (a flow run, a task run), bounded whatever the run's size.
  *
  * `GET /api/flow-runs/:idOrName`: a flow run with one page of its task runs and one page of its
  * subflow runs, so the answer is bounded whatever the run's size (a flow run of 100,000 task runs
@@ -14,7 +14,8 @@
 import type { FlowRunRow, FlowRunWithTaskCounts, RunStore } from "../store/types.ts";
 import { boundText } from "../logging/redact.ts";
 import {
-  flowRunView, listPage, taskRunDetail, type TaskRunDetail, stateHistoryView, taskCountsOf, type FlowRunView, type ListPage, type StateHistoryEntry,
+  flowRunView, listPage, stateHistoryView, taskCountsOf, taskRunDetail,
+  type FlowRunView, type ListPage, type StateHistoryEntry, type TaskRunDetail,
 } from "./run-views.ts";
 import { LIST_MESSAGE_BYTES, taskRunListView, type TaskRunListView } from "./flow-run-page.ts";
 
