@@ -17,3 +17,5 @@ export interface PackedBatch {
 export declare function packBatch(batch: WriteBatch): PackedBatch;
 /** One IMMEDIATE transaction per batch (or per list of batches, `many`, their rows merged), on this connection. */
 export declare function createBatchWriter(db: Database.Database): ((packed: PackedBatch) => void) & { many(list: PackedBatch[]): void };
+/** The task-run rows of several packed batches, one row per run (its latest); the list itself when no run repeats. */
+export declare function collapseTaskRows(list: PackedBatch[]): PackedBatch[] | { taskRuns: unknown[] }[];

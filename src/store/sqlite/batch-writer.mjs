@@ -142,6 +142,48 @@ function rowWriter(db, cols, sql) {
   };
 }
 
+const TASK_WIDTH = TASK_COLS.split(", ").length;
+const TASK_UPDATED_AT = TASK_COLS.split(", ").indexOf("updated");
+
+/**
+ * The task-run rows of several batches written in one transaction, one row per run: a run whose
+ * row comes more than once (a `.map` run's Pending row, then its final one) is written once, at
+ * its first place (the order rows are inserted in, which pages break ties on), with the values the
+ * upserts one after another would leave: the latest row whose `updated` is not older than the one
+ * it follows (the same rule as the upsert's WHERE). Its states are all written, each its own row.
+ * Returns the list unchanged when no run repeats.
+ */
+export function collapseTaskRows(list) {
+  if (list.length < 2) return list;
+  /** id → [batch, offset] of the row it ends with */
+  const last = new Map();
+  let rows = 0;
+  for (let b = 0; b < list.length; b++) {
+    const flat = list[b].taskRuns;
+    for (let i = 0; i < flat.length; i += TASK_WIDTH) {
+      rows++;
+      const id = flat[i];
+      const at = last.get(id);
+      if (at === undefined) last.set(id, [b, i]);
+      else if (flat[i + TASK_UPDATED_AT] >= list[at[0]].taskRuns[at[1] + TASK_UPDATED_AT]) (at[0] = b), (at[1] = i);
+    }
+  }
+  if (last.size === rows) return list;
+  const out = new Array(last.size * TASK_WIDTH);
+  let k = 0;
+  for (const b of list) {
+    const flat = b.taskRuns;
+    for (let i = 0; i < flat.length; i += TASK_WIDTH) {
+      const at = last.get(flat[i]);
+      if (at === null) continue; // written at its first place
+      const from = list[at[0]].taskRuns;
+      for (let c = 0; c < TASK_WIDTH; c++) out[k++] = from[at[1] + c];
+      last.set(flat[i], null);
+    }
+  }
+  return [{ taskRuns: out }];
+}
+
 /**
  * @param {import("better-sqlite3").Database} db
  * @returns {(packed: ReturnType<typeof packBatch>) => void}
@@ -172,7 +214,7 @@ function statements(db, replayed) {
   // a list of packed batches, in order (a later snapshot of a run after an earlier one)
   const tx = db.transaction((list) => {
     flow(list, "flowRuns");
-    task(list, "taskRuns");
+    task(replayed ? list : collapseTaskRows(list), "taskRuns");
     state(list, "states");
     input(list, "inputs");
     for (const b of list) {
