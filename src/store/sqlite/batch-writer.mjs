@@ -130,14 +130,14 @@ function rowWriter(db, cols, sql) {
       for (let i = 0; i < flat.length; i++) {
         params[k++] = flat[i];
         if (k === params.length) {
-          chunk.run(params);
+          chunk.run(...params);
           k = 0;
         }
       }
     }
     for (let r = 0; r < k; r += width) {
       for (let c = 0; c < width; c++) one[c] = params[r + c];
-      single.run(one);
+      single.run(...one);
     }
   };
 }
