@@ -323,9 +323,14 @@ function release(store: RunStore, holderId: string, tags: readonly string[]): vo
   }
   // a store that does not answer: tried again (a slot left held would block the tag until its lease ran out)
   const started = Date.now();
+  let settle!: () => void;
+  const released = new Promise<void>((resolve) => (settle = resolve));
+  pendingReleases.add(released);
+  void released.then(() => pendingReleases.delete(released));
   const attempt = (wait: number): void => {
     store.releaseSlots(holderId).then(
       () => {
+        settle();
         for (const tag of tags) wakeFirst(store, tag);
       },
       (err) => {
@@ -333,12 +338,32 @@ function release(store: RunStore, holderId: string, tags: readonly string[]): vo
           setTimeout(() => attempt(Math.min(wait * 2, MAX_STORE_WAIT_MS)), wait).unref();
           return;
         }
+        settle();
         engineLogger.warning(`Could not release the tag concurrency slots of task run ${holderId}: ${coerceError(err).message}`);
       },
     );
   };
   attempt(FIRST_BACKOFF_MS);
 }
+
+/** Slot releases on their way to the store (fire and forget while the flow goes on). */
+const pendingReleases = new Set<Promise<void>>();
+
+/**
+ * Wait (at most `maxWaitMs`) for the slot releases still on their way to the store: a top-level
+ * flow run ends only after them, or the process could exit with its last task runs' slots still
+ * held in the store — blocking the tag for every other process until their leases ran out.
+ */
+export async function slotReleasesSettled(maxWaitMs = RELEASE_WAIT_AT_END_MS): Promise<void> {
+  if (pendingReleases.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs)));
+  await Promise.race([Promise.all(pendingReleases), bound]);
+  clearTimeout(timer);
+}
+
+/** How long the end of a flow run waits for its slot releases (a store that is down: their leases free them). */
+const RELEASE_WAIT_AT_END_MS = 5_000;
 
 /** How long a release that the store refuses is tried again (then the slot's lease frees it). */
 const RELEASE_RETRY_MS = 60_000;

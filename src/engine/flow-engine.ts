@@ -30,6 +30,7 @@ import { closeSuspendedGenerators } from "./generator-task.ts";
 import { watchForCancel } from "./cancel-watch.ts";
 import { statusLine } from "../logging/status-line.ts";
 import { nestedDepth, nestingError } from "./nesting.ts";
+import { slotReleasesSettled } from "./concurrency.ts";
 
 /** Flow runs in progress in this process, subflows included (interrupted together on SIGINT/SIGTERM). */
 export const activeFlowRuns = new Map<FlowRunRecord, Promise<State>>();
@@ -151,7 +152,10 @@ export async function runFlow(
     env.writer.markDone(run.id);
     // the last flow run in progress that uses a runner releases its workers and connections
     if (!runnerInUse(run.taskRunner)) await run.taskRunner.shutdown?.().catch(() => undefined);
-    if (!parent) await env.writer.flush().catch(() => undefined);
+    if (!parent) {
+      await slotReleasesSettled();
+      await env.writer.flush().catch(() => undefined);
+    }
   }
   return { run, state };
 }
