@@ -15,9 +15,10 @@ import { runHooks } from "./hooks.ts";
 import { bindArgs } from "./parameters.ts";
 import { AwaitingRetry, Completed, Crashed, Failed, Retrying, Running, TimedOut, type State } from "./states.ts";
 import {
-  decideRetry, finish, finishBeforeStart, interruptedState, prepareTaskRun, round, settleUpstream, standaloneGenerators,
+  decideRetry, finish, finishBeforeStart, interruptedState, prepareTaskRun, settleUpstream, standaloneGenerators,
   type CallOptions, type Prepared,
 } from "./task-engine.ts";
+import { round } from "./local-attempt.ts";
 import type { TaskDefinition } from "./task-definition.ts";
 import type { FlowRunRecord, TaskRunRecord } from "./run-records.ts";
 import { containsFutures, substituteFutures } from "./upstream.ts";
