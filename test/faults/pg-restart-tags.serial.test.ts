@@ -20,7 +20,8 @@ test("PostgreSQL stopped for 4 s under tag concurrency limits: task runs wait fo
   const limit = await runCli(["concurrency-limit", "create", "pg", "2"], { home, env: { PREFECT_API_DATABASE_CONNECTION_URL: pg.url } });
   rmSync(home, { recursive: true, force: true });
   assert.equal(limit.code, 0, limit.stderr);
-  const run = startFaultRun({ n: 2000, tag: "pg", workMs: 1 }, { storeUrl: pg.url });
+  // four task runs at a time under a limit of 2: runs really wait for slots, before, during and after the outage
+  const run = startFaultRun({ n: 2000, tag: "pg", workMs: 1, width: 4 }, { storeUrl: pg.url });
   try {
     await run.waitFor(/Task run 'work-500' - Finished in state/);
     stopPostgres();
