@@ -183,9 +183,14 @@ test("logPrints routes console output into the run's log; otherwise the console 
     });
     const original = process.stdout.write;
     const captured: string[] = [];
-    process.stdout.write = ((chunk: string) => {
-      captured.push(String(chunk));
-      return true;
+    // only the task's own line is held back: everything else goes on to stdout (the test runner
+    // reports the previous test there meanwhile — swallowing that lost its result)
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      if (String(chunk).includes("not captured")) {
+        captured.push(String(chunk));
+        return true;
+      }
+      return (original as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
     }) as typeof process.stdout.write;
     try {
       await f();
