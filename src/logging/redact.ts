@@ -90,13 +90,40 @@ export function storedText(text: string, limits: RecordLimits): string {
 }
 
 /**
+ * How `jsonSafe` turns a value into one JSON can hold: what a string becomes, how many entries of
+ * an array or object are kept, how deep it goes (and what stands for what is deeper), and — with
+ * `limits` — which secrets are shown as `********`.
+ */
+export interface JsonRules {
+  text(s: string): string;
+  maxItems: number;
+  maxDepth: number;
+  tooDeep: string;
+  limits: RecordLimits | undefined;
+}
+
+/** The whole value (`flowctl run --json` prints a result whole): nothing cut or redacted. */
+export const WHOLE_VALUE: JsonRules = { text: (s) => s, maxItems: Infinity, maxDepth: 33, tooDeep: "<circular>", limits: undefined };
+
+const storeRules = new WeakMap<RecordLimits, JsonRules>();
+/** The run store's rules for these limits (made once per run's limits). */
+function rulesFor(limits: RecordLimits): JsonRules {
+  let r = storeRules.get(limits);
+  if (!r) {
+    r = { text: (s) => storedText(s, limits), maxItems: MAX_ITEMS, maxDepth: MAX_DEPTH, tooDeep: `<nested deeper than ${MAX_DEPTH} levels: cut>`, limits };
+    storeRules.set(limits, r);
+  }
+  return r;
+}
+
+/**
  * A value as JSON text for the store: secret keys (at any depth) shown as `********`, strings
  * scrubbed and bounded, large arrays and objects and deep nesting cut with a marker, values
  * JSON cannot hold described rather than dropped.
  */
 export function storedJson(value: unknown, limits: RecordLimits, secretKeys?: ReadonlySet<string>): string {
   try {
-    return JSON.stringify(safe(value, limits, [], secretKeys)) ?? "null";
+    return JSON.stringify(jsonSafe(value, rulesFor(limits), [], secretKeys)) ?? "null";
   } catch (err) {
     return JSON.stringify(`<unserialisable: ${(err as Error).message}>`);
   }
@@ -106,10 +133,15 @@ function isSecretKey(key: string, limits: RecordLimits, secretKeys: ReadonlySet<
   return secretKeys?.has(key) === true || limits.redactKey?.test(key) === true;
 }
 
-function safe(v: unknown, limits: RecordLimits, ancestors: object[], topSecret?: ReadonlySet<string>): unknown {
+/**
+ * `v` as a value JSON holds: non-finite numbers and bigints as text, functions and symbols by
+ * name, dates as ISO text, typed arrays by length, errors as name and message, Maps as objects,
+ * Sets as arrays, cycles as "<circular>" — under `rules` (see `JsonRules`).
+ */
+export function jsonSafe(v: unknown, rules: JsonRules, ancestors: object[], topSecret?: ReadonlySet<string>): unknown {
   switch (typeof v) {
     case "string":
-      return storedText(v, limits);
+      return rules.text(v);
     case "boolean":
       return v;
     case "number":
@@ -125,29 +157,31 @@ function safe(v: unknown, limits: RecordLimits, ancestors: object[], topSecret?:
   }
   if (v === null) return null;
   const o = v as object;
-  if (isSecretWrapper(o)) return REDACTED;
+  const limits = rules.limits;
+  if (limits && isSecretWrapper(o)) return REDACTED;
   if (ancestors.includes(o)) return "<circular>";
-  if (ancestors.length >= MAX_DEPTH) return `<nested deeper than ${MAX_DEPTH} levels: cut>`;
+  if (ancestors.length >= rules.maxDepth) return rules.tooDeep;
   if (o instanceof Date) return Number.isNaN(o.getTime()) ? "Invalid Date" : o.toISOString();
   if (ArrayBuffer.isView(o) && !(o instanceof DataView)) return `<${o.constructor.name} length=${(o as Uint8Array).length}>`;
-  if (o instanceof Error) return { name: o.name, message: storedText(o.message, limits) };
+  if (o instanceof Error) return { name: o.name, message: rules.text(o.message) };
+  const max = rules.maxItems;
   ancestors.push(o);
   try {
     if (Array.isArray(o) || o instanceof Set) {
       const items = Array.isArray(o) ? o : Array.from(o);
-      const out = items.slice(0, MAX_ITEMS).map((x) => safe(x, limits, ancestors));
-      if (items.length > MAX_ITEMS) out.push(`<truncated: ${items.length - MAX_ITEMS} more of ${items.length} items cut>`);
+      const out = (items.length > max ? items.slice(0, max) : items).map((x) => jsonSafe(x, rules, ancestors));
+      if (items.length > max) out.push(`<truncated: ${items.length - max} more of ${items.length} items cut>`);
       return out;
     }
     if (typeof (o as { toJSON?: unknown }).toJSON === "function" && !(o instanceof Map)) {
-      return safe((o as { toJSON(): unknown }).toJSON(), limits, ancestors);
+      return jsonSafe((o as { toJSON(): unknown }).toJSON(), rules, ancestors);
     }
     const entries: [string, unknown][] = o instanceof Map ? Array.from(o, ([k, x]) => [String(k), x]) : Object.keys(o).map((k) => [k, (o as Record<string, unknown>)[k]]);
     const out: Record<string, unknown> = {};
-    for (const [k, x] of entries.slice(0, MAX_ITEMS)) {
-      out[k] = isSecretKey(k, limits, ancestors.length === 1 ? topSecret : undefined) ? REDACTED : safe(x, limits, ancestors);
+    for (const [k, x] of entries.length > max ? entries.slice(0, max) : entries) {
+      out[k] = limits && isSecretKey(k, limits, ancestors.length === 1 ? topSecret : undefined) ? REDACTED : jsonSafe(x, rules, ancestors);
     }
-    if (entries.length > MAX_ITEMS) out["<truncated>"] = `${entries.length - MAX_ITEMS} more of ${entries.length} keys cut`;
+    if (entries.length > max) out["<truncated>"] = `${entries.length - max} more of ${entries.length} keys cut`;
     return out;
   } finally {
     ancestors.pop();
