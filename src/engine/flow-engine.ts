@@ -31,6 +31,7 @@ import { watchForCancel } from "./cancel-watch.ts";
 import { statusLine } from "../logging/status-line.ts";
 import { nestedDepth, nestingError } from "./nesting.ts";
 import { slotReleasesSettled } from "./concurrency.ts";
+import { boundHeapSlack } from "./heap-slack.ts";
 
 /** Flow runs in progress in this process, subflows included (interrupted together on SIGINT/SIGTERM). */
 export const activeFlowRuns = new Map<FlowRunRecord, Promise<State>>();
@@ -109,7 +110,11 @@ export async function runFlow(
     }
   }
   if (parent) run.progress = parent.progress;
-  if (!parent) await env.writer.open();
+  if (!parent) {
+    await env.writer.open();
+    // the process's own runs (not a test harness's): keep the heap near what is live
+    if (env === processEnv) boundHeapSlack();
+  }
   run.setState(Pending());
   env.writer.markLive(run.id);
   // the flow run is in the store before its first log line (a SIGKILL from here on leaves it)
