@@ -157,6 +157,12 @@ export interface WriteBatch {
    * is not moved back to one that is not. Replaying a batch twice so changes nothing.
    */
   replayed?: boolean;
+  /**
+   * Rows sent again after a write that failed: the store may have taken that write and only its
+   * answer got lost (a connection dropped during COMMIT, the write thread gone after its commit).
+   * Every other row is written idempotently already; a log line already stored is not added again.
+   */
+  resent?: boolean;
 }
 
 export interface FlowRunFilter {

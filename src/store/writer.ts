@@ -62,6 +62,8 @@ export class StoreWriter {
   private readonly keeper = new OutageKeeper(() => this.journalProvider(), (line) => this.notices.write(line));
   /** the journal is being replayed: new rows wait (so the store gets them after the older ones) */
   private holding = false;
+  /** rows of a write that failed wait in what is pending: the batch that carries them is `resent` */
+  private retrying = false;
   private replaying: Promise<void> | undefined;
   /** rows kept in memory during an outage before they go to the journal (tests lower it) */
   spillRows = SPILL_ROWS;
@@ -283,6 +285,10 @@ export class StoreWriter {
       logs: this.logs,
       results: this.results,
     };
+    if (this.retrying) {
+      batch.resent = true;
+      this.retrying = false;
+    }
     this.flowRuns = new Map();
     this.taskRuns = new Map();
     this.states = [];
@@ -309,6 +315,8 @@ export class StoreWriter {
     const results = batch.results ?? [];
     this.results = results.concat(this.results);
     this.pending += batchRows(batch);
+    // the store may hold these rows already (a lost answer): their log lines must not come twice
+    this.retrying = true;
   }
 
   /** Hand what is pending to the store now (the store is open); the write goes on in the background. */

@@ -181,6 +181,52 @@ for (const [name, freshUrl] of [["sqlite", sqliteUrl], ["postgres", pgUrl]] as c
         assert.equal((await store.getTaskRun("t0"))?.stateName, "Completed");
       });
     });
+
+    test("the writer: a write the store took whose answer got lost is sent again without doubling a log line", async () => {
+      await withStore(async (store) => {
+        // the first write reaches the store, then its answer is lost (a connection dropped during COMMIT)
+        let lose = 1;
+        const sent: WriteBatch[] = [];
+        const lossy = Object.create(store, {
+          writeBatch: {
+            value: async (b: WriteBatch) => {
+              sent.push(b);
+              await store.writeBatch(b);
+              if (lose-- > 0) throw new Error("Connection terminated unexpectedly");
+            },
+          },
+        }) as RunStore;
+        const writer = new StoreWriter({ exitHooks: false });
+        writer.storeProvider = async () => lossy;
+        const notices: string[] = [];
+        writer.notices = { write: (l) => void notices.push(l) };
+        const [running, done] = batches(20);
+        for (const r of running!.flowRuns) writer.touchFlowRun({ id: r.id, toRow: () => r });
+        for (const r of running!.taskRuns) writer.touchTaskRun({ id: r.id, toRow: () => r });
+        for (const s of running!.states) writer.addState(s);
+        for (const l of running!.logs) writer.addLog({ ...l, flowRunId: l.flowRunId ?? undefined, taskRunId: l.taskRunId ?? undefined });
+        await assert.rejects(writer.flush(), /Connection terminated/);
+        // new rows come meanwhile; the next write carries both
+        for (const r of done!.flowRuns) writer.touchFlowRun({ id: r.id, toRow: () => r });
+        for (const r of done!.taskRuns) writer.touchTaskRun({ id: r.id, toRow: () => r });
+        for (const s of done!.states) writer.addState(s);
+        for (const l of done!.logs) writer.addLog({ ...l, flowRunId: l.flowRunId ?? undefined, taskRunId: l.taskRunId ?? undefined });
+        await writer.flush();
+        assert.deepEqual(sent.map((b) => b.resent === true), [false, true], "the write after the lost answer is marked resent");
+        const c = await contents(store);
+        assert.equal(c.flow, "Completed");
+        assert.deepEqual(new Set(c.tasks), new Set(["Completed"]));
+        assert.equal(c.states, 42);
+        assert.equal(c.logs.length, 41, "every log line once");
+        assert.equal(new Set(c.logs).size, 41);
+        // a later write that did not follow a failure is plain again (no per-line lookups)
+        writer.addLog({ flowRunId: "f1", taskRunId: undefined, level: 20, source: "flow", message: "flow ended", timestamp: T0 + 20_000 });
+        await writer.flush();
+        assert.equal(sent.at(-1)!.resent, undefined);
+        assert.equal((await contents(store)).logs.length, 42);
+        assert.ok(notices.some((l) => l.includes("answers again")), notices.join(""));
+      });
+    });
   });
 }
 

@@ -87,6 +87,9 @@ const REPLAY_SQL = {
   result: `${insertSelect(RESULTS as ColumnSet<unknown>)} ON CONFLICT (task_run_id) DO NOTHING`,
 };
 
+/** Rows sent again after a failed write (`WriteBatch.resent`): a log line already stored is not added again. */
+const RESENT_SQL = { ...SQL, log: REPLAY_SQL.log };
+
 /** The newest snapshot of each run (the later one on a tie), in id order. */
 function latestById<R extends { id: string; updated: number }>(rows: readonly R[]): R[] {
   const m = new Map<string, R>();
@@ -155,7 +158,7 @@ export class PostgresStore implements RunStore {
     const inputs = lastByKey(batch.inputs, (i) => `${i.taskRunId}\0${i.upstreamTaskRunId}\0${i.parameter}`);
     const results = lastByKey(batch.results ?? [], (r) => r.taskRunId);
     if (!flowRuns.length && !taskRuns.length && !states.length && !inputs.length && !batch.logs.length && !results.length) return;
-    const sql = batch.replayed ? REPLAY_SQL : SQL;
+    const sql = batch.replayed ? REPLAY_SQL : batch.resent ? RESENT_SQL : SQL;
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       try {

@@ -13,6 +13,8 @@ export interface PackedBatch {
   results: unknown[];
   /** rows replayed from the journal (WriteBatch.replayed) */
   replayed: boolean;
+  /** rows sent again after a failed write (WriteBatch.resent): log lines deduplicated */
+  resent: boolean;
 }
 export declare function packBatch(batch: WriteBatch): PackedBatch;
 /** One IMMEDIATE transaction per batch (or per list of batches, `many`, their rows merged), on this connection. */

@@ -60,7 +60,7 @@ export function packBatch(b) {
     results[k++] = r.taskRunId; results[k++] = r.flowRunId; results[k++] = r.inputsKey; results[k++] = r.sourceHash;
     results[k++] = r.kind; results[k++] = r.payload; results[k++] = r.message; results[k++] = r.created;
   }
-  return { flowRuns, taskRuns, states, inputs, logs, results, replayed: b.replayed === true };
+  return { flowRuns, taskRuns, states, inputs, logs, results, replayed: b.replayed === true, resent: b.resent === true };
 }
 
 function values(width, rows) {
@@ -191,19 +191,24 @@ export function collapseTaskRows(list) {
  * @returns {(packed: ReturnType<typeof packBatch>) => void}
  */
 export function createBatchWriter(db) {
-  const write = statements(db, false);
+  const write = statements(db, false, false);
   let replay;
-  const one = (packed) => (packed.replayed ? (replay ??= statements(db, true)) : write)(packed);
-  // several batches in one transaction; replayed ones (rare) each with their own statements, inside it
+  let resend;
+  const one = (packed) =>
+    (packed.replayed ? (replay ??= statements(db, true, true)) : packed.resent ? (resend ??= statements(db, false, true)) : write)(packed);
+  // several batches in one transaction; replayed or resent ones (rare) each with their own statements, inside it
   const mixed = db.transaction((list) => {
     for (const b of list) one(b);
   });
-  one.many = (list) => (list.some((b) => b.replayed) ? mixed.immediate(list) : write.many(list));
+  one.many = (list) => (list.some((b) => b.replayed || b.resent) ? mixed.immediate(list) : write.many(list));
   return one;
 }
 
-/** The transaction writing one batch: as recorded, or (`replayed`) keeping what the store holds already. */
-function statements(db, replayed) {
+/**
+ * The transaction writing one batch: as recorded, or (`replayed`) keeping what the store holds
+ * already; `dedupeLogs` (replayed or resent batches): a log line already stored is not added again.
+ */
+function statements(db, replayed, dedupeLogs) {
   const flow = rowWriter(db, FLOW_COLS, (n) => upsertSql("flow_runs", FLOW_COLS, n, replayed));
   const task = rowWriter(db, TASK_COLS, (n) => upsertSql("task_runs", TASK_COLS, n, replayed, TASK_UPDATED_COLS));
   const keep = replayed ? "INSERT OR IGNORE" : "INSERT OR REPLACE";
@@ -211,7 +216,7 @@ function statements(db, replayed) {
     replayed ? `INSERT INTO run_states (${STATE_COLS}) VALUES ${values(9, n)} ${KEEP_STATE_UNLESS_GUESSED}` : `INSERT OR REPLACE INTO run_states (${STATE_COLS}) VALUES ${values(9, n)}`,
   );
   const input = rowWriter(db, INPUT_COLS, (n) => `INSERT OR IGNORE INTO task_run_inputs (${INPUT_COLS}) VALUES ${values(3, n)}`);
-  const log = replayed ? replayLogWriter(db) : rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
+  const log = dedupeLogs ? replayLogWriter(db) : rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
   const result = rowWriter(db, RESULT_COLS, (n) => `${keep} INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, n)}`);
   // a list of packed batches, in order (a later snapshot of a run after an earlier one)
   const tx = db.transaction((list) => {
