@@ -21,6 +21,7 @@ import { currentJournal, getStore, onStoreClose } from "./index.ts";
 import type { Journal } from "./journal.ts";
 import { OutageKeeper, retryUntil, RETRY_BASE_MS, RETRY_MAX_MS, SPILL_ROWS } from "./outage.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { Admission } from "./admission.ts";
 import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
 
 export interface Persistable<R> {
@@ -39,7 +40,6 @@ const MAX_UNACKNOWLEDGED_ROWS = 4 * FLUSH_THRESHOLD;
 const MAX_UNACKNOWLEDGED = 256;
 /** A synchronous body's hand-off waits while the batch before it is younger than this (ms) and unacknowledged. */
 const HAND_OFF_MS = 1;
-const noop = () => undefined;
 /** How long the end of a run keeps trying an unreachable store before journalling what is left. */
 export const SETTLE_GRACE_MS = 3000;
 
@@ -184,58 +184,23 @@ export class StoreWriter {
   /** rows in the batches handed to the store and not yet acknowledged */
   private unackedRows = 0;
 
-  /** what waits for the store to keep up (`admit`, `whenAdmitted`), first in first out (`waitHead` is next) */
-  private waiters: (() => void)[] = [];
-  private waitHead = 0;
-  private releaseScheduled = false;
+  /** new task runs held back while the store is congested (`admission.ts`) */
+  private readonly admission = new Admission(() => this.congested);
 
-  /**
-   * Resolves when a new task run may start: at once (undefined) unless the store is congested or
-   * others wait before it, in the order they came.
-   */
+  /** Resolves when a new task run may start: at once (undefined) unless the store is congested or others wait before it. */
   admit(): Promise<void> | undefined {
-    if (this.waitHead === this.waiters.length && !this.congested) return undefined;
-    return new Promise<void>((resolve) => this.whenAdmitted(resolve));
+    return this.admission.admit();
   }
 
-  /**
-   * Call `start` (on a later microtask at the soonest) once the store keeps up and whatever waited
-   * before it went. A submitted task run waits here as this one function, not as a suspended
-   * async call: a `.map` of 100,000 runs holds 100,000 of them.
-   */
+  /** Call `start` once the store keeps up and whatever waited before it went (`admission.ts`). */
   whenAdmitted(start: () => void): void {
-    this.waiters.push(start);
-    this.scheduleRelease();
-  }
-
-  /** Let waiters go while the store keeps up (each one checked after the one before it started). */
-  private release = (): void => {
-    this.releaseScheduled = false;
-    while (this.waitHead < this.waiters.length && !this.congested) {
-      const start = this.waiters[this.waitHead]!;
-      this.waiters[this.waitHead++] = noop;
-      start();
-    }
-    if (this.waitHead === this.waiters.length) {
-      this.waiters = [];
-      this.waitHead = 0;
-    } else if (this.waitHead > 4096 && this.waitHead * 2 > this.waiters.length) {
-      this.waiters = this.waiters.slice(this.waitHead);
-      this.waitHead = 0;
-    }
-  };
-
-  /** On a microtask: the caller's synchronous code (a `.map` loop) ends first. */
-  private scheduleRelease(): void {
-    if (this.releaseScheduled || this.congested) return;
-    this.releaseScheduled = true;
-    queueMicrotask(this.release);
+    this.admission.whenAdmitted(start);
   }
 
   private settled(write: Promise<void>, rows: number): void {
     this.inflight.delete(write);
     this.unackedRows -= rows;
-    if (this.waitHead < this.waiters.length) this.scheduleRelease();
+    this.admission.acknowledged();
   }
 
   private exitHooked = false;
