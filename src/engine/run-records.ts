@@ -216,6 +216,8 @@ abstract class RunRecordBase {
   }
 }
 
+type SettledWaiter = (state: State, run: TaskRunRecord) => void;
+
 /** The runs of one `.map` call. */
 export interface MapGroup {
   readonly taskName: string;
@@ -246,6 +248,12 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   /** shared by the runs of one `.map` call: their per-run lines are logged at DEBUG */
   mapGroup: MapGroup | undefined;
   private runLogger: Logger | undefined;
+  /**
+   * Before the run is done: who waits for it (a function, or several), if anyone; after: its
+   * final (or NotReady) state. One slot, and no promise per run unless someone asks for one: a
+   * `.map` list's `result()` waits on all of its runs through one shared function.
+   */
+  private doneSlot: State | SettledWaiter | SettledWaiter[] | undefined;
 
   constructor(init: {
     env: RunEnv;
@@ -275,6 +283,35 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   rename(name: string): void {
     this.name = name;
     this.runLogger = undefined;
+  }
+
+  /** @internal The run is done (final state recorded, hooks run, logged): tell who waits. */
+  settle(state: State): void {
+    const w = this.doneSlot;
+    this.doneSlot = state;
+    if (typeof w === "function") w(state, this);
+    else if (Array.isArray(w)) for (const f of w) f(state, this);
+  }
+
+  /** @internal Its final (or NotReady) state once done (`settle`), else undefined. */
+  get settled(): State | undefined {
+    const w = this.doneSlot;
+    return w === undefined || typeof w === "function" || Array.isArray(w) ? undefined : w;
+  }
+
+  /** @internal Call `fn(state)` when the run is done: at once if it is already. */
+  onSettled(fn: SettledWaiter): void {
+    const w = this.doneSlot;
+    if (w === undefined) this.doneSlot = fn;
+    else if (typeof w === "function") this.doneSlot = [w, fn];
+    else if (Array.isArray(w)) w.push(fn);
+    else fn(w, this);
+  }
+
+  /** @internal A promise of the state `settle` gives (made on demand: most runs of a `.map` never need one). */
+  whenSettled(): Promise<State> {
+    const s = this.settled;
+    return s ? Promise.resolve(s) : new Promise<State>((resolve) => this.onSettled(resolve));
   }
 
   override setState(state: State): void {

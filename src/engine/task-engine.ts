@@ -69,18 +69,14 @@ interface Prepared {
   depth: number;
 }
 
-/** Create the run (Pending, logged) and start it; the caller decides how to hand back the result. */
+/** Create the run (Pending, logged) and start it (a call: `submitTask` for a submit); the caller decides how to hand back the result. */
 export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): StartedTaskRun {
   const p = prepareTaskRun(def, thisArg, args, opts);
   // counted in flight until its final state is recorded, hooks run and logged (see executeTaskRun)
   p.flowRun?.taskStarted();
   let done: Promise<State>;
   if (p.nameError !== undefined) done = finishBeforeStart(p, p.nameError);
-  else if (opts.mode === "submit") {
-    // submit() hands back its future before any of the run happens (a sync body included); the
-    // run waits for the store to keep up (backpressure) as one queued function
-    done = new Promise<State>((resolve) => p.env.writer.whenAdmitted(() => resolve(executeTaskRun(p, true))));
-  } else if (syncNesting < SYNC_NESTING_BREAK) {
+  else if (syncNesting < SYNC_NESTING_BREAK) {
     // A called task's body runs before the call returns, so task calls nested in bodies nest on
     // the native stack; past SYNC_NESTING_BREAK levels the run starts from a fresh microtask
     // instead, and any depth of nesting fits in a bounded stack.
@@ -181,9 +177,24 @@ export function callTask(def: TaskDefinition, thisArg: unknown, args: readonly u
   return started.done.then(unwrapState);
 }
 
+/**
+ * `t.submit(...)`: the run's future, handed back before any of the run happens (a sync body
+ * included). The run waits for the store to keep up (backpressure) as two slots of the writer's
+ * queue, and tells its record when it is done (`settle`): no closure or promise per run until
+ * someone waits on this one future.
+ */
 export function submitTask(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): TaskRunFuture {
-  const { run, done } = startTaskRun(def, thisArg, args, opts);
-  return new TaskRunFuture(run, done);
+  const p = prepareTaskRun(def, thisArg, args, opts);
+  p.flowRun?.taskStarted();
+  if (p.nameError !== undefined) settleWhen(p.run, finishBeforeStart(p, p.nameError));
+  else p.env.writer.whenAdmitted(executeSubmitted, p);
+  return new TaskRunFuture(p.run);
+}
+
+const executeSubmitted = (p: Prepared) => settleWhen(p.run, executeTaskRun(p, true));
+
+function settleWhen(run: TaskRunRecord, done: Promise<State>): void {
+  done.then((state) => run.settle(state));
 }
 
 export function unwrapState(state: State): unknown {

@@ -182,8 +182,11 @@ export class StoreWriter {
   /** rows in the batches handed to the store and not yet acknowledged */
   private unackedRows = 0;
 
-  /** what waits for the store to keep up (`admit`, `whenAdmitted`), first in first out (`waitHead` is next) */
-  private waiters: (() => void)[] = [];
+  /**
+   * what waits for the store to keep up (`admit`, `whenAdmitted`), first in first out (`waitHead`
+   * is next): a function and its argument, two slots each (no closure per waiting task run)
+   */
+  private waiters: unknown[] = [];
   private waitHead = 0;
   private releaseScheduled = false;
 
@@ -193,16 +196,17 @@ export class StoreWriter {
    */
   admit(): Promise<void> | undefined {
     if (this.waitHead === this.waiters.length && !this.congested) return undefined;
-    return new Promise<void>((resolve) => this.whenAdmitted(resolve));
+    return new Promise<void>((resolve) => this.whenAdmitted(resolve, undefined));
   }
 
   /**
-   * Call `start` (on a later microtask at the soonest) once the store keeps up and whatever waited
-   * before it went. A submitted task run waits here as this one function, not as a suspended
-   * async call: a `.map` of 100,000 runs holds 100,000 of them.
+   * Call `start(arg)` (on a later microtask at the soonest) once the store keeps up and whatever
+   * waited before it went. A submitted task run waits here as two array slots (one shared
+   * function, its run), not as a suspended async call or a closure: a `.map` of 100,000 runs
+   * holds 100,000 of them.
    */
-  whenAdmitted(start: () => void): void {
-    this.waiters.push(start);
+  whenAdmitted<A>(start: (arg: A) => void, arg: A): void {
+    this.waiters.push(start, arg);
     this.scheduleRelease();
   }
 
@@ -210,9 +214,13 @@ export class StoreWriter {
   private release = (): void => {
     this.releaseScheduled = false;
     while (this.waitHead < this.waiters.length && !this.congested) {
-      const start = this.waiters[this.waitHead]!;
-      this.waiters[this.waitHead++] = noop;
-      start();
+      const i = this.waitHead;
+      const start = this.waiters[i] as (arg: unknown) => void;
+      const arg = this.waiters[i + 1];
+      this.waiters[i] = noop;
+      this.waiters[i + 1] = undefined;
+      this.waitHead = i + 2;
+      start(arg);
     }
     if (this.waitHead === this.waiters.length) {
       this.waiters = [];
