@@ -11,7 +11,9 @@ import type { TaskRunner } from "../runners/types.ts";
 import { AttemptTally } from "./attempt-tally.ts";
 import { RunProgress } from "./progress.ts";
 import type { RunEnv } from "./env.ts";
-import { recordLimits, RunRecordBase, tagsText, type FlowRun, type TaskRunRecord } from "./run-records.ts";
+import { isFinalType, recordLimits, RunRecordBase, tagsText, type FlowRun, type TaskRunRecord } from "./run-records.ts";
+import type { State } from "./states.ts";
+import { packTime, unpackTime } from "./times.ts";
 
 export class FlowRunRecord extends RunRecordBase implements FlowRun {
   protected get kind(): "flow" {
@@ -80,8 +82,8 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
     if (r) {
       this.created = r.created;
       this.runCount = r.runCount;
-      this.seqBase = r.stateCount;
-      this.startMs = r.startTime ?? undefined;
+      this.resumedStates = r.stateCount;
+      if (r.startTime !== null) this.startAt = packTime(r.startTime);
       for (const [key, n] of r.taskCounters) this.counters.set(key, n);
     }
     this.flowName = init.flowName;
@@ -95,6 +97,31 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   }
 
   private runLogger: Logger | undefined;
+  /** states in the store before this process took the run up (`runs retry`) */
+  private resumedStates = 0;
+  /** its first Running state and its final state (`packTime`): a resumed run's earlier states are not here */
+  private startAt: number | undefined;
+  private endAt: number | undefined;
+
+  protected override get seqBase(): number {
+    return this.resumedStates;
+  }
+
+  get startMs(): number | undefined {
+    return this.startAt === undefined ? undefined : unpackTime(this.startAt);
+  }
+
+  get endMs(): number | undefined {
+    return this.endAt === undefined ? undefined : unpackTime(this.endAt);
+  }
+
+  override setState(state: State): void {
+    // before the state is handed on: the writer may take the run's row at once
+    const t = state.type;
+    if (t === "RUNNING") this.startAt ??= packTime(state.ts);
+    else if (isFinalType(t)) this.endAt = packTime(state.ts);
+    super.setState(state);
+  }
 
   get logger(): Logger {
     return (this.runLogger ??= new Logger(`Flow run '${this.name}'`, this.id, undefined, this.env.logHub));

@@ -9,6 +9,7 @@ import { redactKeyPattern, storedJson, storedText, type RecordLimits } from "../
 import { newId } from "./ids.ts";
 import { Logger } from "../logging/logger.ts";
 import { clock } from "../clock.ts";
+import { packTime, unpackTime } from "./times.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
 import type { State } from "./states.ts";
@@ -73,6 +74,8 @@ export function tagsText(tags: readonly string[]): string {
   return tags.length === 0 ? NO_TAGS : JSON.stringify(tags);
 }
 
+export const isFinalType = (t: string): boolean => t === "COMPLETED" || t === "FAILED" || t === "CANCELLED" || t === "CRASHED";
+
 const NO_STATES: readonly State[] = Object.freeze([]);
 const NO_INPUTS: readonly { parameter: string; taskRunId: string }[] = Object.freeze([]);
 
@@ -96,17 +99,15 @@ export abstract class RunRecordBase {
    * records of finished runs a user keeps (a list of futures) would carry that slack each.
    */
   states: readonly State[] = NO_STATES;
-  /** how many states the run had in the store before this process took it up */
-  protected seqBase = 0;
-  created = clock().now();
+  /** when the run was created (`packTime`) */
+  private createdAt = packTime(clock().now());
   /** where the run's records and logs go */
   readonly env: RunEnv;
-  /** ms since the epoch of the first Running state and of the final state */
-  startMs: number | undefined;
-  endMs: number | undefined;
-  private controller: AbortController | undefined;
-  private abortReason: unknown;
-  aborted = false;
+  /**
+   * The run's abort signal's controller once asked for; or, aborted before anyone asked, the
+   * reason. One slot where three (controller, reason, a flag) were: most runs are never aborted.
+   */
+  private abortBox: AbortController | { reason: unknown } | undefined;
 
   constructor(env: RunEnv, name: string, parameters: Record<string, unknown>, tags: readonly string[], id?: string) {
     this.env = env;
@@ -115,6 +116,24 @@ export abstract class RunRecordBase {
     this.parameters = parameters;
     this.tags = tags;
   }
+
+  /** how many states the run had in the store before this process took it up (a resumed flow run's) */
+  protected get seqBase(): number {
+    return 0;
+  }
+
+  /** ms since the epoch */
+  get created(): number {
+    return unpackTime(this.createdAt);
+  }
+
+  set created(ms: number) {
+    this.createdAt = packTime(ms);
+  }
+
+  /** ms since the epoch of the first Running state and of the final state */
+  abstract get startMs(): number | undefined;
+  abstract get endMs(): number | undefined;
 
   get startTime(): Date | undefined {
     return this.startMs === undefined ? undefined : new Date(this.startMs);
@@ -130,27 +149,30 @@ export abstract class RunRecordBase {
 
   /** Aborted on timeout or cancellation (created on first use). */
   get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.abortReason);
-    }
-    return this.controller.signal;
+    const box = this.abortBox;
+    if (box instanceof AbortController) return box.signal;
+    const controller = new AbortController();
+    if (box) controller.abort(box.reason);
+    this.abortBox = controller;
+    return controller.signal;
+  }
+
+  /** The current attempt was aborted (timeout or cancellation). */
+  get aborted(): boolean {
+    const box = this.abortBox;
+    return box instanceof AbortController ? box.signal.aborted : box !== undefined;
   }
 
   /** A new attempt starts with a fresh, unaborted signal. */
   newAttempt(): void {
-    if (this.aborted) {
-      this.aborted = false;
-      this.abortReason = undefined;
-      this.controller = undefined;
-    }
+    if (this.aborted) this.abortBox = undefined;
   }
 
   abort(reason: unknown): void {
     if (this.aborted) return;
-    this.aborted = true;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
+    const box = this.abortBox;
+    if (box instanceof AbortController) box.abort(reason);
+    else this.abortBox = { reason };
   }
 
   protected abstract readonly kind: "flow" | "task";
@@ -190,12 +212,7 @@ export abstract class RunRecordBase {
     const seq = this.seqBase + this.states.length;
     this.states = appended(this.states, state);
     const t = state.type;
-    if (t === "RUNNING") {
-      this.runCount++;
-      if (this.startMs === undefined) this.startMs = state.ts;
-    } else if (t === "COMPLETED" || t === "FAILED" || t === "CANCELLED" || t === "CRASHED") {
-      this.endMs = state.ts;
-    }
+    if (t === "RUNNING") this.runCount++;
     this.env.writer.addState({
       runId: this.id,
       seq,
@@ -270,6 +287,18 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
     this.taskKey = init.taskKey;
     this.flowRunId = init.flowRunId;
     this.parentTaskRunId = init.parentTaskRunId;
+  }
+
+  // read from its states (a task run's are all here): two slots and two number boxes less per run
+  get startMs(): number | undefined {
+    for (const s of this.states) if (s.type === "RUNNING") return s.ts;
+    return undefined;
+  }
+
+  get endMs(): number | undefined {
+    const states = this.states;
+    for (let i = states.length - 1; i >= 0; i--) if (isFinalType(states[i]!.type)) return states[i]!.ts;
+    return undefined;
   }
 
   /** The run's logger (made on first use: most runs of a quiet flow never log). */

@@ -7,6 +7,7 @@
  */
 import { FlowctlError, coerceError } from "../errors.ts";
 import { clock } from "../clock.ts";
+import { packTime, unpackTime } from "./times.ts";
 import type { StateType } from "../store/types.ts";
 
 export type { StateType };
@@ -29,8 +30,8 @@ export class State<T = unknown> {
   readonly type: StateType;
   readonly name: string;
   readonly message: string | undefined;
-  /** when the run entered this state, ms since the epoch */
-  readonly ts: number;
+  /** when the run entered this state (`packTime`: no number box per state) */
+  private readonly at: number;
   private date: Date | undefined;
   readonly scheduledTime: Date | undefined;
   /** @internal the value of a Completed state */
@@ -43,14 +44,19 @@ export class State<T = unknown> {
     this.name = init.name ?? defaultName(type);
     this.message = init.message;
     if (init.timestamp) {
-      this.ts = init.timestamp.getTime();
+      this.at = packTime(init.timestamp.getTime());
       this.date = init.timestamp;
     } else {
-      this.ts = clock().now();
+      this.at = packTime(clock().now());
     }
     this.scheduledTime = init.scheduledTime;
     this.data = init.data;
     this.error = init.error === undefined ? undefined : coerceError(init.error);
+  }
+
+  /** when the run entered this state, ms since the epoch */
+  get ts(): number {
+    return unpackTime(this.at);
   }
 
   get timestamp(): Date {
