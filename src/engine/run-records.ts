@@ -10,6 +10,7 @@ import { newId } from "./ids.ts";
 import { Logger } from "../logging/logger.ts";
 import { clock } from "../clock.ts";
 import { packTime, unpackTime } from "./times.ts";
+import { StateRowData, TaskRunRowData } from "./run-rows.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
 import type { State } from "./states.ts";
@@ -213,19 +214,20 @@ export abstract class RunRecordBase {
     this.states = appended(this.states, state);
     const t = state.type;
     if (t === "RUNNING") this.runCount++;
-    this.env.writer.addState({
-      runId: this.id,
+    const { message, scheduledTime, error } = state;
+    this.env.writer.addState(new StateRowData(
+      this.id,
       seq,
-      runKind: this.kind,
-      type: t,
-      name: state.name,
-      message: state.message == null ? null : storedText(state.message, this.limits()),
-      timestamp: state.ts,
-      scheduledTime: state.scheduledTime ? state.scheduledTime.getTime() : null,
-      error: state.error && (t === "FAILED" || t === "CRASHED" || t === "CANCELLED" || state.name === "NotReady")
-        ? JSON.stringify(storedErrorData(errorToData(state.error), this.limits()))
+      this.kind,
+      t,
+      state.name,
+      message == null ? null : storedText(message, this.limits()),
+      state.ts,
+      scheduledTime ? scheduledTime.getTime() : null,
+      error && (t === "FAILED" || t === "CRASHED" || t === "CANCELLED" || state.name === "NotReady")
+        ? JSON.stringify(storedErrorData(errorToData(error), this.limits()))
         : null,
-    });
+    ));
     this.touch();
   }
 }
@@ -362,31 +364,14 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   }
 
   toRow(): TaskRunRow {
-    // one literal, no spread of shared columns: this runs for every task run in every batch
+    // a constructor, no spread of shared columns: this runs for every task run in every batch (run-rows.ts)
     const s = this.state;
     const parameters = this.storedParameters();
     // a finished run's row is taken once more at most: the text is not kept with the record
     // (the runs a user's list of futures holds would each carry it)
     if (this.finished) this.forgetStoredParameters();
-    return {
-      id: this.id,
-      name: this.name,
-      parameters,
-      tags: tagsText(this.tags),
-      stateType: s.type,
-      stateName: s.name,
-      stateMessage: s.message == null ? null : storedText(s.message, this.limits()),
-      runCount: this.runCount,
-      created: this.created,
-      startTime: this.startMs ?? null,
-      endTime: this.endMs ?? null,
-      updated: s.ts,
-      taskName: this.taskName,
-      taskKey: this.taskKey,
-      flowRunId: this.flowRunId ?? null,
-      parentTaskRunId: this.parentTaskRunId ?? null,
-      cacheKey: this.cacheKey ?? null,
-    };
+    const message = s.message;
+    return new TaskRunRowData(this, parameters, tagsText(this.tags), s.type, s.name, message == null ? null : storedText(message, this.limits()), s.ts);
   }
 
 }
