@@ -3,7 +3,7 @@
  * its task-run name counters, what runs in it, and what a retry of it may reuse.
  */
 import { Logger } from "../logging/logger.ts";
-import { storedText } from "../logging/redact.ts";
+import { storedText, type RecordLimits } from "../logging/redact.ts";
 import type { FlowRunRow } from "../store/types.ts";
 import { thisHost } from "../store/liveness.ts";
 import type { Settings } from "../settings/schema.ts";
@@ -19,6 +19,8 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   protected get kind(): "flow" {
     return "flow";
   }
+  /** where the run's records and logs go */
+  readonly env: RunEnv;
   readonly flowName: string;
   readonly flowVersion: string | undefined;
   readonly parentFlowRunId: string | undefined;
@@ -73,7 +75,8 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
     /** take up a run that is in the store already (`runs retry`) */
     resume?: ResumedRun | undefined;
   }) {
-    super(init.env, init.name, init.parameters, init.tags, init.resume?.id);
+    super(init.name, init.parameters, init.tags, init.resume?.id);
+    this.env = init.env;
     this.root = init.root ?? this;
     this.keepResults = init.settings.PREFECT_RESULTS_KEEP_FOR_RETRY;
     this.entrypoint = init.entrypoint;
@@ -97,11 +100,16 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   }
 
   private runLogger: Logger | undefined;
+  private readonly runLimits: RecordLimits;
   /** states in the store before this process took the run up (`runs retry`) */
   private resumedStates = 0;
   /** its first Running state and its final state (`packTime`): a resumed run's earlier states are not here */
   private startAt: number | undefined;
   private endAt: number | undefined;
+
+  limits(): RecordLimits {
+    return this.runLimits;
+  }
 
   protected override get seqBase(): number {
     return this.resumedStates;

@@ -103,15 +103,14 @@ export abstract class RunRecordBase {
   /** when the run was created (`packTime`) */
   private createdAt = packTime(clock().now());
   /** where the run's records and logs go */
-  readonly env: RunEnv;
+  abstract readonly env: RunEnv;
   /**
    * The run's abort signal's controller once asked for; or, aborted before anyone asked, the
    * reason. One slot where three (controller, reason, a flag) were: most runs are never aborted.
    */
   private abortBox: AbortController | { reason: unknown } | undefined;
 
-  constructor(env: RunEnv, name: string, parameters: Record<string, unknown>, tags: readonly string[], id?: string) {
-    this.env = env;
+  constructor(name: string, parameters: Record<string, unknown>, tags: readonly string[], id?: string) {
     this.id = id ?? newId();
     this.name = name;
     this.parameters = parameters;
@@ -184,13 +183,13 @@ export abstract class RunRecordBase {
   secretKeys: ReadonlySet<string> | undefined;
   private paramsText: { of: Record<string, unknown>; text: string } | undefined;
 
-  /** What the store, logs, CLI and API may hold of these limits (settings of the run's environment). */
-  limits(): RecordLimits {
-    // resolved once per run (SPEC: settings are resolved when a run starts); each state and row
-    // asks, and checking the settings' sources costs a dozen stat calls
-    return (this.runLimits ??= recordLimits(this.env.settings()));
-  }
-  protected runLimits: RecordLimits | undefined;
+  /**
+   * What the store, logs, CLI and API may hold of these limits (settings of the run's environment):
+   * resolved once per run (SPEC: settings are resolved when a run starts), or once for the runs of
+   * one call site (a `.map`); each state and row asks, and checking the settings' sources costs a
+   * dozen stat calls.
+   */
+  abstract limits(): RecordLimits;
 
   /** The parameters as stored and shown: secrets as `********`, long values cut (computed once). */
   storedParameters(): string {
@@ -239,6 +238,33 @@ export interface MapGroup {
   readonly taskName: string;
   /** tags whose "waiting for a slot" line this group has logged at INFO */
   readonly waitLogged: Set<string>;
+  /** what its runs share (made with the first) */
+  scope?: TaskRunScope;
+}
+
+/**
+ * What the task runs of one call share, kept once rather than in every record: the runs of a
+ * `.map` call share one (a list of 100,000 finished runs carries it once, not 100,000 times).
+ */
+export class TaskRunScope {
+  /** the settings' record limits (`RunRecordBase.limits`) */
+  limits: RecordLimits | undefined;
+
+  constructor(
+    /** where the runs' records and logs go */
+    readonly env: RunEnv,
+    readonly taskName: string,
+    readonly taskKey: string,
+    readonly flowRunId: string | undefined,
+    /** the settings the runs started with (their flow run's), if the caller has them at hand */
+    readonly settings: Settings | undefined,
+    /** the top-level flow run's progress counts the runs are part of */
+    readonly progress: RunProgress | undefined,
+    /** shared by the runs of one `.map` call: their per-run lines are logged at DEBUG */
+    readonly mapGroup: MapGroup | undefined,
+  ) {
+    this.limits = settings ? recordLimits(settings) : undefined;
+  }
 }
 
 export class TaskRunRecord extends RunRecordBase implements TaskRun {
@@ -246,9 +272,8 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   protected get kind(): "task" {
     return "task";
   }
-  readonly taskName: string;
-  readonly taskKey: string;
-  readonly flowRunId: string | undefined;
+  /** what it shares with the other runs of its call (its task, flow run, environment) */
+  readonly scope: TaskRunScope;
   parentTaskRunId: string | undefined;
   cacheKey: string | undefined;
   /** the identity of the call's inputs (`keep-result.ts`), or why it has none */
@@ -259,10 +284,6 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   finished = false;
   /** set by the engine: ends the current attempt at once with the given state */
   interrupt: ((state: State) => void) | undefined;
-  /** the top-level flow run's progress counts this run is part of */
-  progress: RunProgress | undefined;
-  /** shared by the runs of one `.map` call: their per-run lines are logged at DEBUG */
-  mapGroup: MapGroup | undefined;
   private runLogger: Logger | undefined;
   /**
    * Before the run is done: who waits for it (a function, or several), if anyone; after: its
@@ -272,23 +293,46 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   private doneSlot: State | SettledWaiter | SettledWaiter[] | undefined;
 
   constructor(init: {
-    env: RunEnv;
+    scope: TaskRunScope;
     name: string;
-    taskName: string;
-    taskKey: string;
-    flowRunId: string | undefined;
     parentTaskRunId: string | undefined;
     parameters: Record<string, unknown>;
     tags: readonly string[];
-    /** the settings the run started with (its flow run's), if the caller has them at hand */
-    settings?: Settings | undefined;
   }) {
-    super(init.env, init.name, init.parameters, init.tags);
-    if (init.settings) this.runLimits = recordLimits(init.settings);
-    this.taskName = init.taskName;
-    this.taskKey = init.taskKey;
-    this.flowRunId = init.flowRunId;
+    super(init.name, init.parameters, init.tags);
+    this.scope = init.scope;
     this.parentTaskRunId = init.parentTaskRunId;
+  }
+
+  get env(): RunEnv {
+    return this.scope.env;
+  }
+
+  get taskName(): string {
+    return this.scope.taskName;
+  }
+
+  get taskKey(): string {
+    return this.scope.taskKey;
+  }
+
+  get flowRunId(): string | undefined {
+    return this.scope.flowRunId;
+  }
+
+  /** the top-level flow run's progress counts this run is part of */
+  get progress(): RunProgress | undefined {
+    return this.scope.progress;
+  }
+
+  /** shared by the runs of one `.map` call: their per-run lines are logged at DEBUG */
+  get mapGroup(): MapGroup | undefined {
+    return this.scope.mapGroup;
+  }
+
+  limits(): RecordLimits {
+    const scope = this.scope;
+    return (scope.limits ??= recordLimits(scope.env.settings()));
   }
 
   // read from its states (a task run's are all here): two slots and two number boxes less per run

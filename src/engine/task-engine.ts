@@ -23,7 +23,8 @@ import { bindArgs } from "./parameters.ts";
 import { baseDelaySeconds, jitteredDelay } from "./retry-policy.ts";
 import { renderRunName } from "./run-name-template.ts";
 import { formatTraceback } from "../logging/traceback.ts";
-import { TaskRunRecord, type FlowRunRecord, type MapGroup } from "./run-records.ts";
+import { TaskRunRecord, TaskRunScope, type FlowRunRecord, type MapGroup } from "./run-records.ts";
+import type { Settings } from "../settings/schema.ts";
 import {
   AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Pending, Retrying, Running, State, TimedOut, isState,
 } from "./states.ts";
@@ -50,23 +51,83 @@ export interface StartedTaskRun {
   done: Promise<State>;
 }
 
-interface Prepared {
-  def: TaskDefinition;
-  cfg: ResolvedTask;
-  run: TaskRunRecord;
-  flowRun: FlowRunRecord | undefined;
-  thisArg: unknown;
-  args: readonly unknown[];
-  ctxTags: readonly string[];
-  opts: CallOptions;
-  logPrints: boolean;
-  env: RunEnv;
-  nameError?: unknown;
-  /** the flow attempt this run counts in (started directly in the flow body), and its index there */
-  tally: AttemptTally | undefined;
-  tallyIndex: number;
-  /** how many runs enclose this one's body, itself included (see nesting.ts) */
-  depth: number;
+/** What the runs of one call site share of their preparation: one for all the runs of a `.map` call. */
+class TaskCall {
+  constructor(
+    readonly def: TaskDefinition,
+    readonly cfg: ResolvedTask,
+    readonly flowRun: FlowRunRecord | undefined,
+    readonly thisArg: unknown,
+    readonly ctxTags: readonly string[],
+    readonly opts: CallOptions,
+    readonly logPrints: boolean,
+    readonly env: RunEnv,
+    /** the flow attempt the runs count in (started directly in the flow body) */
+    readonly tally: AttemptTally | undefined,
+    /** how many runs enclose the runs' bodies, themselves included (see nesting.ts) */
+    readonly depth: number,
+    readonly settings: Settings,
+  ) {}
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
+/** The `.map` calls' shared preparation (`TaskCall`), by group. */
+const callsOfGroups = new WeakMap<MapGroup, TaskCall>();
+
+/**
+ * A task run made ready to start. What it shares with the other runs of its call is in `call`:
+ * a `.map` call's runs wait for the store with a small object each, not the whole preparation.
+ */
+class Prepared {
+  constructor(
+    readonly call: TaskCall,
+    readonly run: TaskRunRecord,
+    readonly args: readonly unknown[],
+    /** its index in the flow attempt's tally */
+    readonly tallyIndex: number,
+    readonly nameError: unknown,
+  ) {}
+
+  get def(): TaskDefinition {
+    return this.call.def;
+  }
+
+  get cfg(): ResolvedTask {
+    return this.call.cfg;
+  }
+
+  get flowRun(): FlowRunRecord | undefined {
+    return this.call.flowRun;
+  }
+
+  get thisArg(): unknown {
+    return this.call.thisArg;
+  }
+
+  get ctxTags(): readonly string[] {
+    return this.call.ctxTags;
+  }
+
+  get opts(): CallOptions {
+    return this.call.opts;
+  }
+
+  get logPrints(): boolean {
+    return this.call.logPrints;
+  }
+
+  get env(): RunEnv {
+    return this.call.env;
+  }
+
+  get tally(): AttemptTally | undefined {
+    return this.call.tally;
+  }
+
+  get depth(): number {
+    return this.call.depth;
+  }
 }
 
 /** Create the run (Pending, logged) and start it (a call: `submitTask` for a submit); the caller decides how to hand back the result. */
@@ -104,20 +165,16 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   const settings = flowRun?.settings ?? env.settings();
   const depth = nestedDepth(ctx?.depth, settings.PREFECT_RUNS_MAX_NESTING_DEPTH, "task", def.name);
   const cfg = def.resolve(settings);
-  const ctxTags = ctx?.tags ?? [];
+  const ctxTags = ctx?.tags ?? NO_TAGS;
   let parentId = ctx?.taskRun?.id;
   const generators = flowRun?.activeGenerators ?? standaloneGenerators;
   if (parentId === undefined && generators.size > 0) parentId = generatorParent(generators, args);
   const run = new TaskRunRecord({
-    env,
+    scope: scopeFor(def, env, flowRun, settings, opts.mapGroup),
     name: flowRun ? `${def.name}-${flowRun.nextTaskIndex(def.taskKey)}` : def.name,
-    taskName: def.name,
-    taskKey: def.taskKey,
-    flowRunId: flowRun?.id,
     parentTaskRunId: parentId,
     parameters: bindArgs(def.params, args),
     tags: mergeTags(def.tags, ctxTags),
-    settings,
   });
   env.observer?.created(run);
   const logger = flowRun ? flowRun.logger : new Logger(engineLogger.source, undefined, run.id, env.logHub);
@@ -132,8 +189,6 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
       nameError = err;
     }
   }
-  run.progress = flowRun?.progress;
-  run.mapGroup = opts.mapGroup;
   run.setState(Pending());
   let tally: AttemptTally | undefined;
   let tallyIndex = 0;
@@ -151,8 +206,26 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   } else {
     env.writer.ensureOpen();
   }
-  const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
-  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, env, nameError, tally, tallyIndex, depth };
+  const group = opts.mapGroup;
+  let call = group && callsOfGroups.get(group);
+  if (
+    !call || call.def !== def || call.flowRun !== flowRun || call.thisArg !== thisArg || call.ctxTags !== ctxTags ||
+    call.opts !== opts || call.env !== env || call.tally !== tally || call.depth !== depth || call.settings !== settings
+  ) {
+    const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
+    call = new TaskCall(def, cfg, flowRun, thisArg, ctxTags, opts, logPrints, env, tally, depth, settings);
+    if (group) callsOfGroups.set(group, call);
+  }
+  return new Prepared(call, run, args, tallyIndex, nameError);
+}
+
+/** What the new run shares with the others of its call: the `.map` call's runs, one for all. */
+function scopeFor(def: TaskDefinition, env: RunEnv, flowRun: FlowRunRecord | undefined, settings: Settings, group: MapGroup | undefined): TaskRunScope {
+  const s = group?.scope;
+  if (s && s.env === env && s.settings === settings && s.flowRunId === flowRun?.id && s.taskKey === def.taskKey && s.progress === flowRun?.progress) return s;
+  const scope = new TaskRunScope(env, def.name, def.taskKey, flowRun?.id, settings, flowRun?.progress, group);
+  if (group) group.scope = scope;
+  return scope;
 }
 
 /** The one INFO line for the runs one `.map` call submitted. */
