@@ -15,119 +15,31 @@ import { FlowctlError, coerceError, describeError, exceptionPhrase, isFlowctlErr
 import { engineLogger, Logger } from "../logging/logger.ts";
 import { LEVELS } from "../logging/levels.ts";
 import { clock } from "../clock.ts";
-import { currentContext, mergeTags, runContext } from "./context.ts";
-import { processEnv, type RunEnv } from "./env.ts";
+import { currentContext } from "./context.ts";
 import { TaskRunFuture } from "./futures.ts";
 import { runHooks } from "./hooks.ts";
 import { bindArgs } from "./parameters.ts";
 import { baseDelaySeconds, jitteredDelay } from "./retry-policy.ts";
-import { renderRunName } from "./run-name-template.ts";
 import { formatTraceback } from "../logging/traceback.ts";
-import { TaskRunRecord, TaskRunScope, type FlowRunRecord, type MapGroup } from "./run-records.ts";
-import type { Settings } from "../settings/schema.ts";
+import type { TaskRunRecord } from "./run-records.ts";
 import {
-  AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Pending, Retrying, Running, State, TimedOut, isState,
+  AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Retrying, Running, State, TimedOut, isState,
 } from "./states.ts";
 import { planCache, readCached, writeCached } from "./task-cache.ts";
-import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
+import type { TaskDefinition } from "./task-definition.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
-import type { AttemptTally } from "./attempt-tally.ts";
 import { keepResult, noteInputs, noteOutcome, sourceHashOf } from "./keep-result.ts";
-import { nestedDepth, nestingError } from "./nesting.ts";
-import { round, runAttempt } from "./local-attempt.ts";
+import { nestingError } from "./nesting.ts";
+import { prepareTaskRun, type CallOptions, type Prepared } from "./task-prepare.ts";
 
-export interface CallOptions {
-  mode: "call" | "submit";
-  returnState?: boolean;
-  waitFor?: readonly unknown[];
-  /** set by `.map`: the runs of one call, announced together */
-  mapGroup?: MapGroup;
-}
+export { prepareTaskRun, standaloneGenerators, type CallOptions, type Prepared } from "./task-prepare.ts";
+import { round, runAttempt } from "./local-attempt.ts";
 
 export interface StartedTaskRun {
   run: TaskRunRecord;
   /** resolves with the final (or NotReady) state; never rejects */
   done: Promise<State>;
-}
-
-/** What the runs of one call site share of their preparation: one for all the runs of a `.map` call. */
-class TaskCall {
-  constructor(
-    readonly def: TaskDefinition,
-    readonly cfg: ResolvedTask,
-    readonly flowRun: FlowRunRecord | undefined,
-    readonly thisArg: unknown,
-    readonly ctxTags: readonly string[],
-    readonly opts: CallOptions,
-    readonly logPrints: boolean,
-    readonly env: RunEnv,
-    /** the flow attempt the runs count in (started directly in the flow body) */
-    readonly tally: AttemptTally | undefined,
-    /** how many runs enclose the runs' bodies, themselves included (see nesting.ts) */
-    readonly depth: number,
-    readonly settings: Settings,
-  ) {}
-}
-
-const NO_TAGS: readonly string[] = Object.freeze([]);
-
-/** The `.map` calls' shared preparation (`TaskCall`), by group. */
-const callsOfGroups = new WeakMap<MapGroup, TaskCall>();
-
-/**
- * A task run made ready to start. What it shares with the other runs of its call is in `call`:
- * a `.map` call's runs wait for the store with a small object each, not the whole preparation.
- */
-class Prepared {
-  constructor(
-    readonly call: TaskCall,
-    readonly run: TaskRunRecord,
-    readonly args: readonly unknown[],
-    /** its index in the flow attempt's tally */
-    readonly tallyIndex: number,
-    readonly nameError: unknown,
-  ) {}
-
-  get def(): TaskDefinition {
-    return this.call.def;
-  }
-
-  get cfg(): ResolvedTask {
-    return this.call.cfg;
-  }
-
-  get flowRun(): FlowRunRecord | undefined {
-    return this.call.flowRun;
-  }
-
-  get thisArg(): unknown {
-    return this.call.thisArg;
-  }
-
-  get ctxTags(): readonly string[] {
-    return this.call.ctxTags;
-  }
-
-  get opts(): CallOptions {
-    return this.call.opts;
-  }
-
-  get logPrints(): boolean {
-    return this.call.logPrints;
-  }
-
-  get env(): RunEnv {
-    return this.call.env;
-  }
-
-  get tally(): AttemptTally | undefined {
-    return this.call.tally;
-  }
-
-  get depth(): number {
-    return this.call.depth;
-  }
 }
 
 /** Create the run (Pending, logged) and start it (a call: `submitTask` for a submit); the caller decides how to hand back the result. */
@@ -155,78 +67,6 @@ export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readon
 let syncNesting = 0;
 const SYNC_NESTING_BREAK = 32;
 const executeCalled = (p: Prepared) => executeTaskRun(p, false);
-
-/** Create a task run record in the current context: Pending, named, logged. */
-export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): Prepared {
-  const ctx = currentContext();
-  const flowRun = ctx?.flowRun;
-  if (flowRun?.closedError) throw flowRun.closedError;
-  const env = ctx?.env ?? processEnv;
-  const settings = flowRun?.settings ?? env.settings();
-  const depth = nestedDepth(ctx?.depth, settings.PREFECT_RUNS_MAX_NESTING_DEPTH, "task", def.name);
-  const cfg = def.resolve(settings);
-  const ctxTags = ctx?.tags ?? NO_TAGS;
-  let parentId = ctx?.taskRun?.id;
-  const generators = flowRun?.activeGenerators ?? standaloneGenerators;
-  if (parentId === undefined && generators.size > 0) parentId = generatorParent(generators, args);
-  const run = new TaskRunRecord({
-    scope: scopeFor(def, env, flowRun, settings, opts.mapGroup),
-    name: flowRun ? `${def.name}-${flowRun.nextTaskIndex(def.taskKey)}` : def.name,
-    parentTaskRunId: parentId,
-    parameters: bindArgs(def.params, args),
-    tags: mergeTags(def.tags, ctxTags),
-  });
-  env.observer?.created(run);
-  const logger = flowRun ? flowRun.logger : new Logger(engineLogger.source, undefined, run.id, env.logHub);
-  let nameError: unknown;
-  if (def.options.taskRunName !== undefined) {
-    try {
-      // `runtime.taskRun` inside a taskRunName function describes the run being named
-      const template = def.options.taskRunName;
-      const naming = { flowRun, taskRun: run, tags: run.tags, env: ctx?.env };
-      run.rename(runContext.run(naming, () => renderRunName(template, run.parameters, "taskRunName")));
-    } catch (err) {
-      nameError = err;
-    }
-  }
-  run.setState(Pending());
-  let tally: AttemptTally | undefined;
-  let tallyIndex = 0;
-  // (the messages are built only when INFO lines go anywhere: a quiet flow does not pay for them);
-  // a .map call's runs are announced by one INFO line (logMapped), each run's own at DEBUG
-  const level = opts.mapGroup ? 10 : INFO;
-  const say = logger.isEnabledFor(level);
-  if (say) logger.log(level, `Created task run '${run.name}' for task '${def.name}'`);
-  if (flowRun) {
-    if (say) logger.log(level, opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
-    if (ctx?.taskRun === undefined) {
-      tally = flowRun.attempt;
-      tallyIndex = tally.add();
-    }
-  } else {
-    env.writer.ensureOpen();
-  }
-  const group = opts.mapGroup;
-  let call = group && callsOfGroups.get(group);
-  if (
-    !call || call.def !== def || call.flowRun !== flowRun || call.thisArg !== thisArg || call.ctxTags !== ctxTags ||
-    call.opts !== opts || call.env !== env || call.tally !== tally || call.depth !== depth || call.settings !== settings
-  ) {
-    const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
-    call = new TaskCall(def, cfg, flowRun, thisArg, ctxTags, opts, logPrints, env, tally, depth, settings);
-    if (group) callsOfGroups.set(group, call);
-  }
-  return new Prepared(call, run, args, tallyIndex, nameError);
-}
-
-/** What the new run shares with the others of its call: the `.map` call's runs, one for all. */
-function scopeFor(def: TaskDefinition, env: RunEnv, flowRun: FlowRunRecord | undefined, settings: Settings, group: MapGroup | undefined): TaskRunScope {
-  const s = group?.scope;
-  if (s && s.env === env && s.settings === settings && s.flowRunId === flowRun?.id && s.taskKey === def.taskKey && s.progress === flowRun?.progress) return s;
-  const scope = new TaskRunScope(env, def.name, def.taskKey, flowRun?.id, settings, flowRun?.progress, group);
-  if (group) group.scope = scope;
-  return scope;
-}
 
 /** The one INFO line for the runs one `.map` call submitted. */
 export function logMapped(def: TaskDefinition, runs: readonly TaskRunRecord[]): void {
@@ -273,16 +113,6 @@ function settleWhen(run: TaskRunRecord, done: Promise<State>): void {
 export function unwrapState(state: State): unknown {
   if (state.type === "COMPLETED") return state.data;
   throw state.error ?? new FlowctlError("NOT_FINAL", `Task run ended in state ${state.toString()}`);
-}
-
-/** Generator task runs outside any flow that are suspended at a yield, with their last yielded value. */
-export const standaloneGenerators = new Map<TaskRunRecord, unknown>();
-
-function generatorParent(generators: Map<TaskRunRecord, unknown>, args: readonly unknown[]): string | undefined {
-  for (const [genRun, last] of generators) {
-    for (const a of args) if (Object.is(a, last)) return genRun.id;
-  }
-  return undefined;
 }
 
 export async function finishBeforeStart(p: Prepared, err: unknown): Promise<State> {
@@ -547,4 +377,3 @@ function logFinished(p: Prepared, state: State, given: Logger | undefined): Stat
 
 const INFO = LEVELS.INFO;
 
-export type { Prepared };
