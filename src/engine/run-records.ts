@@ -208,13 +208,12 @@ export abstract class RunRecordBase {
   }
   protected abstract touch(): void;
 
-  setState(state: State): void {
-    const seq = this.seqBase + this.states.length;
-    this.states = appended(this.states, state);
+  /** The store's row of its state number `seq` (made when the writer takes it: `addStateOf`). */
+  stateRow(seq: number): StateRowData {
+    const state = this.states[seq - this.seqBase]!;
     const t = state.type;
-    if (t === "RUNNING") this.runCount++;
     const { message, scheduledTime, error } = state;
-    this.env.writer.addState(new StateRowData(
+    return new StateRowData(
       this.id,
       seq,
       this.kind,
@@ -226,7 +225,18 @@ export abstract class RunRecordBase {
       error && (t === "FAILED" || t === "CRASHED" || t === "CANCELLED" || state.name === "NotReady")
         ? JSON.stringify(storedErrorData(errorToData(error), this.limits()))
         : null,
-    ));
+    );
+  }
+
+  setState(state: State): void {
+    const seq = this.seqBase + this.states.length;
+    this.states = appended(this.states, state);
+    const t = state.type;
+    if (t === "RUNNING") this.runCount++;
+    // the row is made when the writer takes the batch (a pair waits meanwhile, not a row); a state
+    // with an error now, as the error is then (its data read from an object its code may change)
+    if (state.error === undefined) this.env.writer.addStateOf(this, seq);
+    else this.env.writer.addState(this.stateRow(seq));
     this.touch();
   }
 }

@@ -28,6 +28,68 @@ export interface Persistable<R> {
   toRow(): R;
 }
 
+/** A run whose state rows the writer makes when it needs them (`addStateOf`): a run record. */
+export interface StateSource {
+  stateRow(seq: number): StateRow;
+}
+
+/**
+ * What a batch is made of before its rows are: the runs whose rows it takes (made from them), its
+ * states as (source, seq) pairs (or (row, -1)), the rows of the other kinds, and how many rows.
+ */
+interface BatchParts {
+  flowRuns: Map<string, Persistable<FlowRunRow>>;
+  taskRuns: Map<string, Persistable<TaskRunRow>>;
+  states: unknown[];
+  inputs: InputRow[];
+  logs: LogRow[];
+  results: KeptResultRow[];
+  rows: number;
+}
+
+function stateRows(pairs: readonly unknown[]): StateRow[] {
+  const out: StateRow[] = [];
+  for (let i = 0; i < pairs.length; i += 2) {
+    const seq = pairs[i + 1] as number;
+    out.push(seq < 0 ? (pairs[i] as StateRow) : (pairs[i] as StateSource).stateRow(seq));
+  }
+  return out;
+}
+
+/** The rows of a batch, made now: a run's row is its snapshot now, its states as they were. */
+function batchOf(parts: BatchParts): WriteBatch {
+  return {
+    flowRuns: Array.from(parts.flowRuns.values(), (r) => r.toRow()),
+    taskRuns: Array.from(parts.taskRuns.values(), (r) => r.toRow()),
+    states: stateRows(parts.states),
+    inputs: parts.inputs,
+    logs: parts.logs,
+    results: parts.results,
+  };
+}
+
+/**
+ * A batch handed to the store and not acknowledged yet. It is kept as its parts, not its rows:
+ * the rows would be kept until the store answers, long enough for V8 to move them to the old
+ * generation, where they stay as garbage until a full GC (a `.map` of 100,000 runs made ~80 MB
+ * of it). Its rows are made again only if they are needed (a failed write, the process's end);
+ * a run's row then is its snapshot then (the newest, which the store's upsert keeps anyway).
+ */
+class UnackedBatch {
+  private made: WriteBatch | undefined;
+
+  constructor(private readonly parts: BatchParts) {}
+
+  get rows(): number {
+    return this.parts.rows;
+  }
+
+  /** Its rows (made once: the same batch each time, as the journal keeper tells batches apart). */
+  batch(): WriteBatch {
+    return (this.made ??= batchOf(this.parts));
+  }
+}
+
 const FLUSH_INTERVAL_MS = 200;
 const FLUSH_THRESHOLD = 2000;
 /**
@@ -46,14 +108,15 @@ export const SETTLE_GRACE_MS = 3000;
 export class StoreWriter {
   private flowRuns = new Map<string, Persistable<FlowRunRow>>();
   private taskRuns = new Map<string, Persistable<TaskRunRow>>();
-  private states: StateRow[] = [];
+  /** (StateSource, seq) pairs, or (StateRow, -1) */
+  private states: unknown[] = [];
   private inputs: InputRow[] = [];
   private logs: LogRow[] = [];
   private results: KeptResultRow[] = [];
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
   /** batches handed to the store and not acknowledged yet (journalled too at exit: replay is idempotent) */
-  private readonly inflight = new Map<Promise<void>, WriteBatch>();
+  private readonly inflight = new Map<Promise<void>, UnackedBatch>();
   /** failed writes in a row, and when the next try is due (backoff) */
   private failures = 0;
   private retryAt = 0;
@@ -95,7 +158,14 @@ export class StoreWriter {
 
   addState(row: StateRow): void {
     if (!this.enabled) return;
-    this.states.push(row);
+    this.states.push(row, -1);
+    this.bump();
+  }
+
+  /** A run's state, its row made when the batch is (`source.stateRow(seq)`): a small pair waits here, not a row. */
+  addStateOf(source: StateSource, seq: number): void {
+    if (!this.enabled) return;
+    this.states.push(source, seq);
     this.bump();
   }
 
@@ -282,14 +352,21 @@ export class StoreWriter {
   }
 
   private takeBatch(): WriteBatch | undefined {
+    const parts = this.takeParts();
+    return parts && batchOf(parts);
+  }
+
+  /** What is pending, taken (its rows not made yet). */
+  private takeParts(): BatchParts | undefined {
     if (this.pending === 0) return undefined;
-    const batch: WriteBatch = {
-      flowRuns: Array.from(this.flowRuns.values(), (r) => r.toRow()),
-      taskRuns: Array.from(this.taskRuns.values(), (r) => r.toRow()),
+    const parts: BatchParts = {
+      flowRuns: this.flowRuns,
+      taskRuns: this.taskRuns,
       states: this.states,
       inputs: this.inputs,
       logs: this.logs,
       results: this.results,
+      rows: this.flowRuns.size + this.taskRuns.size + this.states.length / 2 + this.inputs.length + this.logs.length + this.results.length,
     };
     this.flowRuns = new Map();
     this.taskRuns = new Map();
@@ -302,7 +379,7 @@ export class StoreWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    return batch;
+    return parts;
   }
 
   /** Put a batch that could not be written back in front of what came since. */
@@ -311,7 +388,9 @@ export class StoreWriter {
     if (this.keeper.kept.has(batch)) return;
     for (const r of batch.flowRuns) if (!this.flowRuns.has(r.id)) this.flowRuns.set(r.id, { id: r.id, toRow: () => r });
     for (const r of batch.taskRuns) if (!this.taskRuns.has(r.id)) this.taskRuns.set(r.id, { id: r.id, toRow: () => r });
-    this.states = batch.states.concat(this.states);
+    const states: unknown[] = [];
+    for (const r of batch.states) states.push(r, -1);
+    this.states = states.concat(this.states);
     this.inputs = batch.inputs.concat(this.inputs);
     this.logs = batch.logs.concat(this.logs);
     const results = batch.results ?? [];
@@ -321,20 +400,22 @@ export class StoreWriter {
 
   /** Hand what is pending to the store now (the store is open); the write goes on in the background. */
   private dispatch(): void {
-    const batch = this.takeBatch();
-    if (!batch) return;
+    const parts = this.takeParts();
+    if (!parts) return;
     this.lastDispatch = performance.now();
-    const write = this.store!.writeBatch(batch).then(
+    // the rows go to the store and are not kept here (see UnackedBatch)
+    const unacked = new UnackedBatch(parts);
+    const write = this.store!.writeBatch(batchOf(parts)).then(
       () => this.answered(),
       (err: unknown) => {
-        this.restore(batch);
+        this.restore(unacked.batch());
         this.failed(err);
         throw err;
       },
     );
-    const rows = batchRows(batch);
+    const rows = unacked.rows;
     this.unackedRows += rows;
-    this.inflight.set(write, batch);
+    this.inflight.set(write, unacked);
     write.then(
       () => this.settled(write, rows),
       () => this.settled(write, rows),
@@ -448,7 +529,7 @@ export class StoreWriter {
    */
   finishSync(): boolean {
     const rest = this.takeBatch();
-    if (this.keeper.finish(this.store, [...this.inflight.values()], rest)) return true;
+    if (this.keeper.finish(this.store, Array.from(this.inflight.values(), (u) => u.batch()), rest)) return true;
     if (rest) this.restore(rest);
     return false;
   }
