@@ -21,74 +21,12 @@ import { currentJournal, getStore, onStoreClose } from "./index.ts";
 import type { Journal } from "./journal.ts";
 import { OutageKeeper, retryUntil, RETRY_BASE_MS, RETRY_MAX_MS, SPILL_ROWS } from "./outage.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { Admission } from "./admission.ts";
 import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
+import { batchOf, batchRows, UnackedBatch, type BatchParts, type Persistable, type StateSource } from "./batch-parts.ts";
 
-export interface Persistable<R> {
-  readonly id: string;
-  toRow(): R;
-}
+export type { Persistable, StateSource } from "./batch-parts.ts";
 
-/** A run whose state rows the writer makes when it needs them (`addStateOf`): a run record. */
-export interface StateSource {
-  stateRow(seq: number): StateRow;
-}
-
-/**
- * What a batch is made of before its rows are: the runs whose rows it takes (made from them), its
- * states as (source, seq) pairs (or (row, -1)), the rows of the other kinds, and how many rows.
- */
-interface BatchParts {
-  flowRuns: Map<string, Persistable<FlowRunRow>>;
-  taskRuns: Map<string, Persistable<TaskRunRow>>;
-  states: unknown[];
-  inputs: InputRow[];
-  logs: LogRow[];
-  results: KeptResultRow[];
-  rows: number;
-}
-
-function stateRows(pairs: readonly unknown[]): StateRow[] {
-  const out: StateRow[] = [];
-  for (let i = 0; i < pairs.length; i += 2) {
-    const seq = pairs[i + 1] as number;
-    out.push(seq < 0 ? (pairs[i] as StateRow) : (pairs[i] as StateSource).stateRow(seq));
-  }
-  return out;
-}
-
-/** The rows of a batch, made now: a run's row is its snapshot now, its states as they were. */
-function batchOf(parts: BatchParts): WriteBatch {
-  return {
-    flowRuns: Array.from(parts.flowRuns.values(), (r) => r.toRow()),
-    taskRuns: Array.from(parts.taskRuns.values(), (r) => r.toRow()),
-    states: stateRows(parts.states),
-    inputs: parts.inputs,
-    logs: parts.logs,
-    results: parts.results,
-  };
-}
-
-/**
- * A batch handed to the store and not acknowledged yet. It is kept as its parts, not its rows:
- * the rows would be kept until the store answers, long enough for V8 to move them to the old
- * generation, where they stay as garbage until a full GC (a `.map` of 100,000 runs made ~80 MB
- * of it). Its rows are made again only if they are needed (a failed write, the process's end);
- * a run's row then is its snapshot then (the newest, which the store's upsert keeps anyway).
- */
-class UnackedBatch {
-  private made: WriteBatch | undefined;
-
-  constructor(private readonly parts: BatchParts) {}
-
-  get rows(): number {
-    return this.parts.rows;
-  }
-
-  /** Its rows (made once: the same batch each time, as the journal keeper tells batches apart). */
-  batch(): WriteBatch {
-    return (this.made ??= batchOf(this.parts));
-  }
-}
 
 const FLUSH_INTERVAL_MS = 200;
 const FLUSH_THRESHOLD = 2000;
@@ -101,7 +39,6 @@ const MAX_UNACKNOWLEDGED_ROWS = 4 * FLUSH_THRESHOLD;
 const MAX_UNACKNOWLEDGED = 256;
 /** A synchronous body's hand-off waits while the batch before it is younger than this (ms) and unacknowledged. */
 const HAND_OFF_MS = 1;
-const noop = () => undefined;
 /** How long the end of a run keeps trying an unreachable store before journalling what is left. */
 export const SETTLE_GRACE_MS = 3000;
 
@@ -252,66 +189,29 @@ export class StoreWriter {
   /** rows in the batches handed to the store and not yet acknowledged */
   private unackedRows = 0;
 
-  /**
-   * what waits for the store to keep up (`admit`, `whenAdmitted`), first in first out (`waitHead`
-   * is next): a function and its argument, two slots each (no closure per waiting task run)
-   */
-  private waiters: unknown[] = [];
-  private waitHead = 0;
-  private releaseScheduled = false;
+  /** what waits for the store to keep up (`admission.ts`) */
+  private readonly admission = new Admission(() => this.congested);
 
   /**
    * Resolves when a new task run may start: at once (undefined) unless the store is congested or
    * others wait before it, in the order they came.
    */
   admit(): Promise<void> | undefined {
-    if (this.waitHead === this.waiters.length && !this.congested) return undefined;
-    return new Promise<void>((resolve) => this.whenAdmitted(resolve, undefined));
+    return this.admission.admit();
   }
 
   /**
    * Call `start(arg)` (on a later microtask at the soonest) once the store keeps up and whatever
-   * waited before it went. A submitted task run waits here as two array slots (one shared
-   * function, its run), not as a suspended async call or a closure: a `.map` of 100,000 runs
-   * holds 100,000 of them.
+   * waited before it went (`admission.ts`).
    */
   whenAdmitted<A>(start: (arg: A) => void, arg: A): void {
-    this.waiters.push(start, arg);
-    this.scheduleRelease();
-  }
-
-  /** Let waiters go while the store keeps up (each one checked after the one before it started). */
-  private release = (): void => {
-    this.releaseScheduled = false;
-    while (this.waitHead < this.waiters.length && !this.congested) {
-      const i = this.waitHead;
-      const start = this.waiters[i] as (arg: unknown) => void;
-      const arg = this.waiters[i + 1];
-      this.waiters[i] = noop;
-      this.waiters[i + 1] = undefined;
-      this.waitHead = i + 2;
-      start(arg);
-    }
-    if (this.waitHead === this.waiters.length) {
-      this.waiters = [];
-      this.waitHead = 0;
-    } else if (this.waitHead > 4096 && this.waitHead * 2 > this.waiters.length) {
-      this.waiters = this.waiters.slice(this.waitHead);
-      this.waitHead = 0;
-    }
-  };
-
-  /** On a microtask: the caller's synchronous code (a `.map` loop) ends first. */
-  private scheduleRelease(): void {
-    if (this.releaseScheduled || this.congested) return;
-    this.releaseScheduled = true;
-    queueMicrotask(this.release);
+    this.admission.whenAdmitted(start, arg);
   }
 
   private settled(write: Promise<void>, rows: number): void {
     this.inflight.delete(write);
     this.unackedRows -= rows;
-    if (this.waitHead < this.waiters.length) this.scheduleRelease();
+    this.admission.wake();
   }
 
   private exitHooked = false;
@@ -594,9 +494,6 @@ export class StoreWriter {
   }
 }
 
-function batchRows(b: WriteBatch): number {
-  return b.flowRuns.length + b.taskRuns.length + b.states.length + b.inputs.length + b.logs.length + (b.results?.length ?? 0);
-}
 
 export const storeWriter = new StoreWriter();
 onStoreClose(() => storeWriter.resetStore());
