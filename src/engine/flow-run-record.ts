@@ -28,6 +28,8 @@ export class FlowRunRecord extends RunRecordBase implements FlowRun {
   readonly settings: Settings;
   readonly taskRunner: TaskRunner;
   logPrints: boolean;
+  /** the last preparation of each task's calls in this flow run (task-prepare.ts), by task */
+  readonly taskCalls = new Map<object, unknown>();
   /** task-run name counters, per task key */
   private readonly counters = new Map<string, number>();
   /** subflow runs and pulled generator runs started in this flow run and not yet finished */

@@ -40,12 +40,18 @@ class TaskCall {
     /** how many runs enclose the runs' bodies, themselves included (see nesting.ts) */
     readonly depth: number,
     readonly settings: Settings,
+    /** what the runs' records share */
+    readonly scope: TaskRunScope,
   ) {}
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
 
-/** The `.map` calls' shared preparation (`TaskCall`), by group. */
+/**
+ * The preparation (`TaskCall`) of each `.map` call's runs, by group; a flow run's other task calls
+ * keep the last one of each task (`FlowRunRecord.taskCalls`): the next run of the same call site
+ * in the same context shares it.
+ */
 const callsOfGroups = new WeakMap<MapGroup, TaskCall>();
 
 /**
@@ -116,8 +122,24 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   let parentId = ctx?.taskRun?.id;
   const generators = flowRun?.activeGenerators ?? standaloneGenerators;
   if (parentId === undefined && generators.size > 0) parentId = generatorParent(generators, args);
+  // the flow attempt a run started directly in the flow body counts in
+  const tally = flowRun && ctx?.taskRun === undefined ? flowRun.attempt : undefined;
+  const group = opts.mapGroup;
+  const lastCalls = flowRun?.taskCalls as Map<TaskDefinition, TaskCall> | undefined;
+  let call = group ? callsOfGroups.get(group) : lastCalls?.get(def);
+  const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
+  if (
+    !call || call.def !== def || call.flowRun !== flowRun || call.thisArg !== thisArg || call.ctxTags !== ctxTags ||
+    call.opts !== opts || call.env !== env || call.tally !== tally || call.depth !== depth || call.settings !== settings ||
+    call.cfg !== cfg || call.logPrints !== logPrints || call.scope.progress !== flowRun?.progress
+  ) {
+    const scope = new TaskRunScope(env, def.name, def.taskKey, flowRun?.id, settings, flowRun?.progress, group);
+    call = new TaskCall(def, cfg, flowRun, thisArg, ctxTags, opts, logPrints, env, tally, depth, settings, scope);
+    if (group) callsOfGroups.set(group, call);
+    else lastCalls?.set(def, call);
+  }
   const run = new TaskRunRecord({
-    scope: scopeFor(def, env, flowRun, settings, opts.mapGroup),
+    scope: call.scope,
     name: flowRun ? `${def.name}-${flowRun.nextTaskIndex(def.taskKey)}` : def.name,
     parentTaskRunId: parentId,
     parameters: bindArgs(def.params, args),
@@ -137,7 +159,6 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
     }
   }
   run.setState(Pending());
-  let tally: AttemptTally | undefined;
   let tallyIndex = 0;
   // (the messages are built only when INFO lines go anywhere: a quiet flow does not pay for them);
   // a .map call's runs are announced by one INFO line (logMapped), each run's own at DEBUG
@@ -146,34 +167,13 @@ export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: read
   if (say) logger.log(level, `Created task run '${run.name}' for task '${def.name}'`);
   if (flowRun) {
     if (say) logger.log(level, opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
-    if (ctx?.taskRun === undefined) {
-      tally = flowRun.attempt;
-      tallyIndex = tally.add();
-    }
+    if (tally) tallyIndex = tally.add();
   } else {
     env.writer.ensureOpen();
-  }
-  const group = opts.mapGroup;
-  let call = group && callsOfGroups.get(group);
-  if (
-    !call || call.def !== def || call.flowRun !== flowRun || call.thisArg !== thisArg || call.ctxTags !== ctxTags ||
-    call.opts !== opts || call.env !== env || call.tally !== tally || call.depth !== depth || call.settings !== settings
-  ) {
-    const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
-    call = new TaskCall(def, cfg, flowRun, thisArg, ctxTags, opts, logPrints, env, tally, depth, settings);
-    if (group) callsOfGroups.set(group, call);
   }
   return new Prepared(call, run, args, tallyIndex, nameError);
 }
 
-/** What the new run shares with the others of its call: the `.map` call's runs, one for all. */
-function scopeFor(def: TaskDefinition, env: RunEnv, flowRun: FlowRunRecord | undefined, settings: Settings, group: MapGroup | undefined): TaskRunScope {
-  const s = group?.scope;
-  if (s && s.env === env && s.settings === settings && s.flowRunId === flowRun?.id && s.taskKey === def.taskKey && s.progress === flowRun?.progress) return s;
-  const scope = new TaskRunScope(env, def.name, def.taskKey, flowRun?.id, settings, flowRun?.progress, group);
-  if (group) group.scope = scope;
-  return scope;
-}
 
 /** Generator task runs outside any flow that are suspended at a yield, with their last yielded value. */
 export const standaloneGenerators = new Map<TaskRunRecord, unknown>();
