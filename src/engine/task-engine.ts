@@ -32,9 +32,9 @@ import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
 import { keepResult, noteInputs, noteOutcome, sourceHashOf } from "./keep-result.ts";
 import { nestingError } from "./nesting.ts";
 import { prepareTaskRun, type CallOptions, type Prepared } from "./task-prepare.ts";
+import { round, runAttempt } from "./local-attempt.ts";
 
 export { prepareTaskRun, standaloneGenerators, type CallOptions, type Prepared } from "./task-prepare.ts";
-import { round, runAttempt } from "./local-attempt.ts";
 
 export interface StartedTaskRun {
   run: TaskRunRecord;
