@@ -57,17 +57,31 @@ export function noteInputs(run: TaskRunRecord, thisArg: unknown): void {
   else run.inputsProblem = res.problem;
 }
 
+/** A constructor, not an object literal: see run-rows.ts (a literal's site ends up pretenured). */
+class KeptRow implements KeptResultRow {
+  declare taskRunId: string;
+  declare flowRunId: string;
+  declare inputsKey: string | null;
+  declare sourceHash: string;
+  declare kind: KeptResultRow["kind"];
+  declare payload: Uint8Array | null;
+  declare message: string | null;
+  declare created: number;
+
+  constructor(def: TaskDefinition, run: TaskRunRecord, flowRun: FlowRunRecord) {
+    this.taskRunId = run.id;
+    this.flowRunId = flowRun.root.id;
+    this.inputsKey = run.inputsKey ?? null;
+    this.sourceHash = sourceHashOf(def);
+    this.kind = "unkept";
+    this.payload = null;
+    this.message = null;
+    this.created = Date.now();
+  }
+}
+
 function rowFor(def: TaskDefinition, run: TaskRunRecord, flowRun: FlowRunRecord): KeptResultRow {
-  return {
-    taskRunId: run.id,
-    flowRunId: flowRun.root.id,
-    inputsKey: run.inputsKey ?? null,
-    sourceHash: sourceHashOf(def),
-    kind: "unkept",
-    payload: null,
-    message: null,
-    created: Date.now(),
-  };
+  return new KeptRow(def, run, flowRun);
 }
 
 /**

@@ -9,14 +9,13 @@ import { redactKeyPattern, storedJson, storedText, type RecordLimits } from "../
 import { newId } from "./ids.ts";
 import { Logger } from "../logging/logger.ts";
 import { clock } from "../clock.ts";
+import { packTime, unpackTime } from "./times.ts";
+import { StateRowData, TaskRunRowData } from "./run-rows.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
-import { thisHost } from "../store/liveness.ts";
 import type { State } from "./states.ts";
-import { AttemptTally } from "./attempt-tally.ts";
-import { RunProgress } from "./progress.ts";
+import type { RunProgress } from "./progress.ts";
 import type { Settings } from "../settings/schema.ts";
-import type { TaskRunner } from "../runners/types.ts";
 
 export interface TaskRun {
   readonly id: string;
@@ -72,9 +71,11 @@ function storedErrorData(e: ErrorData, limits: RecordLimits): ErrorData {
 }
 
 const NO_TAGS = "[]";
-function tagsText(tags: readonly string[]): string {
+export function tagsText(tags: readonly string[]): string {
   return tags.length === 0 ? NO_TAGS : JSON.stringify(tags);
 }
+
+export const isFinalType = (t: string): boolean => t === "COMPLETED" || t === "FAILED" || t === "CANCELLED" || t === "CRASHED";
 
 const NO_STATES: readonly State[] = Object.freeze([]);
 const NO_INPUTS: readonly { parameter: string; taskRunId: string }[] = Object.freeze([]);
@@ -87,7 +88,7 @@ function appended(states: readonly State[], state: State): State[] {
   return out;
 }
 
-abstract class RunRecordBase {
+export abstract class RunRecordBase {
   readonly id: string;
   name: string;
   parameters: Record<string, unknown>;
@@ -99,25 +100,40 @@ abstract class RunRecordBase {
    * records of finished runs a user keeps (a list of futures) would carry that slack each.
    */
   states: readonly State[] = NO_STATES;
-  /** how many states the run had in the store before this process took it up */
-  protected seqBase = 0;
-  created = clock().now();
+  /** when the run was created (`packTime`) */
+  private createdAt = packTime(clock().now());
   /** where the run's records and logs go */
-  readonly env: RunEnv;
-  /** ms since the epoch of the first Running state and of the final state */
-  startMs: number | undefined;
-  endMs: number | undefined;
-  private controller: AbortController | undefined;
-  private abortReason: unknown;
-  aborted = false;
+  abstract readonly env: RunEnv;
+  /**
+   * The run's abort signal's controller once asked for; or, aborted before anyone asked, the
+   * reason. One slot where three (controller, reason, a flag) were: most runs are never aborted.
+   */
+  private abortBox: AbortController | { reason: unknown } | undefined;
 
-  constructor(env: RunEnv, name: string, parameters: Record<string, unknown>, tags: readonly string[], id?: string) {
-    this.env = env;
+  constructor(name: string, parameters: Record<string, unknown>, tags: readonly string[], id?: string) {
     this.id = id ?? newId();
     this.name = name;
     this.parameters = parameters;
     this.tags = tags;
   }
+
+  /** how many states the run had in the store before this process took it up (a resumed flow run's) */
+  protected get seqBase(): number {
+    return 0;
+  }
+
+  /** ms since the epoch */
+  get created(): number {
+    return unpackTime(this.createdAt);
+  }
+
+  set created(ms: number) {
+    this.createdAt = packTime(ms);
+  }
+
+  /** ms since the epoch of the first Running state and of the final state */
+  abstract get startMs(): number | undefined;
+  abstract get endMs(): number | undefined;
 
   get startTime(): Date | undefined {
     return this.startMs === undefined ? undefined : new Date(this.startMs);
@@ -133,27 +149,30 @@ abstract class RunRecordBase {
 
   /** Aborted on timeout or cancellation (created on first use). */
   get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.abortReason);
-    }
-    return this.controller.signal;
+    const box = this.abortBox;
+    if (box instanceof AbortController) return box.signal;
+    const controller = new AbortController();
+    if (box) controller.abort(box.reason);
+    this.abortBox = controller;
+    return controller.signal;
+  }
+
+  /** The current attempt was aborted (timeout or cancellation). */
+  get aborted(): boolean {
+    const box = this.abortBox;
+    return box instanceof AbortController ? box.signal.aborted : box !== undefined;
   }
 
   /** A new attempt starts with a fresh, unaborted signal. */
   newAttempt(): void {
-    if (this.aborted) {
-      this.aborted = false;
-      this.abortReason = undefined;
-      this.controller = undefined;
-    }
+    if (this.aborted) this.abortBox = undefined;
   }
 
   abort(reason: unknown): void {
     if (this.aborted) return;
-    this.aborted = true;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
+    const box = this.abortBox;
+    if (box instanceof AbortController) box.abort(reason);
+    else this.abortBox = { reason };
   }
 
   protected abstract readonly kind: "flow" | "task";
@@ -164,13 +183,13 @@ abstract class RunRecordBase {
   secretKeys: ReadonlySet<string> | undefined;
   private paramsText: { of: Record<string, unknown>; text: string } | undefined;
 
-  /** What the store, logs, CLI and API may hold of these limits (settings of the run's environment). */
-  limits(): RecordLimits {
-    // resolved once per run (SPEC: settings are resolved when a run starts); each state and row
-    // asks, and checking the settings' sources costs a dozen stat calls
-    return (this.runLimits ??= recordLimits(this.env.settings()));
-  }
-  protected runLimits: RecordLimits | undefined;
+  /**
+   * What the store, logs, CLI and API may hold of these limits (settings of the run's environment):
+   * resolved once per run (SPEC: settings are resolved when a run starts), or once for the runs of
+   * one call site (a `.map`); each state and row asks, and checking the settings' sources costs a
+   * dozen stat calls.
+   */
+  abstract limits(): RecordLimits;
 
   /** The parameters as stored and shown: secrets as `********`, long values cut (computed once). */
   storedParameters(): string {
@@ -189,38 +208,73 @@ abstract class RunRecordBase {
   }
   protected abstract touch(): void;
 
+  /** The store's row of its state number `seq` (made when the writer takes it: `addStateOf`). */
+  stateRow(seq: number): StateRowData {
+    const state = this.states[seq - this.seqBase]!;
+    const t = state.type;
+    const { message, scheduledTime, error } = state;
+    return new StateRowData(
+      this.id,
+      seq,
+      this.kind,
+      t,
+      state.name,
+      message == null ? null : storedText(message, this.limits()),
+      state.ts,
+      scheduledTime ? scheduledTime.getTime() : null,
+      error && (t === "FAILED" || t === "CRASHED" || t === "CANCELLED" || state.name === "NotReady")
+        ? JSON.stringify(storedErrorData(errorToData(error), this.limits()))
+        : null,
+    );
+  }
+
   setState(state: State): void {
     const seq = this.seqBase + this.states.length;
     this.states = appended(this.states, state);
     const t = state.type;
-    if (t === "RUNNING") {
-      this.runCount++;
-      if (this.startMs === undefined) this.startMs = state.ts;
-    } else if (t === "COMPLETED" || t === "FAILED" || t === "CANCELLED" || t === "CRASHED") {
-      this.endMs = state.ts;
-    }
-    this.env.writer.addState({
-      runId: this.id,
-      seq,
-      runKind: this.kind,
-      type: t,
-      name: state.name,
-      message: state.message == null ? null : storedText(state.message, this.limits()),
-      timestamp: state.ts,
-      scheduledTime: state.scheduledTime ? state.scheduledTime.getTime() : null,
-      error: state.error && (t === "FAILED" || t === "CRASHED" || t === "CANCELLED" || state.name === "NotReady")
-        ? JSON.stringify(storedErrorData(errorToData(state.error), this.limits()))
-        : null,
-    });
+    if (t === "RUNNING") this.runCount++;
+    // the row is made when the writer takes the batch (a pair waits meanwhile, not a row); a state
+    // with an error now, as the error is then (its data read from an object its code may change)
+    if (state.error === undefined) this.env.writer.addStateOf(this, seq);
+    else this.env.writer.addState(this.stateRow(seq));
     this.touch();
   }
 }
+
+type SettledWaiter = (state: State, run: TaskRunRecord) => void;
 
 /** The runs of one `.map` call. */
 export interface MapGroup {
   readonly taskName: string;
   /** tags whose "waiting for a slot" line this group has logged at INFO */
   readonly waitLogged: Set<string>;
+  /** what its runs share (made with the first) */
+  scope?: TaskRunScope;
+}
+
+/**
+ * What the task runs of one call share, kept once rather than in every record: the runs of a
+ * `.map` call share one (a list of 100,000 finished runs carries it once, not 100,000 times).
+ */
+export class TaskRunScope {
+  /** the settings' record limits (`RunRecordBase.limits`) */
+  limits: RecordLimits | undefined;
+
+  constructor(
+    /** where the runs' records and logs go */
+    readonly env: RunEnv,
+    readonly taskName: string,
+    readonly taskKey: string,
+    readonly flowRunId: string | undefined,
+    /** the settings the runs started with (their flow run's), if the caller has them at hand */
+    readonly settings: Settings | undefined,
+    /** the top-level flow run's progress counts the runs are part of */
+    readonly progress: RunProgress | undefined,
+    /** shared by the runs of one `.map` call: their per-run lines are logged at DEBUG */
+    readonly mapGroup: MapGroup | undefined,
+  ) {
+    this.limits = settings ? recordLimits(settings) : undefined;
+  }
 }
 
 export class TaskRunRecord extends RunRecordBase implements TaskRun {
@@ -228,9 +282,8 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   protected get kind(): "task" {
     return "task";
   }
-  readonly taskName: string;
-  readonly taskKey: string;
-  readonly flowRunId: string | undefined;
+  /** what it shares with the other runs of its call (its task, flow run, environment) */
+  readonly scope: TaskRunScope;
   parentTaskRunId: string | undefined;
   cacheKey: string | undefined;
   /** the identity of the call's inputs (`keep-result.ts`), or why it has none */
@@ -241,30 +294,67 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   finished = false;
   /** set by the engine: ends the current attempt at once with the given state */
   interrupt: ((state: State) => void) | undefined;
-  /** the top-level flow run's progress counts this run is part of */
-  progress: RunProgress | undefined;
-  /** shared by the runs of one `.map` call: their per-run lines are logged at DEBUG */
-  mapGroup: MapGroup | undefined;
   private runLogger: Logger | undefined;
+  /**
+   * Before the run is done: who waits for it (a function, or several), if anyone; after: its
+   * final (or NotReady) state. One slot, and no promise per run unless someone asks for one: a
+   * `.map` list's `result()` waits on all of its runs through one shared function.
+   */
+  private doneSlot: State | SettledWaiter | SettledWaiter[] | undefined;
 
   constructor(init: {
-    env: RunEnv;
+    scope: TaskRunScope;
     name: string;
-    taskName: string;
-    taskKey: string;
-    flowRunId: string | undefined;
     parentTaskRunId: string | undefined;
     parameters: Record<string, unknown>;
     tags: readonly string[];
-    /** the settings the run started with (its flow run's), if the caller has them at hand */
-    settings?: Settings | undefined;
   }) {
-    super(init.env, init.name, init.parameters, init.tags);
-    if (init.settings) this.runLimits = recordLimits(init.settings);
-    this.taskName = init.taskName;
-    this.taskKey = init.taskKey;
-    this.flowRunId = init.flowRunId;
+    super(init.name, init.parameters, init.tags);
+    this.scope = init.scope;
     this.parentTaskRunId = init.parentTaskRunId;
+  }
+
+  get env(): RunEnv {
+    return this.scope.env;
+  }
+
+  get taskName(): string {
+    return this.scope.taskName;
+  }
+
+  get taskKey(): string {
+    return this.scope.taskKey;
+  }
+
+  get flowRunId(): string | undefined {
+    return this.scope.flowRunId;
+  }
+
+  /** the top-level flow run's progress counts this run is part of */
+  get progress(): RunProgress | undefined {
+    return this.scope.progress;
+  }
+
+  /** shared by the runs of one `.map` call: their per-run lines are logged at DEBUG */
+  get mapGroup(): MapGroup | undefined {
+    return this.scope.mapGroup;
+  }
+
+  limits(): RecordLimits {
+    const scope = this.scope;
+    return (scope.limits ??= recordLimits(scope.env.settings()));
+  }
+
+  // read from its states (a task run's are all here): two slots and two number boxes less per run
+  get startMs(): number | undefined {
+    for (const s of this.states) if (s.type === "RUNNING") return s.ts;
+    return undefined;
+  }
+
+  get endMs(): number | undefined {
+    const states = this.states;
+    for (let i = states.length - 1; i >= 0; i--) if (isFinalType(states[i]!.type)) return states[i]!.ts;
+    return undefined;
   }
 
   /** The run's logger (made on first use: most runs of a quiet flow never log). */
@@ -275,6 +365,35 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   rename(name: string): void {
     this.name = name;
     this.runLogger = undefined;
+  }
+
+  /** @internal The run is done (final state recorded, hooks run, logged): tell who waits. */
+  settle(state: State): void {
+    const w = this.doneSlot;
+    this.doneSlot = state;
+    if (typeof w === "function") w(state, this);
+    else if (Array.isArray(w)) for (const f of w) f(state, this);
+  }
+
+  /** @internal Its final (or NotReady) state once done (`settle`), else undefined. */
+  get settled(): State | undefined {
+    const w = this.doneSlot;
+    return w === undefined || typeof w === "function" || Array.isArray(w) ? undefined : w;
+  }
+
+  /** @internal Call `fn(state)` when the run is done: at once if it is already. */
+  onSettled(fn: SettledWaiter): void {
+    const w = this.doneSlot;
+    if (w === undefined) this.doneSlot = fn;
+    else if (typeof w === "function") this.doneSlot = [w, fn];
+    else if (Array.isArray(w)) w.push(fn);
+    else fn(w, this);
+  }
+
+  /** @internal A promise of the state `settle` gives (made on demand: most runs of a `.map` never need one). */
+  whenSettled(): Promise<State> {
+    const s = this.settled;
+    return s ? Promise.resolve(s) : new Promise<State>((resolve) => this.onSettled(resolve));
   }
 
   override setState(state: State): void {
@@ -299,213 +418,16 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
   }
 
   toRow(): TaskRunRow {
-    // one literal, no spread of shared columns: this runs for every task run in every batch
+    // a constructor, no spread of shared columns: this runs for every task run in every batch (run-rows.ts)
     const s = this.state;
     const parameters = this.storedParameters();
     // a finished run's row is taken once more at most: the text is not kept with the record
     // (the runs a user's list of futures holds would each carry it)
     if (this.finished) this.forgetStoredParameters();
-    return {
-      id: this.id,
-      name: this.name,
-      parameters,
-      tags: tagsText(this.tags),
-      stateType: s.type,
-      stateName: s.name,
-      stateMessage: s.message == null ? null : storedText(s.message, this.limits()),
-      runCount: this.runCount,
-      created: this.created,
-      startTime: this.startMs ?? null,
-      endTime: this.endMs ?? null,
-      updated: s.ts,
-      taskName: this.taskName,
-      taskKey: this.taskKey,
-      flowRunId: this.flowRunId ?? null,
-      parentTaskRunId: this.parentTaskRunId ?? null,
-      cacheKey: this.cacheKey ?? null,
-    };
+    const message = s.message;
+    return new TaskRunRowData(this, parameters, tagsText(this.tags), s.type, s.name, message == null ? null : storedText(message, this.limits()), s.ts);
   }
 
 }
 
-export class FlowRunRecord extends RunRecordBase implements FlowRun {
-  protected get kind(): "flow" {
-    return "flow";
-  }
-  readonly flowName: string;
-  readonly flowVersion: string | undefined;
-  readonly parentFlowRunId: string | undefined;
-  readonly parentTaskRunId: string | undefined;
-  readonly settings: Settings;
-  readonly taskRunner: TaskRunner;
-  logPrints: boolean;
-  /** task-run name counters, per task key */
-  private readonly counters = new Map<string, number>();
-  /** subflow runs and pulled generator runs started in this flow run and not yet finished */
-  readonly inflight = new Set<Promise<unknown>>();
-  /** task runs started in this flow run and not yet finished (a count: nothing kept per run) */
-  private tasksInFlight = 0;
-  private tasksSettled: { promise: Promise<void>; resolve: () => void } | undefined;
-  /** counts of the runs started directly in the flow body during the current attempt (for the final state) */
-  attempt = new AttemptTally();
-  /** task runs currently executing an attempt (cancelled together on timeout/interrupt) */
-  readonly running = new Set<TaskRunRecord>();
-  /** generator task runs that are suspended at a yield, with their last yielded value */
-  readonly activeGenerators = new Map<TaskRunRecord, unknown>();
-  /** set when the flow run timed out or was cancelled: later task calls fail at once */
-  closedError: Error | undefined;
-  /** the top-level flow run of this one (itself when it has no parent) */
-  readonly root: FlowRunRecord;
-  /** keep the results of completed task runs (PREFECT_RESULTS_KEEP_FOR_RETRY) */
-  readonly keepResults: boolean;
-  /** `<file>:<flow name>` when started by `flowctl run` */
-  readonly entrypoint: string | undefined;
-  /** on a top-level run that retries an earlier one: the task calls it may reuse */
-  reuse: ReuseSource | undefined;
-  /** run count when this process took the run up (0 for a new run) */
-  readonly baseRunCount: number;
-  /** counts of this run's task runs (and its subflows'): the top-level run's, shared by its subflows */
-  progress: RunProgress = new RunProgress();
-  /** task runs cancelled by this run's interruption, by task name: summarised, not logged one by one */
-  readonly cancelledByTask = new Map<string, number>();
-
-  constructor(init: {
-    env: RunEnv;
-    name: string;
-    flowName: string;
-    flowVersion: string | undefined;
-    parentFlowRunId: string | undefined;
-    parentTaskRunId: string | undefined;
-    parameters: Record<string, unknown>;
-    tags: readonly string[];
-    settings: Settings;
-    taskRunner: TaskRunner;
-    logPrints: boolean;
-    root?: FlowRunRecord | undefined;
-    entrypoint?: string | undefined;
-    /** take up a run that is in the store already (`runs retry`) */
-    resume?: ResumedRun | undefined;
-  }) {
-    super(init.env, init.name, init.parameters, init.tags, init.resume?.id);
-    this.root = init.root ?? this;
-    this.keepResults = init.settings.PREFECT_RESULTS_KEEP_FOR_RETRY;
-    this.entrypoint = init.entrypoint;
-    const r = init.resume;
-    this.baseRunCount = r?.runCount ?? 0;
-    if (r) {
-      this.created = r.created;
-      this.runCount = r.runCount;
-      this.seqBase = r.stateCount;
-      this.startMs = r.startTime ?? undefined;
-      for (const [key, n] of r.taskCounters) this.counters.set(key, n);
-    }
-    this.flowName = init.flowName;
-    this.flowVersion = init.flowVersion;
-    this.parentFlowRunId = init.parentFlowRunId;
-    this.parentTaskRunId = init.parentTaskRunId;
-    this.settings = init.settings;
-    this.runLimits = recordLimits(init.settings);
-    this.taskRunner = init.taskRunner;
-    this.logPrints = init.logPrints;
-  }
-
-  private runLogger: Logger | undefined;
-
-  get logger(): Logger {
-    return (this.runLogger ??= new Logger(`Flow run '${this.name}'`, this.id, undefined, this.env.logHub));
-  }
-
-  /** Before its first state only (flowRunName). */
-  rename(name: string): void {
-    this.name = name;
-    this.runLogger = undefined;
-  }
-
-  taskStarted(): void {
-    this.tasksInFlight++;
-  }
-
-  taskEnded(): void {
-    if (--this.tasksInFlight === 0 && this.tasksSettled) {
-      this.tasksSettled.resolve();
-      this.tasksSettled = undefined;
-    }
-  }
-
-  /** Resolves when no task run of this flow run is in flight (at once if none is). */
-  whenTasksSettled(): Promise<void> | undefined {
-    if (this.tasksInFlight === 0) return undefined;
-    if (!this.tasksSettled) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.tasksSettled = { promise, resolve };
-    }
-    return this.tasksSettled.promise;
-  }
-
-  nextTaskIndex(taskKey: string): number {
-    const n = this.counters.get(taskKey) ?? 0;
-    this.counters.set(taskKey, n + 1);
-    return n;
-  }
-
-  protected touch(): void {
-    this.env.writer.touchFlowRun(this);
-  }
-
-  toRow(): FlowRunRow {
-    const s = this.state;
-    return {
-      id: this.id,
-      name: this.name,
-      parameters: this.storedParameters(),
-      tags: tagsText(this.tags),
-      stateType: s.type,
-      stateName: s.name,
-      stateMessage: s.message == null ? null : storedText(s.message, this.limits()),
-      runCount: this.runCount,
-      created: this.created,
-      startTime: this.startMs ?? null,
-      endTime: this.endMs ?? null,
-      updated: s.ts,
-      flowName: this.flowName,
-      flowVersion: this.flowVersion ?? null,
-      parentFlowRunId: this.parentFlowRunId ?? null,
-      parentTaskRunId: this.parentTaskRunId ?? null,
-      entrypoint: this.entrypoint ?? null,
-      pid: process.pid,
-      host: thisHost(),
-      heartbeat: Date.now(),
-    };
-  }
-
-}
-
-/** What a process needs to take up a flow run from the store (`runs retry`). */
-export interface ResumedRun {
-  id: string;
-  name: string;
-  created: number;
-  startTime: number | null;
-  runCount: number;
-  /** states already stored (the new ones follow them) */
-  stateCount: number;
-  /** task-run name counters per task key, so new task runs' names follow the earlier ones */
-  taskCounters: Map<string, number>;
-}
-
-/**
- * The task calls a retried flow run may reuse instead of running (built by `retry-plan.ts`).
- * `take` is asked once per call, in call order, with the call's inputs identity worked out.
- */
-export interface ReuseSource {
-  take(task: { taskKey: string; name: string; sourceHash: string }, run: TaskRunRecord): Promise<Reused | undefined> | Reused | undefined;
-}
-
-export interface Reused {
-  value: unknown;
-  /** the task run whose result it is */
-  taskRunId: string;
-  /** e.g. "Reused the result of task run 'fetch-3' (0193…)" */
-  message: string;
-}
+export type { FlowRunRecord, ResumedRun, ReuseSource, Reused } from "./flow-run-record.ts";

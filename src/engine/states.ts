@@ -7,6 +7,7 @@
  */
 import { FlowctlError, coerceError } from "../errors.ts";
 import { clock } from "../clock.ts";
+import { packTime, unpackTime } from "./times.ts";
 import type { StateType } from "../store/types.ts";
 
 export type { StateType };
@@ -25,36 +26,64 @@ export interface StateInit<T = unknown> {
   timestamp?: Date;
 }
 
+/** What few states carry (a message, a due time, an error), and the Date of the time once asked for. */
+interface StateDetail {
+  message: string | undefined;
+  scheduledTime: Date | undefined;
+  error: Error | undefined;
+  date: Date | undefined;
+}
+
+const NO_INIT: StateInit<never> = Object.freeze({});
+
 export class State<T = unknown> {
   readonly type: StateType;
   readonly name: string;
-  readonly message: string | undefined;
-  /** when the run entered this state, ms since the epoch */
-  readonly ts: number;
-  private date: Date | undefined;
-  readonly scheduledTime: Date | undefined;
+  /** when the run entered this state (`packTime`: no number box per state) */
+  private readonly at: number;
   /** @internal the value of a Completed state */
   readonly data: T | undefined;
-  /** @internal the error carried by a Failed/Crashed/Cancelled/NotReady state */
-  readonly error: Error | undefined;
+  /**
+   * the rest, in an object of its own only when there is some: most states (Pending, Running,
+   * Completed) have none, and a list of finished runs keeps three states per run
+   */
+  private detail: StateDetail | undefined;
 
-  constructor(type: StateType, init: StateInit<T> = {}) {
+  constructor(type: StateType, init: StateInit<T> = NO_INIT) {
     this.type = type;
     this.name = init.name ?? defaultName(type);
-    this.message = init.message;
-    if (init.timestamp) {
-      this.ts = init.timestamp.getTime();
-      this.date = init.timestamp;
-    } else {
-      this.ts = clock().now();
-    }
-    this.scheduledTime = init.scheduledTime;
+    const timestamp = init.timestamp;
+    this.at = packTime(timestamp ? timestamp.getTime() : clock().now());
     this.data = init.data;
-    this.error = init.error === undefined ? undefined : coerceError(init.error);
+    const { message, scheduledTime } = init;
+    const error = init.error === undefined ? undefined : coerceError(init.error);
+    if (message !== undefined || scheduledTime !== undefined || error !== undefined || timestamp) {
+      this.detail = { message, scheduledTime, error, date: timestamp };
+    }
+  }
+
+  get message(): string | undefined {
+    return this.detail?.message;
+  }
+
+  /** When an AwaitingRetry or Scheduled run is due */
+  get scheduledTime(): Date | undefined {
+    return this.detail?.scheduledTime;
+  }
+
+  /** @internal the error carried by a Failed/Crashed/Cancelled/NotReady state */
+  get error(): Error | undefined {
+    return this.detail?.error;
+  }
+
+  /** when the run entered this state, ms since the epoch */
+  get ts(): number {
+    return unpackTime(this.at);
   }
 
   get timestamp(): Date {
-    return (this.date ??= new Date(this.ts));
+    const d = (this.detail ??= { message: undefined, scheduledTime: undefined, error: undefined, date: undefined });
+    return (d.date ??= new Date(this.ts));
   }
 
   isCompleted(): boolean { return this.type === "COMPLETED"; }
@@ -121,15 +150,15 @@ export function isState(value: unknown): value is State {
 
 type Init<T> = Omit<StateInit<T>, "name"> & { name?: string };
 
-export const Pending = <T = unknown>(init: Init<T> = {}) => new State<T>("PENDING", init);
-export const Scheduled = <T = unknown>(init: Init<T> = {}) => new State<T>("SCHEDULED", init);
-export const Running = <T = unknown>(init: Init<T> = {}) => new State<T>("RUNNING", init);
-export const Completed = <T = unknown>(init: Init<T> = {}) => new State<T>("COMPLETED", init);
-export const Failed = <T = unknown>(init: Init<T> = {}) => new State<T>("FAILED", init);
-export const Cancelled = <T = unknown>(init: Init<T> = {}) => new State<T>("CANCELLED", init);
-export const Crashed = <T = unknown>(init: Init<T> = {}) => new State<T>("CRASHED", init);
-export const Cancelling = <T = unknown>(init: Init<T> = {}) => new State<T>("CANCELLING", init);
-export const Paused = <T = unknown>(init: Init<T> = {}) => new State<T>("PAUSED", init);
+export const Pending = <T = unknown>(init?: Init<T>) => new State<T>("PENDING", init);
+export const Scheduled = <T = unknown>(init?: Init<T>) => new State<T>("SCHEDULED", init);
+export const Running = <T = unknown>(init?: Init<T>) => new State<T>("RUNNING", init);
+export const Completed = <T = unknown>(init?: Init<T>) => new State<T>("COMPLETED", init);
+export const Failed = <T = unknown>(init?: Init<T>) => new State<T>("FAILED", init);
+export const Cancelled = <T = unknown>(init?: Init<T>) => new State<T>("CANCELLED", init);
+export const Crashed = <T = unknown>(init?: Init<T>) => new State<T>("CRASHED", init);
+export const Cancelling = <T = unknown>(init?: Init<T>) => new State<T>("CANCELLING", init);
+export const Paused = <T = unknown>(init?: Init<T>) => new State<T>("PAUSED", init);
 
 export const AwaitingRetry = (scheduledTime: Date) =>
   new State("SCHEDULED", { name: "AwaitingRetry", scheduledTime });

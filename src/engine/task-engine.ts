@@ -15,34 +15,26 @@ import { FlowctlError, coerceError, describeError, exceptionPhrase, isFlowctlErr
 import { engineLogger, Logger } from "../logging/logger.ts";
 import { LEVELS } from "../logging/levels.ts";
 import { clock } from "../clock.ts";
-import { currentContext, mergeTags, runContext } from "./context.ts";
-import { processEnv, type RunEnv } from "./env.ts";
+import { currentContext } from "./context.ts";
 import { TaskRunFuture } from "./futures.ts";
 import { runHooks } from "./hooks.ts";
 import { bindArgs } from "./parameters.ts";
 import { baseDelaySeconds, jitteredDelay } from "./retry-policy.ts";
-import { renderRunName } from "./run-name-template.ts";
 import { formatTraceback } from "../logging/traceback.ts";
-import { TaskRunRecord, type FlowRunRecord, type MapGroup } from "./run-records.ts";
+import type { TaskRunRecord } from "./run-records.ts";
 import {
-  AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Pending, Retrying, Running, State, TimedOut, isState,
+  AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Retrying, Running, State, TimedOut, isState,
 } from "./states.ts";
 import { planCache, readCached, writeCached } from "./task-cache.ts";
-import type { ResolvedTask, TaskDefinition } from "./task-definition.ts";
+import type { TaskDefinition } from "./task-definition.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
-import type { AttemptTally } from "./attempt-tally.ts";
 import { keepResult, noteInputs, noteOutcome, sourceHashOf } from "./keep-result.ts";
-import { nestedDepth, nestingError } from "./nesting.ts";
+import { nestingError } from "./nesting.ts";
+import { prepareTaskRun, type CallOptions, type Prepared } from "./task-prepare.ts";
 import { round, runAttempt } from "./local-attempt.ts";
 
-export interface CallOptions {
-  mode: "call" | "submit";
-  returnState?: boolean;
-  waitFor?: readonly unknown[];
-  /** set by `.map`: the runs of one call, announced together */
-  mapGroup?: MapGroup;
-}
+export { prepareTaskRun, standaloneGenerators, type CallOptions, type Prepared } from "./task-prepare.ts";
 
 export interface StartedTaskRun {
   run: TaskRunRecord;
@@ -50,37 +42,14 @@ export interface StartedTaskRun {
   done: Promise<State>;
 }
 
-interface Prepared {
-  def: TaskDefinition;
-  cfg: ResolvedTask;
-  run: TaskRunRecord;
-  flowRun: FlowRunRecord | undefined;
-  thisArg: unknown;
-  args: readonly unknown[];
-  ctxTags: readonly string[];
-  opts: CallOptions;
-  logPrints: boolean;
-  env: RunEnv;
-  nameError?: unknown;
-  /** the flow attempt this run counts in (started directly in the flow body), and its index there */
-  tally: AttemptTally | undefined;
-  tallyIndex: number;
-  /** how many runs enclose this one's body, itself included (see nesting.ts) */
-  depth: number;
-}
-
-/** Create the run (Pending, logged) and start it; the caller decides how to hand back the result. */
+/** Create the run (Pending, logged) and start it (a call: `submitTask` for a submit); the caller decides how to hand back the result. */
 export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): StartedTaskRun {
   const p = prepareTaskRun(def, thisArg, args, opts);
   // counted in flight until its final state is recorded, hooks run and logged (see executeTaskRun)
   p.flowRun?.taskStarted();
   let done: Promise<State>;
   if (p.nameError !== undefined) done = finishBeforeStart(p, p.nameError);
-  else if (opts.mode === "submit") {
-    // submit() hands back its future before any of the run happens (a sync body included); the
-    // run waits for the store to keep up (backpressure) as one queued function
-    done = new Promise<State>((resolve) => p.env.writer.whenAdmitted(() => resolve(executeTaskRun(p, true))));
-  } else if (syncNesting < SYNC_NESTING_BREAK) {
+  else if (syncNesting < SYNC_NESTING_BREAK) {
     // A called task's body runs before the call returns, so task calls nested in bodies nest on
     // the native stack; past SYNC_NESTING_BREAK levels the run starts from a fresh microtask
     // instead, and any depth of nesting fits in a bounded stack.
@@ -98,66 +67,6 @@ export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readon
 let syncNesting = 0;
 const SYNC_NESTING_BREAK = 32;
 const executeCalled = (p: Prepared) => executeTaskRun(p, false);
-
-/** Create a task run record in the current context: Pending, named, logged. */
-export function prepareTaskRun(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): Prepared {
-  const ctx = currentContext();
-  const flowRun = ctx?.flowRun;
-  if (flowRun?.closedError) throw flowRun.closedError;
-  const env = ctx?.env ?? processEnv;
-  const settings = flowRun?.settings ?? env.settings();
-  const depth = nestedDepth(ctx?.depth, settings.PREFECT_RUNS_MAX_NESTING_DEPTH, "task", def.name);
-  const cfg = def.resolve(settings);
-  const ctxTags = ctx?.tags ?? [];
-  let parentId = ctx?.taskRun?.id;
-  const generators = flowRun?.activeGenerators ?? standaloneGenerators;
-  if (parentId === undefined && generators.size > 0) parentId = generatorParent(generators, args);
-  const run = new TaskRunRecord({
-    env,
-    name: flowRun ? `${def.name}-${flowRun.nextTaskIndex(def.taskKey)}` : def.name,
-    taskName: def.name,
-    taskKey: def.taskKey,
-    flowRunId: flowRun?.id,
-    parentTaskRunId: parentId,
-    parameters: bindArgs(def.params, args),
-    tags: mergeTags(def.tags, ctxTags),
-    settings,
-  });
-  env.observer?.created(run);
-  const logger = flowRun ? flowRun.logger : new Logger(engineLogger.source, undefined, run.id, env.logHub);
-  let nameError: unknown;
-  if (def.options.taskRunName !== undefined) {
-    try {
-      // `runtime.taskRun` inside a taskRunName function describes the run being named
-      const template = def.options.taskRunName;
-      const naming = { flowRun, taskRun: run, tags: run.tags, env: ctx?.env };
-      run.rename(runContext.run(naming, () => renderRunName(template, run.parameters, "taskRunName")));
-    } catch (err) {
-      nameError = err;
-    }
-  }
-  run.progress = flowRun?.progress;
-  run.mapGroup = opts.mapGroup;
-  run.setState(Pending());
-  let tally: AttemptTally | undefined;
-  let tallyIndex = 0;
-  // (the messages are built only when INFO lines go anywhere: a quiet flow does not pay for them);
-  // a .map call's runs are announced by one INFO line (logMapped), each run's own at DEBUG
-  const level = opts.mapGroup ? 10 : INFO;
-  const say = logger.isEnabledFor(level);
-  if (say) logger.log(level, `Created task run '${run.name}' for task '${def.name}'`);
-  if (flowRun) {
-    if (say) logger.log(level, opts.mode === "submit" ? `Submitted task run '${run.name}' for execution.` : `Executing '${run.name}' immediately...`);
-    if (ctx?.taskRun === undefined) {
-      tally = flowRun.attempt;
-      tallyIndex = tally.add();
-    }
-  } else {
-    env.writer.ensureOpen();
-  }
-  const logPrints = cfg.logPrints ?? flowRun?.logPrints ?? settings.PREFECT_LOGGING_LOG_PRINTS;
-  return { def, cfg, run, flowRun, thisArg, args, ctxTags, opts, logPrints, env, nameError, tally, tallyIndex, depth };
-}
 
 /** The one INFO line for the runs one `.map` call submitted. */
 export function logMapped(def: TaskDefinition, runs: readonly TaskRunRecord[]): void {
@@ -181,24 +90,29 @@ export function callTask(def: TaskDefinition, thisArg: unknown, args: readonly u
   return started.done.then(unwrapState);
 }
 
+/**
+ * `t.submit(...)`: the run's future, handed back before any of the run happens (a sync body
+ * included). The run waits for the store to keep up (backpressure) as two slots of the writer's
+ * queue, and tells its record when it is done (`settle`): no closure or promise per run until
+ * someone waits on this one future.
+ */
 export function submitTask(def: TaskDefinition, thisArg: unknown, args: readonly unknown[], opts: CallOptions): TaskRunFuture {
-  const { run, done } = startTaskRun(def, thisArg, args, opts);
-  return new TaskRunFuture(run, done);
+  const p = prepareTaskRun(def, thisArg, args, opts);
+  p.flowRun?.taskStarted();
+  if (p.nameError !== undefined) settleWhen(p.run, finishBeforeStart(p, p.nameError));
+  else p.env.writer.whenAdmitted(executeSubmitted, p);
+  return new TaskRunFuture(p.run);
+}
+
+const executeSubmitted = (p: Prepared) => settleWhen(p.run, executeTaskRun(p, true));
+
+function settleWhen(run: TaskRunRecord, done: Promise<State>): void {
+  done.then((state) => run.settle(state));
 }
 
 export function unwrapState(state: State): unknown {
   if (state.type === "COMPLETED") return state.data;
   throw state.error ?? new FlowctlError("NOT_FINAL", `Task run ended in state ${state.toString()}`);
-}
-
-/** Generator task runs outside any flow that are suspended at a yield, with their last yielded value. */
-export const standaloneGenerators = new Map<TaskRunRecord, unknown>();
-
-function generatorParent(generators: Map<TaskRunRecord, unknown>, args: readonly unknown[]): string | undefined {
-  for (const [genRun, last] of generators) {
-    for (const a of args) if (Object.is(a, last)) return genRun.id;
-  }
-  return undefined;
 }
 
 export async function finishBeforeStart(p: Prepared, err: unknown): Promise<State> {
@@ -463,4 +377,3 @@ function logFinished(p: Prepared, state: State, given: Logger | undefined): Stat
 
 const INFO = LEVELS.INFO;
 
-export type { Prepared };

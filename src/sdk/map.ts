@@ -3,7 +3,7 @@
  * `unmapped(x)` are passed whole to every run; so is any other non-iterable.
  */
 import { FlowctlError } from "../errors.ts";
-import { isFuture, wait as waitFutures, type TaskRunFuture } from "../engine/futures.ts";
+import { isFuture, resultsOf, wait as waitFutures, type TaskRunFuture } from "../engine/futures.ts";
 import type { State } from "../engine/states.ts";
 import type { TaskDefinition } from "../engine/task-definition.ts";
 import { logMapped, submitTask, type CallOptions } from "../engine/task-engine.ts";
@@ -26,7 +26,9 @@ export function makeFutureList<T>(futures: TaskRunFuture<T>[]): TaskRunFutureLis
   const list = futures as TaskRunFutureList<T>;
   Object.defineProperty(list, "result", {
     value: async (opts: { timeoutSeconds?: number; raiseOnFailure?: boolean } = {}) => {
-      return Promise.all(list.map((f) => f.result(opts)));
+      if (opts.timeoutSeconds !== undefined) return Promise.all(list.map((f) => f.result(opts)));
+      // no time limit: one shared function waits on every run (no promise per future)
+      return resultsOf(list, opts.raiseOnFailure !== false);
     },
   });
   Object.defineProperty(list, "wait", {

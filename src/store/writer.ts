@@ -23,11 +23,10 @@ import { OutageKeeper, retryUntil, RETRY_BASE_MS, RETRY_MAX_MS, SPILL_ROWS } fro
 import { Heartbeat } from "./heartbeat.ts";
 import { Admission } from "./admission.ts";
 import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
+import { batchOf, batchRows, UnackedBatch, type BatchParts, type Persistable, type StateSource } from "./batch-parts.ts";
 
-export interface Persistable<R> {
-  readonly id: string;
-  toRow(): R;
-}
+export type { Persistable, StateSource } from "./batch-parts.ts";
+
 
 const FLUSH_INTERVAL_MS = 200;
 const FLUSH_THRESHOLD = 2000;
@@ -46,14 +45,15 @@ export const SETTLE_GRACE_MS = 3000;
 export class StoreWriter {
   private flowRuns = new Map<string, Persistable<FlowRunRow>>();
   private taskRuns = new Map<string, Persistable<TaskRunRow>>();
-  private states: StateRow[] = [];
+  /** (StateSource, seq) pairs, or (StateRow, -1) */
+  private states: unknown[] = [];
   private inputs: InputRow[] = [];
   private logs: LogRow[] = [];
   private results: KeptResultRow[] = [];
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
   /** batches handed to the store and not acknowledged yet (journalled too at exit: replay is idempotent) */
-  private readonly inflight = new Map<Promise<void>, WriteBatch>();
+  private readonly inflight = new Map<Promise<void>, UnackedBatch>();
   /** failed writes in a row, and when the next try is due (backoff) */
   private failures = 0;
   private retryAt = 0;
@@ -97,7 +97,14 @@ export class StoreWriter {
 
   addState(row: StateRow): void {
     if (!this.enabled) return;
-    this.states.push(row);
+    this.states.push(row, -1);
+    this.bump();
+  }
+
+  /** A run's state, its row made when the batch is (`source.stateRow(seq)`): a small pair waits here, not a row. */
+  addStateOf(source: StateSource, seq: number): void {
+    if (!this.enabled) return;
+    this.states.push(source, seq);
     this.bump();
   }
 
@@ -184,23 +191,29 @@ export class StoreWriter {
   /** rows in the batches handed to the store and not yet acknowledged */
   private unackedRows = 0;
 
-  /** new task runs held back while the store is congested (`admission.ts`) */
+  /** what waits for the store to keep up (`admission.ts`) */
   private readonly admission = new Admission(() => this.congested);
 
-  /** Resolves when a new task run may start: at once (undefined) unless the store is congested or others wait before it. */
+  /**
+   * Resolves when a new task run may start: at once (undefined) unless the store is congested or
+   * others wait before it, in the order they came.
+   */
   admit(): Promise<void> | undefined {
     return this.admission.admit();
   }
 
-  /** Call `start` once the store keeps up and whatever waited before it went (`admission.ts`). */
-  whenAdmitted(start: () => void): void {
-    this.admission.whenAdmitted(start);
+  /**
+   * Call `start(arg)` (on a later microtask at the soonest) once the store keeps up and whatever
+   * waited before it went (`admission.ts`).
+   */
+  whenAdmitted<A>(start: (arg: A) => void, arg: A): void {
+    this.admission.whenAdmitted(start, arg);
   }
 
   private settled(write: Promise<void>, rows: number): void {
     this.inflight.delete(write);
     this.unackedRows -= rows;
-    this.admission.acknowledged();
+    this.admission.wake();
   }
 
   private exitHooked = false;
@@ -241,17 +254,24 @@ export class StoreWriter {
   }
 
   private takeBatch(): WriteBatch | undefined {
+    const parts = this.takeParts();
+    return parts && batchOf(parts);
+  }
+
+  /** What is pending, taken (its rows not made yet). */
+  private takeParts(): BatchParts | undefined {
     if (this.pending === 0) return undefined;
-    const batch: WriteBatch = {
-      flowRuns: Array.from(this.flowRuns.values(), (r) => r.toRow()),
-      taskRuns: Array.from(this.taskRuns.values(), (r) => r.toRow()),
+    const parts: BatchParts = {
+      flowRuns: this.flowRuns,
+      taskRuns: this.taskRuns,
       states: this.states,
       inputs: this.inputs,
       logs: this.logs,
       results: this.results,
+      rows: this.flowRuns.size + this.taskRuns.size + this.states.length / 2 + this.inputs.length + this.logs.length + this.results.length,
     };
     if (this.retrying) {
-      batch.resent = true;
+      parts.resent = true;
       this.retrying = false;
     }
     this.flowRuns = new Map();
@@ -265,7 +285,7 @@ export class StoreWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    return batch;
+    return parts;
   }
 
   /** Put a batch that could not be written back in front of what came since. */
@@ -274,7 +294,9 @@ export class StoreWriter {
     if (this.keeper.kept.has(batch)) return;
     for (const r of batch.flowRuns) if (!this.flowRuns.has(r.id)) this.flowRuns.set(r.id, { id: r.id, toRow: () => r });
     for (const r of batch.taskRuns) if (!this.taskRuns.has(r.id)) this.taskRuns.set(r.id, { id: r.id, toRow: () => r });
-    this.states = batch.states.concat(this.states);
+    const states: unknown[] = [];
+    for (const r of batch.states) states.push(r, -1);
+    this.states = states.concat(this.states);
     this.inputs = batch.inputs.concat(this.inputs);
     this.logs = batch.logs.concat(this.logs);
     const results = batch.results ?? [];
@@ -286,20 +308,22 @@ export class StoreWriter {
 
   /** Hand what is pending to the store now (the store is open); the write goes on in the background. */
   private dispatch(): void {
-    const batch = this.takeBatch();
-    if (!batch) return;
+    const parts = this.takeParts();
+    if (!parts) return;
     this.lastDispatch = performance.now();
-    const write = this.store!.writeBatch(batch).then(
+    // the rows go to the store and are not kept here (see UnackedBatch)
+    const unacked = new UnackedBatch(parts);
+    const write = this.store!.writeBatch(batchOf(parts)).then(
       () => this.answered(),
       (err: unknown) => {
-        this.restore(batch);
+        this.restore(unacked.batch());
         this.failed(err);
         throw err;
       },
     );
-    const rows = batchRows(batch);
+    const rows = unacked.rows;
     this.unackedRows += rows;
-    this.inflight.set(write, batch);
+    this.inflight.set(write, unacked);
     write.then(
       () => this.settled(write, rows),
       () => this.settled(write, rows),
@@ -413,7 +437,7 @@ export class StoreWriter {
    */
   finishSync(): boolean {
     const rest = this.takeBatch();
-    if (this.keeper.finish(this.store, [...this.inflight.values()], rest)) return true;
+    if (this.keeper.finish(this.store, Array.from(this.inflight.values(), (u) => u.batch()), rest)) return true;
     if (rest) this.restore(rest);
     return false;
   }
@@ -478,9 +502,6 @@ export class StoreWriter {
   }
 }
 
-function batchRows(b: WriteBatch): number {
-  return b.flowRuns.length + b.taskRuns.length + b.states.length + b.inputs.length + b.logs.length + (b.results?.length ?? 0);
-}
 
 export const storeWriter = new StoreWriter();
 onStoreClose(() => storeWriter.resetStore());
