@@ -1,0 +1,115 @@
+/**
+ * What the SQLite write thread's statements alone cost per task run, by kind of row: the rows a
+ * sequential no-op task run leaves (its `task_runs` row, three `run_states` rows, its kept
+ * result in `task_run_results`), made up front and packed as the write thread receives them,
+ * then written into a fresh store file through the write thread's own batch writer
+ * (`createBatchWriter`, 450 task runs per transaction, about what a sequential flow's group
+ * commit holds) on this thread: no messaging, no engine. CPU time (`process.cpuUsage`) per task
+ * run, median of 3 rounds per kind, each into its own new file. Baseline: the same rows packed
+ * only (no SQL), measured in the same run.
+ *
+ * It tells how much of the engine bench's write-thread CPU per task run the SQL itself is, and
+ * which rows it goes to: the floor a design with these rows per task run cannot go below.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BenchFigure } from "./run.ts";
+import { openSqliteFile } from "../src/store/sqlite/open.ts";
+import { createBatchWriter, packBatch } from "../src/store/sqlite/batch-writer.mjs";
+import { newId } from "../src/engine/ids.ts";
+import type { KeptResultRow, StateRow, TaskRunRow, WriteBatch } from "../src/store/types.ts";
+
+const N = 50_000;
+const PER_TRANSACTION = 450;
+const ROUNDS = 3;
+type Kinds = { tasks: boolean; states: boolean; results: boolean };
+
+function makeBatches(kinds: Kinds): WriteBatch[] {
+  const flowRunId = newId();
+  const out: WriteBatch[] = [];
+  let t = Date.now();
+  for (let b = 0; b < N / PER_TRANSACTION; b++) {
+    const taskRuns: TaskRunRow[] = [];
+    const states: StateRow[] = [];
+    const results: KeptResultRow[] = [];
+    for (let i = 0; i < PER_TRANSACTION; i++) {
+      const n = b * PER_TRANSACTION + i;
+      const at = Math.floor((t += 0.02));
+      const id = newId(at);
+      taskRuns.push({
+        id, name: `noop-${n}`, taskName: "noop", taskKey: "bench.ts:noop-1a2b3c4d", flowRunId, parentTaskRunId: null,
+        parameters: `{"i":${n}}`, tags: "[]", stateType: "COMPLETED", stateName: "Completed", stateMessage: null, runCount: 1,
+        cacheKey: null, created: at, startTime: at, endTime: at, updated: at,
+      });
+      for (const [seq, type, name] of [[0, "PENDING", "Pending"], [1, "RUNNING", "Running"], [2, "COMPLETED", "Completed"]] as const) {
+        states.push({ runId: id, seq, runKind: "task", type, name, message: null, timestamp: at, scheduledTime: null, error: null });
+      }
+      results.push({
+        taskRunId: id, flowRunId, inputsKey: `={"i":${n}}`, sourceHash: "0123456789abcdef0123456789abcdef", kind: "value",
+        payload: Buffer.from(`J${n}`), message: null, created: at,
+      });
+    }
+    out.push({
+      flowRuns: [], inputs: [], logs: [],
+      taskRuns: kinds.tasks ? taskRuns : [],
+      states: kinds.states ? states : [],
+      results: kinds.results ? results : [],
+    });
+  }
+  return out;
+}
+
+/** CPU µs per task run: packing (and, unless `packOnly`, writing) the batches. */
+function round(kinds: Kinds, packOnly: boolean): number {
+  const batches = makeBatches(kinds);
+  const dir = mkdtempSync(join(tmpdir(), "flowctl-bench-write-"));
+  const db = openSqliteFile(join(dir, "flowctl.db"));
+  // as the write thread opens its connection
+  db.pragma("temp_store = MEMORY");
+  db.pragma("cache_size = -2048");
+  const write = createBatchWriter(db);
+  try {
+    const c0 = process.cpuUsage();
+    for (const b of batches) {
+      const packed = packBatch(b);
+      if (!packOnly) write.many([packed]);
+    }
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / N;
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+export default async function writePathBench(): Promise<BenchFigure[]> {
+  const all: Kinds = { tasks: true, states: true, results: true };
+  const cases: [string, Kinds, boolean][] = [
+    ["packing only (baseline)", all, true],
+    ["task_runs row", { tasks: true, states: false, results: false }, false],
+    ["3 run_states rows", { tasks: false, states: true, results: false }, false],
+    ["task_run_results row", { tasks: false, states: false, results: true }, false],
+    ["all of a task run's rows", all, false],
+  ];
+  const metrics: Record<string, number> = {};
+  for (const [label, kinds, packOnly] of cases) {
+    const xs: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) xs.push(round(kinds, packOnly));
+    metrics[`${label}, CPU µs per task run`] = median(xs);
+  }
+  return [
+    {
+      name: "write-path",
+      description:
+        `the SQLite statements alone for ${N.toLocaleString("en-US")} sequential task runs' rows (${PER_TRANSACTION} task runs per transaction, ` +
+        `a fresh store file, no messaging), by kind of row; median of ${ROUNDS}`,
+      metrics,
+    },
+  ];
+}
