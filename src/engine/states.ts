@@ -119,6 +119,21 @@ export class State<T = unknown> {
     return `${this.name}(${parts.join(", ")})`;
   }
 
+  /** How `console.log` and `util.inspect` show a state: its fields as they read, not how they are kept. */
+  [Symbol.for("nodejs.util.inspect.custom")](
+    depth: number,
+    options: { depth?: number | null; stylize(text: string, style: string): string },
+    inspect: (v: unknown, o: object) => string,
+  ): string {
+    if (depth < 0) return options.stylize(`[State ${this.toString()}]`, "special");
+    const shown: Record<string, unknown> = { type: this.type, name: this.name, timestamp: this.timestamp };
+    if (this.message !== undefined) shown.message = this.message;
+    if (this.scheduledTime !== undefined) shown.scheduledTime = this.scheduledTime;
+    if (this.error !== undefined) shown.error = this.error;
+    if (this.data !== undefined) shown.data = this.data;
+    return `State ${inspect(shown, { ...options, depth: options.depth === null || options.depth === undefined ? options.depth : options.depth - 1 })}`;
+  }
+
   toJSON(): Record<string, unknown> {
     return {
       type: this.type,

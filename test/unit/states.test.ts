@@ -36,3 +36,21 @@ test("a thrown non-Error is normalised to an Error that says what was thrown, ke
   const s = Failed({ error: "just a string" });
   await assert.rejects(s.result(), (e: Error & { thrown?: unknown }) => e instanceof Error && e.message === 'threw a string: "just a string"' && e.thrown === "just a string");
 });
+
+test("console.log and util.inspect show a state's fields as they read (type, name, time, message, data), not how they are kept", async () => {
+  const { inspect } = await import("node:util");
+  const at = new Date("2031-01-02T03:04:05.678Z");
+  const failed = inspect(Failed({ message: "boom", timestamp: at }));
+  assert.match(failed, /^State \{/);
+  assert.match(failed, /type: 'FAILED'/);
+  assert.match(failed, /name: 'Failed'/);
+  assert.match(failed, /timestamp: 2031-01-02T03:04:05\.678Z/);
+  assert.match(failed, /message: 'boom'/);
+  assert.doesNotMatch(failed, /detail|\bat:/);
+  assert.match(inspect(Completed({ data: { rows: 3 } })), /data: \{ rows: 3 \}/);
+  // nested past the depth: one short line
+  assert.match(inspect({ a: { b: Completed() } }, { depth: 0 }), /\[Object\]/);
+  assert.match(inspect({ a: { b: Completed() } }, { depth: 1 }), /\[State Completed\(\)\]/);
+  // JSON is unchanged: toJSON
+  assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(Failed({ message: "m" })))), ["type", "name", "message", "timestamp"]);
+});
