@@ -126,3 +126,24 @@ export function lockedCall(db, path, timeoutMs, fn) {
     setBusyTimeout(db, timeoutMs);
   }
 }
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Run `fn` again while SQLite answers SQLITE_BUSY at once, for at most `timeoutMs`: a call that
+ * needs the whole file (`PRAGMA journal_mode = WAL` on a store another process is creating)
+ * fails without waiting on the busy timeout. Short sleeps, growing to 50 ms; past the time, the
+ * same error as `lockedCall`.
+ */
+export function retryWhileBusy(path, timeoutMs, fn) {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      return fn();
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+      if (Date.now() >= deadline) throw lockedError(path, timeoutMs);
+      Atomics.wait(pause, 0, 0, wait);
+    }
+  }
+}

@@ -11,7 +11,7 @@ import { FlowctlError } from "../../errors.ts";
 import { ensurePrivateFile, PRIVATE_FILE_MODE, privacyNotices, tighten, unwritableReason } from "../../private-files.ts";
 import { FLOWCTL_VERSION } from "../../version.ts";
 import { BOOKKEEPING_SQL, pendingMigrations, type StoreShape } from "../compat.ts";
-import { lockedCall } from "./lock-wait.mjs";
+import { lockedCall, retryWhileBusy } from "./lock-wait.mjs";
 
 type Db = Database.Database;
 
@@ -38,13 +38,20 @@ export function openSqliteFile(path: string, opts: SqliteOpenOptions = {}): Db {
       // 8 KiB pages for a new file (ignored by one that has pages already): each commit appends
       // every page it changed to the WAL, a frame header and a write call per page; half as many
       // pages for the same rows cut the write thread's CPU per task run by ~10 % (4 KiB: the default)
-      db.pragma("page_size = 8192");
-      db.pragma("journal_mode = WAL");
+      // another process creating the same store at this moment makes the change to WAL fail at
+      // once (SQLITE_BUSY without waiting on the busy timeout): tried again until the lock timeout
+      const open = db;
+      retryWhileBusy(path, opts.busyTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, () => {
+        open.pragma("page_size = 8192");
+        open.pragma("journal_mode = WAL");
+      });
       db.pragma("synchronous = NORMAL");
     }
     db.pragma("foreign_keys = OFF");
   } catch (err) {
     db?.close();
+    // locked past the timeout: that error names the file and its holder already
+    if ((err as { code?: string }).code === "STORE_LOCKED") throw err;
     if ((err as { code?: string }).code === "SQLITE_NOTADB") {
       throw new FlowctlError("STORE_INCOMPATIBLE", `${path} is not a flowctl run store (not a SQLite database); point PREFECT_API_DATABASE_CONNECTION_URL at a new file`, { cause: err });
     }
