@@ -27,7 +27,6 @@ import { batchOf, batchRows, UnackedBatch, type BatchParts, type Persistable, ty
 
 export type { Persistable, StateSource } from "./batch-parts.ts";
 
-
 const FLUSH_INTERVAL_MS = 200;
 const FLUSH_THRESHOLD = 2000;
 /**
