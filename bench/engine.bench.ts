@@ -262,9 +262,13 @@ async function rssChild(mode: RssResult["mode"], n: number): Promise<RssResult> 
   const { default: Database } = await import("better-sqlite3");
   const db = new Database((await getStore()).location, { readonly: true });
   const flowRun = db.prepare("SELECT id, state_name AS s FROM flow_runs ORDER BY created DESC LIMIT 1").get() as { id: string; s: string };
-  const count = (sql: string) => (db.prepare(sql).get(flowRun.id) as { n: number }).n;
-  const taskRuns = count("SELECT count(*) AS n FROM task_runs WHERE flow_run_id = ?");
-  const states = count("SELECT count(*) AS n FROM run_states WHERE run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ?)");
+  const count = (sql: string) => (db.prepare(sql).get({ f: flowRun.id }) as { n: number }).n;
+  const taskRuns = count("SELECT count(*) AS n FROM task_runs WHERE flow_run_id = @f");
+  // kept in the task runs' rows (store/packed-states.ts), and as rows of their own (those with error data)
+  const states = count(
+    `SELECT (SELECT count(*) FROM task_runs t, json_each(t.states) j WHERE t.flow_run_id = @f AND j.type != 'null')
+      + (SELECT count(*) FROM run_states WHERE run_id IN (SELECT id FROM task_runs WHERE flow_run_id = @f)) AS n`,
+  );
   db.close();
   return { impl: "flowctl", mode, n, ms, peakRssMiB, mainCpuMs, writerCpuMs, taskRuns, states, flowState: flowRun.s };
 }

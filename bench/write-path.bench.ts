@@ -1,7 +1,8 @@
 /**
  * What the SQLite write thread's statements alone cost per task run, by kind of row: the rows a
- * sequential no-op task run leaves (its `task_runs` row, three `run_states` rows, its kept
- * result in `task_run_results`), made up front and packed as the write thread receives them,
+ * sequential no-op task run leaves (its `task_runs` row carrying its three states, its kept
+ * result in `task_run_results`; and, as store schemas before version 9 had it, its states as
+ * three `run_states` rows instead), made up front and packed as the write thread receives them,
  * then written into a fresh store file through the write thread's own batch writer
  * (`createBatchWriter`, 450 task runs per transaction, about what a sequential flow's group
  * commit holds) on this thread: no messaging, no engine. CPU time (`process.cpuUsage`) per task
@@ -18,12 +19,14 @@ import type { BenchFigure } from "./run.ts";
 import { openSqliteFile } from "../src/store/sqlite/open.ts";
 import { createBatchWriter, packBatch } from "../src/store/sqlite/batch-writer.mjs";
 import { newId } from "../src/engine/ids.ts";
+import { packStates } from "../src/store/packed-states.ts";
 import type { KeptResultRow, StateRow, TaskRunRow, WriteBatch } from "../src/store/types.ts";
 
 const N = 50_000;
 const PER_TRANSACTION = 450;
 const ROUNDS = 3;
-type Kinds = { tasks: boolean; states: boolean; results: boolean };
+/** `packed`: the task run's states in its row (schema 9); `states`: as run_states rows (before) */
+type Kinds = { tasks: boolean; packed: boolean; states: boolean; results: boolean };
 
 function makeBatches(kinds: Kinds): WriteBatch[] {
   const flowRunId = newId();
@@ -42,9 +45,14 @@ function makeBatches(kinds: Kinds): WriteBatch[] {
         parameters: `{"i":${n}}`, tags: "[]", stateType: "COMPLETED", stateName: "Completed", stateMessage: null, runCount: 1,
         cacheKey: null, created: at, startTime: at, endTime: at, updated: at,
       });
-      for (const [seq, type, name] of [[0, "PENDING", "Pending"], [1, "RUNNING", "Running"], [2, "COMPLETED", "Completed"]] as const) {
-        states.push({ runId: id, seq, runKind: "task", type, name, message: null, timestamp: at, scheduledTime: null, error: null });
+      const three = [["PENDING", "Pending"], ["RUNNING", "Running"], ["COMPLETED", "Completed"]] as const;
+      if (kinds.packed) {
+        const none = () => null;
+        taskRuns.at(-1)!.states = packStates(three.map(([type, name]) => ({ type, name, ts: at })), () => false, none, none);
       }
+      three.forEach(([type, name], seq) => {
+        states.push({ runId: id, seq, runKind: "task", type, name, message: null, timestamp: at, scheduledTime: null, error: null });
+      });
       results.push({
         taskRunId: id, flowRunId, inputsKey: `={"i":${n}}`, sourceHash: "0123456789abcdef0123456789abcdef", kind: "value",
         payload: Buffer.from(`J${n}`), message: null, created: at,
@@ -89,13 +97,17 @@ function median(xs: number[]): number {
 }
 
 export default async function writePathBench(): Promise<BenchFigure[]> {
-  const all: Kinds = { tasks: true, states: true, results: true };
+  const all: Kinds = { tasks: true, packed: true, states: false, results: true };
+  const before: Kinds = { tasks: true, packed: false, states: true, results: true };
+  const none: Kinds = { tasks: false, packed: false, states: false, results: false };
   const cases: [string, Kinds, boolean][] = [
     ["packing only (baseline)", all, true],
-    ["task_runs row", { tasks: true, states: false, results: false }, false],
-    ["3 run_states rows", { tasks: false, states: true, results: false }, false],
-    ["task_run_results row", { tasks: false, states: false, results: true }, false],
+    ["task_runs row with its 3 states", { ...none, tasks: true, packed: true }, false],
+    ["task_run_results row", { ...none, results: true }, false],
     ["all of a task run's rows", all, false],
+    ["before schema 9: task_runs row", { ...none, tasks: true }, false],
+    ["before schema 9: 3 run_states rows", { ...none, states: true }, false],
+    ["before schema 9: all of a task run's rows", before, false],
   ];
   const metrics: Record<string, number> = {};
   for (const [label, kinds, packOnly] of cases) {

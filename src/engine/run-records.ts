@@ -13,6 +13,7 @@ import { packTime, unpackTime } from "./times.ts";
 import { StateRowData, TaskRunRowData } from "./run-rows.ts";
 import type { RunEnv } from "./env.ts";
 import type { FlowRunRow, TaskRunRow } from "../store/types.ts";
+import { packStates } from "../store/packed-states.ts";
 import type { State } from "./states.ts";
 import type { RunProgress } from "./progress.ts";
 import type { Settings } from "../settings/schema.ts";
@@ -233,11 +234,18 @@ export abstract class RunRecordBase {
     this.states = appended(this.states, state);
     const t = state.type;
     if (t === "RUNNING") this.runCount++;
-    // the row is made when the writer takes the batch (a pair waits meanwhile, not a row); a state
-    // with an error now, as the error is then (its data read from an object its code may change)
+    this.recordState(state, seq);
+    this.touch();
+  }
+
+  /**
+   * Hand the writer the new state: its row is made when the writer takes the batch (a pair waits
+   * meanwhile, not a row); a state with an error now, as the error is then (its data read from
+   * an object its code may change).
+   */
+  protected recordState(state: State, seq: number): void {
     if (state.error === undefined) this.env.writer.addStateOf(this, seq);
     else this.env.writer.addState(this.stateRow(seq));
-    this.touch();
   }
 }
 
@@ -417,6 +425,25 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
     this.env.writer.touchTaskRun(this);
   }
 
+  /** A state without error data goes with the run's row (`packedStates`), which `touch` hands the writer. */
+  protected override recordState(state: State, seq: number): void {
+    if (state.error !== undefined) super.recordState(state, seq);
+  }
+
+  /** Its states for its row (store/packed-states.ts): those with error data are rows of their own. */
+  private packedStates(): string {
+    const states = this.states;
+    return packStates(
+      states,
+      (i) => states[i]!.error !== undefined,
+      (i) => {
+        const m = states[i]!.message;
+        return m == null ? null : storedText(m, this.limits());
+      },
+      (i) => states[i]!.scheduledTime?.getTime() ?? null,
+    );
+  }
+
   toRow(): TaskRunRow {
     // a constructor, no spread of shared columns: this runs for every task run in every batch (run-rows.ts)
     const s = this.state;
@@ -425,7 +452,9 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
     // (the runs a user's list of futures holds would each carry it)
     if (this.finished) this.forgetStoredParameters();
     const message = s.message;
-    return new TaskRunRowData(this, parameters, tagsText(this.tags), s.type, s.name, message == null ? null : storedText(message, this.limits()), s.ts);
+    return new TaskRunRowData(
+      this, parameters, tagsText(this.tags), s.type, s.name, message == null ? null : storedText(message, this.limits()), s.ts, this.packedStates(),
+    );
   }
 
 }

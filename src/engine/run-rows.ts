@@ -68,8 +68,12 @@ export class TaskRunRowData implements TaskRunRow {
   declare flowRunId: string | null;
   declare parentTaskRunId: string | null;
   declare cacheKey: string | null;
+  declare states: string;
 
-  constructor(run: TaskRunRowSource, parameters: string, tags: string, stateType: StateType, stateName: string, stateMessage: string | null, updated: number) {
+  constructor(
+    run: TaskRunRowSource, parameters: string, tags: string, stateType: StateType, stateName: string, stateMessage: string | null, updated: number,
+    states: string,
+  ) {
     this.id = run.id;
     this.name = run.name;
     this.parameters = parameters;
@@ -87,5 +91,6 @@ export class TaskRunRowData implements TaskRunRow {
     this.flowRunId = run.flowRunId ?? null;
     this.parentTaskRunId = run.parentTaskRunId ?? null;
     this.cacheKey = run.cacheKey ?? null;
+    this.states = states;
   }
 }

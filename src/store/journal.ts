@@ -21,6 +21,7 @@ import { basename, dirname, join } from "node:path";
 import { FlowctlError } from "../errors.ts";
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from "../private-files.ts";
 import type { KeptResultRow, RunStore, WriteBatch } from "./types.ts";
+import { unpackStates } from "./packed-states.ts";
 
 /** What waits in a journal, or what a replay wrote. */
 export interface JournalCounts {
@@ -259,7 +260,11 @@ class Counter {
   add(batch: WriteBatch): void {
     this.batches++;
     for (const r of batch.flowRuns) this.flowRuns.add(r.id);
-    for (const r of batch.taskRuns) this.taskRuns.add(r.id);
+    for (const r of batch.taskRuns) {
+      this.taskRuns.add(r.id);
+      // the states kept in its row (packed-states.ts)
+      if (r.states) for (const s of unpackStates(r.id, r.states)) this.states.add(`${r.id}\0${s.seq}`);
+    }
     for (const s of batch.states) this.states.add(`${s.runId}\0${s.seq}`);
     this.logs += batch.logs.length;
   }

@@ -61,6 +61,11 @@ export interface TaskRunRow {
   startTime: number | null;
   endTime: number | null;
   updated: number;
+  /**
+   * Its states packed into its row (`packed-states.ts`), written with it; absent in rows read
+   * back (`getStates` reads them) and in rows older flowctl versions journalled.
+   */
+  states?: string | null;
 }
 
 export interface StateRow {

@@ -32,9 +32,10 @@ const FLUSH_THRESHOLD = 2000;
 /**
  * Rows (and batches) left unacknowledged before the engine waits for the store: bounds memory
  * whatever N is. Rows, not only batches: hand-offs before synchronous task bodies post small
- * batches, and a few of those would hold a flow to the write thread's wake-ups.
+ * batches, and a few of those would hold a flow to the write thread's wake-ups. A sequential task
+ * run is two rows (its row, which carries its states, and its kept result): 2,000 runs at most.
  */
-const MAX_UNACKNOWLEDGED_ROWS = 4 * FLUSH_THRESHOLD;
+const MAX_UNACKNOWLEDGED_ROWS = 2 * FLUSH_THRESHOLD;
 const MAX_UNACKNOWLEDGED = 256;
 /** A synchronous body's hand-off waits while the batch before it is younger than this (ms) and unacknowledged. */
 const HAND_OFF_MS = 1;

@@ -30,7 +30,7 @@ test("PostgreSQL stopped for 4 s mid-run: the flow completes, exit 0, every prin
     assert.equal(c.flowState, "Completed");
     assert.equal(c.printed, 5000);
     assert.equal(c.stored, 5000);
-    const [counts] = await querySchema<{ tasks: string; states: string }>(pg.schema, "SELECT (SELECT count(*) FROM task_runs) AS tasks, (SELECT count(*) FROM run_states) AS states");
+    const [counts] = await querySchema<{ tasks: string; states: string }>(pg.schema, "SELECT (SELECT count(*) FROM task_runs) AS tasks, (SELECT count(*) FROM run_states) + (SELECT count(*) FROM task_runs t, json_array_elements(t.states::json) e WHERE json_typeof(e) <> 'null') AS states");
     assert.equal(Number(counts!.tasks), 5000);
     assert.deepEqual(await duplicates(pg.schema), { logs: 0, states: 0 });
     console.log(`PostgreSQL down ${downMs} ms mid-run: exit ${code}, ${c.stored}/${c.printed} printed task runs stored, ${counts!.states} states, flow ${c.flowState}, journal unused`);

@@ -17,6 +17,7 @@ import { openStore } from "../../src/store/index.ts";
 import { crashDeadRuns, STALE_AFTER_MS, thisHost } from "../../src/store/liveness.ts";
 import type { FlowRunRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
 import { COMPLETED_ELSEWHERE } from "../../src/store/types.ts";
+import { packStates } from "../../src/store/packed-states.ts";
 import type { StateType } from "../../src/engine/states.ts";
 import { postgresSchema } from "../fixtures/redis/services.ts";
 
@@ -684,6 +685,46 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       await store.writeBatch(batch({ flowRuns: [flowRow("f", NOW, { updated: NOW + 30 })], states: [stateRow("f", 2, "COMPLETED", NOW + 30, { runKind: "flow" })] }));
       assert.equal((await store.getFlowRun("f"))!.stateType, "COMPLETED");
       assert.deepEqual((await store.getStates("f")).map((s) => s.type), ["PENDING", "RUNNING", "COMPLETED"]);
+    });
+
+    test("a task run's states kept in its row (schema 9) come back with the ones kept as rows, in seq order; a crash mark numbers after them", async () => {
+      const store = await fresh();
+      const none = () => null;
+      const boom = stateRow("t", 3, "FAILED", NOW + 4, { message: "boom", error: JSON.stringify({ name: "Error", message: "boom" }) });
+      const packedOf = (list: { type: StateType; name: string; ts: number; message?: string; at?: number }[]) =>
+        packStates(list, (i) => list[i]!.type === "FAILED", (i) => list[i]!.message ?? null, (i) => list[i]!.at ?? null);
+      const history = [
+        { type: "PENDING" as const, name: "Pending", ts: NOW + 1 },
+        { type: "RUNNING" as const, name: "Running", ts: NOW + 2, message: 'a "quoted" ✓ message' },
+        { type: "SCHEDULED" as const, name: "AwaitingRetry", ts: NOW + 3, at: NOW + 5000 },
+        { type: "FAILED" as const, name: "Failed", ts: NOW + 4 },
+      ];
+      // an earlier snapshot (two states), then the final one; the error state is a row of its own
+      await store.writeBatch(batch({ taskRuns: [taskRow("t", null, NOW, { stateType: "RUNNING", stateName: "Running", updated: NOW + 2, states: packedOf(history.slice(0, 2)) })] }));
+      await store.writeBatch(batch({ taskRuns: [taskRow("t", null, NOW, { stateType: "FAILED", stateName: "Failed", updated: NOW + 4, states: packedOf(history) })], states: [boom] }));
+      assert.deepEqual(await store.getStates("t"), [
+        stateRow("t", 0, "PENDING", NOW + 1),
+        stateRow("t", 1, "RUNNING", NOW + 2, { message: 'a "quoted" ✓ message' }),
+        stateRow("t", 2, "SCHEDULED", NOW + 3, { name: "AwaitingRetry", scheduledTime: NOW + 5000 }),
+        boom,
+      ]);
+      const row = (await store.getTaskRun("t"))!;
+      assert.equal("states" in row, false, "a task run's row is read back without its packed states");
+      // a row without packed states (an older flowctl's journal) leaves the stored ones
+      await store.writeBatch(batch({ taskRuns: [taskRow("t", null, NOW, { stateType: "FAILED", stateName: "Failed", updated: NOW + 4 })] }));
+      assert.equal((await store.getStates("t")).length, 4);
+      // a dead run's unfinished task run: the Crashed state another process adds comes after its packed ones
+      const running = { stateType: "RUNNING" as const, stateName: "Running", endTime: null, updated: NOW + 2 };
+      await store.writeBatch(batch({
+        flowRuns: [flowRow("f", NOW, { ...running, updated: NOW + 10 })],
+        taskRuns: [taskRow("u", "f", NOW, { ...running, states: packStates(history.slice(0, 2), () => false, none, none) })],
+      }));
+      assert.equal(await store.markCrashed("f", { message: "gone", timestamp: NOW + 99_000, lastSeen: NOW + 20 }), true);
+      assert.deepEqual((await store.getStates("u")).map((s) => [s.seq, s.type]), [[0, "PENDING"], [1, "RUNNING"], [2, "CRASHED"]]);
+      // its own process's record arriving later (a replayed journal) wins at the same place
+      const done = [...history.slice(0, 2), { type: "COMPLETED" as const, name: "Completed", ts: NOW + 30 }];
+      await store.writeBatch(batch({ replayed: true, taskRuns: [taskRow("u", "f", NOW, { updated: NOW + 100_000, states: packStates(done, () => false, none, none) })] }));
+      assert.deepEqual((await store.getStates("u")).map((s) => [s.seq, s.type]), [[0, "PENDING"], [1, "RUNNING"], [2, "COMPLETED"]]);
     });
 
     test("liveness: markCrashed marks Completed a task run whose current attempt a worker recorded Completed", async () => {

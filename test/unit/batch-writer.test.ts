@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { collapseTaskRows, createBatchWriter, packBatch, TASK_COLS } from "../../src/store/sqlite/batch-writer.mjs";
+import { collapseTaskRows, createBatchWriter, packBatch, TASK_WRITE_COLS } from "../../src/store/sqlite/batch-writer.mjs";
 import { openSqliteFile } from "../../src/store/sqlite/open.ts";
 import type { StateRow, StateType, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
 
@@ -46,7 +46,7 @@ function mapBatches(): WriteBatch[] {
 
 function dump(db: ReturnType<typeof openSqliteFile>) {
   return {
-    tasks: db.prepare(`SELECT rowid, ${TASK_COLS} FROM task_runs ORDER BY rowid`).all(),
+    tasks: db.prepare(`SELECT rowid, ${TASK_WRITE_COLS} FROM task_runs ORDER BY rowid`).all(),
     states: db.prepare("SELECT * FROM run_states ORDER BY run_id, seq").all(),
   };
 }
@@ -92,9 +92,9 @@ test("collapseTaskRows: one row per run at its first place; the list itself when
   const single = [packBatch(batch([taskRow("a", "PENDING", 1)]))];
   assert.equal(collapseTaskRows(single), single);
   const [merged] = collapseTaskRows(mapBatches().map(packBatch));
-  const width = TASK_COLS.split(", ").length;
+  const width = TASK_WRITE_COLS.split(", ").length;
   const ids = merged!.taskRuns.filter((_, i) => i % width === 0);
   assert.deepEqual(ids, ["a", "b", "c", "d"]);
-  const stateTypes = merged!.taskRuns.filter((_, i) => i % width === TASK_COLS.split(", ").indexOf("state_type"));
+  const stateTypes = merged!.taskRuns.filter((_, i) => i % width === TASK_WRITE_COLS.split(", ").indexOf("state_type"));
   assert.deepEqual(stateTypes, ["COMPLETED", "COMPLETED", "RUNNING", "COMPLETED"]);
 });

@@ -13,6 +13,7 @@ import type {
   RunStatsRows, RunStore, SlotAcquisition, SlotRequest, StateRow, TaskRunFilter, TaskRunRow, WriteBatch, KeptResultRow, AttemptOutcomeRow,
 } from "../types.ts";
 import { COMPLETED_ELSEWHERE } from "../types.ts";
+import { unpackStates } from "../packed-states.ts";
 import { MemoryConcurrency } from "./concurrency.ts";
 import { deleteFromDatabase, pruneDatabase, statsOf } from "./summaries.ts";
 import * as pages from "./run-pages.ts";
@@ -84,12 +85,17 @@ export class MemoryStore implements RunStore {
   writeBatchSync(batch: WriteBatch): void {
     const db = this.check();
     for (const r of batch.flowRuns) upsert(db, db.flowRuns, r);
-    for (const r of batch.taskRuns) upsert(db, db.taskRuns, r);
-    for (const s of batch.states) {
+    const putState = (s: StateRow) => {
       let m = db.states.get(s.runId);
       if (!m) db.states.set(s.runId, (m = new Map()));
       m.set(s.seq, { ...s });
+    };
+    for (const { states, ...r } of batch.taskRuns) {
+      upsert(db, db.taskRuns, r);
+      // its packed states (packed-states.ts) kept as the other stores' getStates give them back
+      for (const s of unpackStates(r.id, states)) putState(s);
     }
+    for (const s of batch.states) putState(s);
     for (const i of batch.inputs) {
       let m = db.inputs.get(i.taskRunId);
       if (!m) db.inputs.set(i.taskRunId, (m = new Map()));

@@ -6,8 +6,9 @@ import type pg from "pg";
 import { COMPLETED_ELSEWHERE, type CrashMark } from "../types.ts";
 
 const NOT_FINAL = "state_type NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')";
+/** numbered after the run's rows and its packed states (a task run's, packed-states.ts) */
 const ADD_STATE = `INSERT INTO run_states (run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error)
-  SELECT $1::text, COALESCE(MAX(seq) + 1, 0), $2::text, $5::text, $6::text, $3::text, $4::bigint, NULL, NULL FROM run_states WHERE run_id = $1
+  SELECT $1::text, GREATEST(COALESCE(MAX(seq) + 1, 0), COALESCE((SELECT json_array_length(states::json) FROM task_runs WHERE id = $1), 0)), $2::text, $5::text, $6::text, $3::text, $4::bigint, NULL, NULL FROM run_states WHERE run_id = $1
   ON CONFLICT (run_id, seq) DO UPDATE SET type = excluded.type, name = excluded.name, message = excluded.message, timestamp = excluded.timestamp`;
 
 /** `heartbeat = at` for these flow runs; returns their rows (FLOW_COLS), as they are now. */

@@ -22,6 +22,7 @@ import * as concurrency from "./concurrency.ts";
 import * as liveness from "./liveness.ts";
 import * as pages from "./run-pages.ts";
 import type { TaskRunGroupOptions, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter } from "../types.ts";
+import { mergeStates } from "../packed-states.ts";
 import {
   FLOW_COLS, FLOW_RUNS, LOGS, RESULTS, RUN_STATES, STATE_COLS, TASK_COLS, TASK_RUNS, columnArrays, flowRow, insertSelect, logRow, stateRow, taskRow,
   type ColumnSet,
@@ -38,7 +39,8 @@ function upsertSql(set: ColumnSet<unknown>, replayed = false): string {
   const sets = set.columns
     .map((c) => c[0])
     .filter((c) => c !== "id" && c !== "created")
-    .map((c) => `${c} = excluded.${c}`)
+    // a row without packed states (an older flowctl's journal) leaves the ones stored
+    .map((c) => (c === "states" ? `states = COALESCE(excluded.states, ${set.table}.states)` : `${c} = excluded.${c}`))
     .join(", ");
   const t = set.table;
   const keepFinal = replayed ? ` AND (${t}.state_type NOT IN ${FINAL} OR excluded.state_type IN ${FINAL})` : "";
@@ -248,7 +250,11 @@ export class PostgresStore implements RunStore {
   }
 
   async getStates(runId: string): Promise<StateRow[]> {
-    return (await this.query(`SELECT ${STATE_COLS} FROM run_states WHERE run_id = $1 ORDER BY seq`, [runId])).map(stateRow);
+    const [rows, packed] = await Promise.all([
+      this.query(`SELECT ${STATE_COLS} FROM run_states WHERE run_id = $1 ORDER BY seq`, [runId]),
+      this.query<{ states: string | null }>("SELECT states FROM task_runs WHERE id = $1", [runId]),
+    ]);
+    return mergeStates(rows.map(stateRow), runId, packed[0]?.states);
   }
 
   async requestCancellation(flowRunId: string, message: string, at: number): Promise<void> {

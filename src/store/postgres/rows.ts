@@ -28,11 +28,11 @@ export const TASK_RUNS: ColumnSet<TaskRunRow> = {
     ["id", "text"], ["name", "text"], ["task_name", "text"], ["task_key", "text"], ["flow_run_id", "text"],
     ["parent_task_run_id", "text"], ["parameters", "text"], ["tags", "text"], ["state_type", "text"], ["state_name", "text"],
     ["state_message", "text"], ["run_count", "integer"], ["cache_key", "text"], ["created", "bigint"], ["start_time", "bigint"],
-    ["end_time", "bigint"], ["updated", "bigint"],
+    ["end_time", "bigint"], ["updated", "bigint"], ["states", "text"],
   ],
   values: (r) => [
     r.id, r.name, r.taskName, r.taskKey, r.flowRunId, r.parentTaskRunId, r.parameters, r.tags, r.stateType, r.stateName,
-    r.stateMessage, r.runCount, r.cacheKey, r.created, r.startTime, r.endTime, r.updated,
+    r.stateMessage, r.runCount, r.cacheKey, r.created, r.startTime, r.endTime, r.updated, r.states ?? null,
   ],
 };
 
@@ -61,7 +61,8 @@ export const LOGS: ColumnSet<LogRow> = {
 };
 
 export const FLOW_COLS = FLOW_RUNS.columns.map((c) => c[0]).join(", ");
-export const TASK_COLS = TASK_RUNS.columns.map((c) => c[0]).join(", ");
+/** read back with a task run's row: all but its packed states (`getStates` reads those) */
+export const TASK_COLS = TASK_RUNS.columns.map((c) => c[0]).filter((c) => c !== "states").join(", ");
 export const STATE_COLS = RUN_STATES.columns.map((c) => c[0]).join(", ");
 
 /**

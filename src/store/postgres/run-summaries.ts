@@ -113,7 +113,12 @@ export async function deleteFlowRuns(client: pg.PoolClient, ids: readonly string
 async function removeRuns(client: pg.PoolClient, flowIds: string[], taskRows: { id: string; cache_key: string | null }[]): Promise<PruneResult> {
   const q = async <T extends pg.QueryResultRow>(text: string, params: unknown[]) => client.query<T>(text, params);
   const taskIds = taskRows.map((r) => r.id);
-  const states = (await q("DELETE FROM run_states WHERE run_id = ANY($1::text[])", [[...flowIds, ...taskIds]])).rowCount ?? 0;
+  // the task runs' states kept in their rows (packed-states.ts) go with them
+  const packed = await q<{ n: string }>(
+    "SELECT count(*) AS n FROM task_runs t, json_array_elements(t.states::json) e WHERE t.id = ANY($1::text[]) AND json_typeof(e) <> 'null'",
+    [taskIds],
+  );
+  const states = ((await q("DELETE FROM run_states WHERE run_id = ANY($1::text[])", [[...flowIds, ...taskIds]])).rowCount ?? 0) + Number(packed.rows[0]!.n);
   await q("DELETE FROM task_run_inputs WHERE task_run_id = ANY($1::text[]) OR upstream_task_run_id = ANY($1::text[])", [taskIds]);
   const logs =
     (await q("DELETE FROM logs WHERE flow_run_id = ANY($1::text[]) OR task_run_id = ANY($2::text[])", [flowIds, taskIds])).rowCount ?? 0;

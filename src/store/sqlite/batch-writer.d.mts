@@ -3,6 +3,8 @@ import type { WriteBatch } from "../types.ts";
 
 export declare const FLOW_COLS: string;
 export declare const TASK_COLS: string;
+/** TASK_COLS and the packed states (written, not read back with the row) */
+export declare const TASK_WRITE_COLS: string;
 /** A batch as it crosses to the write thread: each kind of row as one flat array of column values. */
 export interface PackedBatch {
   flowRuns: unknown[];

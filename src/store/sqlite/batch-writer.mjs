@@ -12,6 +12,8 @@ export const FLOW_COLS =
   "id, name, flow_name, flow_version, parent_flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, created, start_time, end_time, updated, entrypoint, pid, host, heartbeat";
 export const TASK_COLS =
   "id, name, task_name, task_key, flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, cache_key, created, start_time, end_time, updated";
+/** written, not read back with the row: its states (`packed-states.ts`; `getStates` reads them) */
+export const TASK_WRITE_COLS = `${TASK_COLS}, states`;
 const STATE_COLS = "run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error";
 const INPUT_COLS = "task_run_id, upstream_task_run_id, parameter";
 const LOG_COLS = "flow_run_id, task_run_id, level, source, message, timestamp";
@@ -41,6 +43,7 @@ export function packBatch(b) {
     taskRuns[k++] = r.parentTaskRunId; taskRuns[k++] = r.parameters; taskRuns[k++] = r.tags; taskRuns[k++] = r.stateType;
     taskRuns[k++] = r.stateName; taskRuns[k++] = r.stateMessage; taskRuns[k++] = r.runCount; taskRuns[k++] = r.cacheKey;
     taskRuns[k++] = r.created; taskRuns[k++] = r.startTime; taskRuns[k++] = r.endTime; taskRuns[k++] = r.updated;
+    taskRuns[k++] = r.states ?? null;
   }
   const states = [];
   k = 0;
@@ -76,12 +79,14 @@ const FINAL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')";
  * of the table's indexes (name, flow run + created, flow run + task key) each time a run's row is
  * written again (every run of a `.map`: Pending first, its final state later), ~1/3 of the update.
  */
-const TASK_UPDATED_COLS = "parameters, tags, state_type, state_name, state_message, run_count, cache_key, start_time, end_time, updated";
+const TASK_UPDATED_COLS = "parameters, tags, state_type, state_name, state_message, run_count, cache_key, start_time, end_time, updated, states";
 
 /** Upsert of runs; `replayed` (a journalled batch): a run stored final is not moved back to a state that is not. */
 function upsertSql(table, cols, rows, replayed = false, updated = cols) {
   const names = cols.split(", ");
-  const sets = updated.split(", ").filter((c) => c !== "id" && c !== "created").map((c) => `${c} = excluded.${c}`).join(", ");
+  // a row without packed states (an older flowctl's journal) leaves the ones stored
+  const set = (c) => (c === "states" ? `states = COALESCE(excluded.states, ${table}.states)` : `${c} = excluded.${c}`);
+  const sets = updated.split(", ").filter((c) => c !== "id" && c !== "created").map(set).join(", ");
   const keepFinal = replayed ? ` AND (${table}.state_type NOT IN ${FINAL} OR excluded.state_type IN ${FINAL})` : "";
   return `INSERT INTO ${table} (${cols}) VALUES ${values(names.length, rows)} ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${table}.updated${keepFinal}`;
 }
@@ -144,15 +149,15 @@ function rowWriter(db, cols, sql) {
   };
 }
 
-const TASK_WIDTH = TASK_COLS.split(", ").length;
-const TASK_UPDATED_AT = TASK_COLS.split(", ").indexOf("updated");
+const TASK_WIDTH = TASK_WRITE_COLS.split(", ").length;
+const TASK_UPDATED_AT = TASK_WRITE_COLS.split(", ").indexOf("updated");
 
 /**
  * The task-run rows of several batches written in one transaction, one row per run: a run whose
  * row comes more than once (a `.map` run's Pending row, then its final one) is written once, at
  * its first place (the order rows are inserted in, which pages break ties on), with the values the
  * upserts one after another would leave: the latest row whose `updated` is not older than the one
- * it follows (the same rule as the upsert's WHERE). Its states are all written, each its own row.
+ * it follows (the same rule as the upsert's WHERE), whose packed states are the run's newest.
  * Returns the list unchanged when no run repeats.
  */
 export function collapseTaskRows(list) {
@@ -210,7 +215,7 @@ export function createBatchWriter(db) {
  */
 function statements(db, replayed, dedupeLogs) {
   const flow = rowWriter(db, FLOW_COLS, (n) => upsertSql("flow_runs", FLOW_COLS, n, replayed));
-  const task = rowWriter(db, TASK_COLS, (n) => upsertSql("task_runs", TASK_COLS, n, replayed, TASK_UPDATED_COLS));
+  const task = rowWriter(db, TASK_WRITE_COLS, (n) => upsertSql("task_runs", TASK_WRITE_COLS, n, replayed, TASK_UPDATED_COLS));
   const keep = replayed ? "INSERT OR IGNORE" : "INSERT OR REPLACE";
   const state = rowWriter(db, STATE_COLS, (n) =>
     replayed ? `INSERT INTO run_states (${STATE_COLS}) VALUES ${values(9, n)} ${KEEP_STATE_UNLESS_GUESSED}` : `INSERT OR REPLACE INTO run_states (${STATE_COLS}) VALUES ${values(9, n)}`,

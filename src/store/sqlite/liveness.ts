@@ -22,11 +22,13 @@ export function beat(db: Db, cols: string, ids: readonly string[], at: number): 
 export function markCrashed(db: Db, flowRunId: string, c: CrashMark): boolean {
   const updated = c.lastSeen + 1;
   const appendState = db.prepare(
+    // numbered after the run's rows and its packed states (a task run's, packed-states.ts)
     `INSERT OR REPLACE INTO run_states (run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error)
-     SELECT ?, COALESCE(MAX(seq) + 1, 0), ?, ?, ?, ?, ?, NULL, NULL FROM run_states WHERE run_id = ?`,
+     SELECT ?, MAX(COALESCE(MAX(seq) + 1, 0), COALESCE((SELECT json_array_length(states) FROM task_runs WHERE id = ?), 0)),
+       ?, ?, ?, ?, ?, NULL, NULL FROM run_states WHERE run_id = ?`,
   );
   const addState = (id: string, kind: string, message: string, at: number, done = false) =>
-    appendState.run(id, kind, done ? "COMPLETED" : "CRASHED", done ? "Completed" : "Crashed", message, at, id);
+    appendState.run(id, id, kind, done ? "COMPLETED" : "CRASHED", done ? "Completed" : "Crashed", message, at, id);
   const tx = db.transaction((): boolean => {
     const flow = db
       .prepare(`UPDATE flow_runs SET state_type = 'CRASHED', state_name = 'Crashed', state_message = ?, end_time = ?, updated = ? WHERE id = ? AND ${NOT_FINAL}`)

@@ -64,7 +64,11 @@ function removeRuns(db: Db, flowIds: string[], taskRows: { id: string; cache_key
   const taskJson = JSON.stringify(taskRows.map((r) => r.id));
   const runJson = JSON.stringify([...flowIds, ...taskRows.map((r) => r.id)]);
 
-  const states = db.prepare("DELETE FROM run_states WHERE run_id IN (SELECT value FROM json_each(?))").run(runJson).changes;
+  // the task runs' states kept in their rows (packed-states.ts) go with them
+  const packed = db
+    .prepare("SELECT count(*) AS n FROM task_runs t, json_each(t.states) j WHERE t.id IN (SELECT value FROM json_each(?)) AND j.type != 'null'")
+    .get(taskJson) as { n: number };
+  const states = db.prepare("DELETE FROM run_states WHERE run_id IN (SELECT value FROM json_each(?))").run(runJson).changes + packed.n;
   db.prepare(
     `DELETE FROM task_run_inputs WHERE task_run_id IN (SELECT value FROM json_each(?))
      OR upstream_task_run_id IN (SELECT value FROM json_each(?))`,

@@ -16,6 +16,7 @@ import type {
 import type { AttemptOutcomeRow, CrashMark, FlowRunWithTaskCounts, KeptResultRow, PruneResult, RunStatsRows } from "../types.ts";
 import type { TaskRunGroupOptions, TaskRunGroupRow, TaskRunPage, TaskRunPageFilter } from "../types.ts";
 import { keptRow } from "../kept-rows.ts";
+import { mergeStates } from "../packed-states.ts";
 import { logWhere } from "./run-queries.ts";
 import { OUTCOME_COLS, outcomeRow } from "../outcome-rows.ts";
 import { statsSince, withTaskCounts } from "./run-summaries.ts";
@@ -165,7 +166,8 @@ export class SqliteStore implements RunStore {
     const rows = this.db
       .prepare("SELECT run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error FROM run_states WHERE run_id = ? ORDER BY seq")
       .all(runId) as Record<string, unknown>[];
-    return rows.map((r) => ({
+    const packed = this.db.prepare("SELECT states FROM task_runs WHERE id = ?").get(runId) as { states: string | null } | undefined;
+    const stored = rows.map((r): StateRow => ({
       runId: r.run_id as string,
       seq: r.seq as number,
       runKind: r.run_kind as "flow" | "task",
@@ -176,6 +178,7 @@ export class SqliteStore implements RunStore {
       scheduledTime: r.scheduled_time == null ? null : Number(r.scheduled_time),
       error: (r.error as string | null) ?? null,
     }));
+    return mergeStates(stored, runId, packed?.states);
   }
 
   async requestCancellation(flowRunId: string, message: string, at: number): Promise<void> {
