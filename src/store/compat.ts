@@ -50,7 +50,12 @@ export function pendingMigrations(shape: StoreShape, location: string): Migratio
   const newest = ours.at(-1)!.version;
   const theirs = Math.max(...recorded.map((r) => r.version));
   if (theirs > newest) {
-    const use = shape.writtenBy ? `flowctl ${shape.writtenBy} or later` : `a flowctl newer than ${FLOWCTL_VERSION}`;
+    // the same version number: a later build of it (a development checkout) changed the schema
+    const use = !shape.writtenBy
+      ? `a flowctl newer than ${FLOWCTL_VERSION}`
+      : shape.writtenBy === FLOWCTL_VERSION
+        ? `a later build of flowctl ${shape.writtenBy}`
+        : `flowctl ${shape.writtenBy} or later`;
     throw new FlowctlError(
       "STORE_INCOMPATIBLE",
       `The run store at ${location} has schema version ${theirs}${shape.writtenBy ? `, written by flowctl ${shape.writtenBy}` : ""}; this flowctl ${FLOWCTL_VERSION} knows schema version ${newest}: use ${use} with this store`,

@@ -85,6 +85,13 @@ test("a store migrated by a newer flowctl is refused, exit 2, naming the version
         `flowctl: error: The run store at ${h.db} has schema version ${newest + 1}, written by flowctl 9.4.0; this flowctl ${pkgVersion} knows schema version ${newest}: use flowctl 9.4.0 or later with this store`,
       );
     }
+    // a later build of this very version (a development checkout) changed the schema
+    const same = new Database(h.db);
+    same.prepare("UPDATE store_meta SET value = ? WHERE key = 'schema_written_by'").run(pkgVersion);
+    same.close();
+    const r = await runCli(["runs", "ls"], { home: h.dir });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`written by flowctl ${pkgVersion.replace(/\./g, "\\.")}; .*: use a later build of flowctl ${pkgVersion.replace(/\./g, "\\.")} with this store$`, "m"));
   } finally {
     h.done();
   }
