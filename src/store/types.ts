@@ -334,6 +334,12 @@ export interface RunStore {
   writeBatch(batch: WriteBatch): Promise<void>;
   /** The synchronous form, for backends that can (SQLite): used when the process is exiting. */
   writeBatchSync?(batch: WriteBatch): void;
+  /**
+   * Settle now the `writeBatch` promises of batches the store has applied, where it can know
+   * without an event-loop turn (SQLite's write thread: a counter in shared memory). A flow whose
+   * task runs go on microtasks alone sees its writes answered only here, not by messages.
+   */
+  pollWrites?(): void;
 
   listFlowRuns(filter?: FlowRunFilter): Promise<FlowRunRow[]>;
   /** by id, or by exact name (the newest run of that name) */

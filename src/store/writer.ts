@@ -185,7 +185,10 @@ export class StoreWriter {
    * memory until the flow ends (and a slow store would fall behind without bound).
    */
   get congested(): boolean {
-    return this.unackedRows >= MAX_UNACKNOWLEDGED_ROWS || this.inflight.size >= MAX_UNACKNOWLEDGED;
+    if (this.unackedRows < MAX_UNACKNOWLEDGED_ROWS && this.inflight.size < MAX_UNACKNOWLEDGED) return false;
+    // answers the store has but the event loop has not delivered: settled on microtasks
+    this.store?.pollWrites?.();
+    return true;
   }
 
   /** rows in the batches handed to the store and not yet acknowledged */

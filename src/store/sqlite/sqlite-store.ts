@@ -104,6 +104,10 @@ export class SqliteStore implements RunStore {
     this.writeInThread(batch);
   }
 
+  pollWrites(): void {
+    this.writeThread?.pollApplied();
+  }
+
   async listFlowRuns(f: FlowRunFilter = {}): Promise<FlowRunRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];

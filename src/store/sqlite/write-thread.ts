@@ -24,6 +24,14 @@ export class WriteThread {
    * then be written on the main thread, one transaction each.
    */
   private readonly readyFlag = new Int32Array(new SharedArrayBuffer(4));
+  /**
+   * The id of the last batch the thread has applied with every batch before it (it stops moving
+   * after a failed batch, whose answer then comes as a message). Read by `pollApplied`: the
+   * 'message' answers of a flow running on microtasks alone wait for its end, and without this
+   * the writer's backpressure yielded to the event loop every few thousand rows to see them.
+   */
+  private readonly appliedThrough = new Int32Array(new SharedArrayBuffer(4));
+  private polledThrough = 0;
 
   /** the thread has opened its connection and takes batches */
   get ready(): boolean {
@@ -36,7 +44,7 @@ export class WriteThread {
     // small young generation: the thread's garbage is a batch or two at a time (V8's default
     // let it reach ~48 MB before collecting)
     this.worker = new Worker(WORKER_URL, {
-      workerData: { path, readyFlag: this.readyFlag, lockTimeoutMs },
+      workerData: { path, readyFlag: this.readyFlag, appliedThrough: this.appliedThrough, lockTimeoutMs },
       stdout: false,
       stderr: false,
       execArgv: [],
@@ -56,6 +64,20 @@ export class WriteThread {
     this.worker.on("exit", (code) => this.fail(new Error(`the store's write thread exited (code ${code})`)));
     // after the listeners: adding a 'message' listener references the worker's port again
     this.worker.unref();
+  }
+
+  /** Resolve the writes the thread has applied (`appliedThrough`), oldest first, without waiting for their messages. */
+  pollApplied(): void {
+    const through = Atomics.load(this.appliedThrough, 0);
+    if (through <= this.polledThrough) return;
+    this.polledThrough = through;
+    // ids in the order they were posted (a Map keeps insertion order)
+    for (const [id, p] of this.pending) {
+      if (id > through) break;
+      this.pending.delete(id);
+      p.resolve();
+    }
+    if (this.pending.size === 0) this.worker.unref();
   }
 
   /** Whether batches are in flight (posted, not yet applied). */

@@ -49,7 +49,13 @@ function tryWrite(fn) {
   }
 }
 
+/** see write-thread.ts `appliedThrough`: advanced while every batch so far was applied */
+const appliedThrough = workerData.appliedThrough;
+let allApplied = true;
+
 function answer(msg, error) {
+  if (error) allApplied = false;
+  else if (allApplied && appliedThrough) Atomics.store(appliedThrough, 0, msg.id);
   if (msg.flag) {
     if (error) msg.flag.errorMessage = error.message;
     Atomics.store(msg.flag, 0, error ? 2 : 1);
