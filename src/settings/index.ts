@@ -163,9 +163,10 @@ export function onSettingsChanged(fn: () => void): void {
 }
 
 /**
- * What the sources look like now. A project file appearing or disappearing changes its
- * directory's mtime, so each directory on the way up is stat'ed, plus the candidates that
- * exist (an edit changes only the file) and the profile.
+ * What the sources look like now: the environment, the project files that exist (path and
+ * stamp: an edit changes only the file) and the profile. A project file appearing or
+ * disappearing changes its directory's mtime, so each directory on the way up is stat'ed, and
+ * the candidates are listed again when one changed.
  */
 function fingerprint(): string {
   const env = process.env;
@@ -179,12 +180,13 @@ function fingerprint(): string {
   };
   const dirs = projectDirs(cwd);
   const dirStamps = dirs.map(stamp).join("\0");
-  parts.push(dirStamps);
-  // the candidates that exist: listed again only when a directory changed
+  // the candidates that exist: listed again only when a directory changed. A directory's stamp
+  // is not part of the print itself: any file made or removed beside the project (in /tmp, say,
+  // by another process) changes it, and the settings would be resolved again for nothing
   if (existingFor?.key !== cwd + dirStamps) {
     existingFor = { key: cwd + dirStamps, files: projectCandidates(cwd).filter((f) => statSync(f, { throwIfNoEntry: false }) !== undefined) };
   }
-  for (const f of existingFor.files) parts.push(stamp(f));
+  for (const f of existingFor.files) parts.push(f, stamp(f));
   if (home) parts.push(stamp(profilePath(String(home))));
   return parts.join("\0");
 }

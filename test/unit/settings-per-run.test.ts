@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,5 +77,31 @@ test("in a real process: a flow run started after the profile changed follows it
     assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").at(-1)!), { first: 1, second: 3 });
   } finally {
     rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("files made beside the project (not settings files) do not resolve the settings again; a project file that appears does", async () => {
+  const home = await useTempHome();
+  const project = mkdtempSync(join(tmpdir(), "flowctl-settings-dirs-"));
+  const cwd = process.cwd();
+  try {
+    mkdirSync(join(project, "app"));
+    process.chdir(join(project, "app"));
+    const a = currentSettings();
+    // another process making and removing files in the directories above (as in /tmp)
+    writeFileSync(join(project, "unrelated.txt"), "x");
+    mkdtempSync(join(project, "scratch-"));
+    assert.equal(currentSettings(), a, "the same resolved object: nothing read again");
+    // a settings file appears in a directory on the way up
+    writeFileSync(join(project, ".prefectrc.json"), JSON.stringify({ PREFECT_TASK_DEFAULT_RETRIES: 4 }));
+    const b = currentSettings();
+    assert.notEqual(b, a);
+    assert.equal(b.PREFECT_TASK_DEFAULT_RETRIES, 4);
+    rmSync(join(project, ".prefectrc.json"));
+    assert.notEqual(currentSettings().PREFECT_TASK_DEFAULT_RETRIES, 4, "and its removal is seen");
+  } finally {
+    process.chdir(cwd);
+    rmSync(project, { recursive: true, force: true });
+    await home.cleanup();
   }
 });
