@@ -46,10 +46,7 @@ function makeBatches(kinds: Kinds): WriteBatch[] {
         cacheKey: null, created: at, startTime: at, endTime: at, updated: at,
       });
       const three = [["PENDING", "Pending"], ["RUNNING", "Running"], ["COMPLETED", "Completed"]] as const;
-      if (kinds.packed) {
-        const none = () => null;
-        taskRuns.at(-1)!.states = packStates(three.map(([type, name]) => ({ type, name, ts: at })), () => false, none, none);
-      }
+      if (kinds.packed) taskRuns.at(-1)!.states = packStates(three.map(([type, name]) => ({ type, name, ts: at })), (m) => m);
       three.forEach(([type, name], seq) => {
         states.push({ runId: id, seq, runKind: "task", type, name, message: null, timestamp: at, scheduledTime: null, error: null });
       });

@@ -432,16 +432,7 @@ export class TaskRunRecord extends RunRecordBase implements TaskRun {
 
   /** Its states for its row (store/packed-states.ts): those with error data are rows of their own. */
   private packedStates(): string {
-    const states = this.states;
-    return packStates(
-      states,
-      (i) => states[i]!.error !== undefined,
-      (i) => {
-        const m = states[i]!.message;
-        return m == null ? null : storedText(m, this.limits());
-      },
-      (i) => states[i]!.scheduledTime?.getTime() ?? null,
-    );
+    return packStates(this.states, (m) => storedText(m, this.limits()));
   }
 
   toRow(): TaskRunRow {

@@ -13,35 +13,31 @@
  */
 import type { StateRow, StateType } from "./types.ts";
 
-/** What `packStates` reads of a state (the engine's State, or a row). */
+/** What `packStates` reads of a state (the engine's State, or a plain object in tests). */
 export interface PackableState {
   readonly type: StateType;
   readonly name: string;
   /** ms since the epoch */
   readonly ts: number;
+  readonly message?: string | undefined;
+  readonly scheduledTime?: Date | undefined;
+  /** a state with error data is a `run_states` row of its own (null here) */
+  readonly error?: unknown;
 }
 
-/**
- * The text for a task run's states. `row(i)` tells whether state i is written as a `run_states`
- * row (null here); `message(i)` and `scheduled(i)` give what is stored of it (null for none).
- */
-export function packStates(
-  states: readonly PackableState[],
-  row: (i: number) => boolean,
-  message: (i: number) => string | null,
-  scheduled: (i: number) => number | null,
-): string {
+/** The text for a task run's states; `storedMessage` gives what is stored of a message (cut, redacted). */
+export function packStates(states: readonly PackableState[], storedMessage: (message: string) => string): string {
   let out = "[";
   for (let i = 0; i < states.length; i++) {
     if (i > 0) out += ",";
-    if (row(i)) {
+    const s = states[i]!;
+    if (s.error !== undefined) {
       out += "null";
       continue;
     }
-    const s = states[i]!;
     out += `["${s.type}",${quotedName(s.name)},${s.ts}`;
-    const m = message(i);
-    const at = scheduled(i);
+    const m = s.message == null ? null : storedMessage(s.message);
+    const at = s.scheduledTime ? s.scheduledTime.getTime() : null;
     if (m !== null || at !== null) out += `,${m === null ? "null" : JSON.stringify(m)}`;
     if (at !== null) out += `,${at}`;
     out += "]";
@@ -103,15 +99,4 @@ export function mergeStates(rows: readonly StateRow[], runId: string, packed: st
   for (const r of rows) bySeq.set(r.seq, r);
   for (const s of fromRow) bySeq.set(s.seq, s);
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-}
-
-/** How many states a packed text numbers (the next seq a `run_states` row of the run takes, at least). */
-export function packedCount(text: string | null | undefined): number {
-  if (!text) return 0;
-  try {
-    const list: unknown = JSON.parse(text);
-    return Array.isArray(list) ? list.length : 0;
-  } catch {
-    return 0;
-  }
 }

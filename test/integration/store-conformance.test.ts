@@ -689,10 +689,12 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
 
     test("a task run's states kept in its row (schema 9) come back with the ones kept as rows, in seq order; a crash mark numbers after them", async () => {
       const store = await fresh();
-      const none = () => null;
       const boom = stateRow("t", 3, "FAILED", NOW + 4, { message: "boom", error: JSON.stringify({ name: "Error", message: "boom" }) });
       const packedOf = (list: { type: StateType; name: string; ts: number; message?: string; at?: number }[]) =>
-        packStates(list, (i) => list[i]!.type === "FAILED", (i) => list[i]!.message ?? null, (i) => list[i]!.at ?? null);
+        packStates(
+          list.map((s) => ({ ...s, scheduledTime: s.at === undefined ? undefined : new Date(s.at), error: s.type === "FAILED" ? new Error("boom") : undefined })),
+          (m) => m,
+        );
       const history = [
         { type: "PENDING" as const, name: "Pending", ts: NOW + 1 },
         { type: "RUNNING" as const, name: "Running", ts: NOW + 2, message: 'a "quoted" ✓ message' },
@@ -717,13 +719,13 @@ for (const make of [sqliteBackend, postgresBackend, memoryBackend]) {
       const running = { stateType: "RUNNING" as const, stateName: "Running", endTime: null, updated: NOW + 2 };
       await store.writeBatch(batch({
         flowRuns: [flowRow("f", NOW, { ...running, updated: NOW + 10 })],
-        taskRuns: [taskRow("u", "f", NOW, { ...running, states: packStates(history.slice(0, 2), () => false, none, none) })],
+        taskRuns: [taskRow("u", "f", NOW, { ...running, states: packStates(history.slice(0, 2), (m) => m) })],
       }));
       assert.equal(await store.markCrashed("f", { message: "gone", timestamp: NOW + 99_000, lastSeen: NOW + 20 }), true);
       assert.deepEqual((await store.getStates("u")).map((s) => [s.seq, s.type]), [[0, "PENDING"], [1, "RUNNING"], [2, "CRASHED"]]);
       // its own process's record arriving later (a replayed journal) wins at the same place
       const done = [...history.slice(0, 2), { type: "COMPLETED" as const, name: "Completed", ts: NOW + 30 }];
-      await store.writeBatch(batch({ replayed: true, taskRuns: [taskRow("u", "f", NOW, { updated: NOW + 100_000, states: packStates(done, () => false, none, none) })] }));
+      await store.writeBatch(batch({ replayed: true, taskRuns: [taskRow("u", "f", NOW, { updated: NOW + 100_000, states: packStates(done, (m) => m) })] }));
       assert.deepEqual((await store.getStates("u")).map((s) => [s.seq, s.type]), [[0, "PENDING"], [1, "RUNNING"], [2, "COMPLETED"]]);
     });
 
