@@ -10,14 +10,17 @@
  * logging at WARNING. Per-call figures are the median of ROUNDS rounds of N calls after a
  * warm-up; a flow round includes the final flush of every row to the store.
  *
- * Peak RSS: a fresh child process per size and per kind of call (raw, p-limit + p-retry,
- * flowctl: 10k and 100k sequential, 100k via `.map`; 1M sequential with `--big`), so one size's
- * peak does not hide in another's; each child reports the kernel's high-water mark (`maxRSS`),
- * its µs per call, and for flowctl the CPU time of the main thread and of the SQLite write
- * thread (Linux: /proc/self/task) and the runs and states in the store after.
+ * Peak RSS: a fresh child process (bench/engine-child.mjs) per size and per kind of call (raw,
+ * p-limit + p-retry, flowctl: 10k and 100k sequential, 100k via `.map`; 1M sequential with
+ * `--big`), so one size's peak does not hide in another's; each child reports the kernel's
+ * high-water mark (`maxRSS`), its µs per call, and for flowctl the CPU time of the main thread
+ * and of the SQLite write thread (Linux: /proc/self/task) and the runs and states in the store
+ * after. The children run plain Node on the compiled package (a Node program importing
+ * "flowctl"), then p-limit + p-retry and flowctl again under `--import tsx` (what `flowctl run`
+ * of a .ts workflow adds to the process: Node 20 runs the loader on a thread of its own).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,9 +32,12 @@ const CONCURRENCY = 16;
 const BIG = process.argv.includes("--big");
 
 type Impl = "raw" | "plr" | "flowctl";
+/** how a child is started: plain Node, or with tsx registered (`--import tsx`) */
+type Loader = "node" | "tsx";
 
 interface RssResult {
   impl: Impl;
+  loader: Loader;
   mode: "sequential" | "map";
   n: number;
   ms: number;
@@ -132,7 +138,8 @@ export default async function engineBench(): Promise<BenchFigure[]> {
   const rss: RssResult[] = [];
   const sizes: [RssResult["mode"], number][] = [["sequential", 10_000], ["sequential", 100_000], ["map", 100_000]];
   if (BIG) sizes.push(["sequential", 1_000_000]);
-  for (const [mode, n] of sizes) for (const impl of ["raw", "plr", "flowctl"] as const) rss.push(await runChild(impl, mode, n));
+  const kinds: [Impl, Loader][] = [["raw", "node"], ["plr", "node"], ["flowctl", "node"], ["plr", "tsx"], ["flowctl", "tsx"]];
+  for (const [mode, n] of sizes) for (const [impl, loader] of kinds) rss.push(await runChild(impl, mode, n, loader));
 
   const metrics: Record<string, number | string> = {
     "raw call, sequential (µs)": rawSeq,
@@ -155,13 +162,16 @@ export default async function engineBench(): Promise<BenchFigure[]> {
     "states per task run (first 100 checked)": lastStates / Math.min(100, lastRuns.length),
   };
   for (const [mode, n] of sizes) {
-    const of = (impl: Impl) => rss.find((r) => r.impl === impl && r.mode === mode && r.n === n)!;
+    const of = (impl: Impl, loader: Loader = "node") => rss.find((r) => r.impl === impl && r.loader === loader && r.mode === mode && r.n === n)!;
     const [raw, plr, fc] = [of("raw"), of("plr"), of("flowctl")];
+    const [plrTsx, fcTsx] = [of("plr", "tsx"), of("flowctl", "tsx")];
     const label = `${n.toLocaleString("en-US")} ${mode === "map" ? "via .map" : "sequential"}`;
     const perCall = (r: RssResult) => (r.ms * 1000) / r.n;
     metrics[`${label}: peak RSS (MiB) raw / p-limit+p-retry / flowctl`] = `${raw.peakRssMiB.toFixed(0)} / ${plr.peakRssMiB.toFixed(0)} / ${fc.peakRssMiB.toFixed(0)}`;
     metrics[`${label}: µs per call raw / p-limit+p-retry / flowctl`] = `${perCall(raw).toFixed(2)} / ${perCall(plr).toFixed(2)} / ${perCall(fc).toFixed(2)}`;
     metrics[`${label}: peak RSS (MiB)`] = fc.peakRssMiB;
+    metrics[`${label}: under --import tsx, peak RSS (MiB) p-limit+p-retry / flowctl`] = `${plrTsx.peakRssMiB.toFixed(0)} / ${fcTsx.peakRssMiB.toFixed(0)}`;
+    metrics[`${label}: under --import tsx, µs per call p-limit+p-retry / flowctl`] = `${perCall(plrTsx).toFixed(2)} / ${perCall(fcTsx).toFixed(2)}`;
     metrics[`${label}: µs per task`] = perCall(fc);
     if (fc.mainCpuMs !== undefined) {
       metrics[`${label}: CPU µs per task, main thread / write thread`] = `${((fc.mainCpuMs * 1000) / n).toFixed(1)} / ${(((fc.writerCpuMs ?? 0) * 1000) / n).toFixed(1)}`;
@@ -174,16 +184,17 @@ export default async function engineBench(): Promise<BenchFigure[]> {
       name: "engine",
       description:
         `${N.toLocaleString("en-US")} no-op calls per round, median of ${ROUNDS}: raw, p-limit(${CONCURRENCY}) + p-retry, and flowctl task runs ` +
-        `(one flow run; every state persisted to SQLite; logging WARNING); peak RSS per size in a fresh process`,
+        `(one flow run; every state persisted to SQLite; logging WARNING); peak RSS per size in a fresh process (plain Node on the compiled package; then under --import tsx)`,
       metrics,
     },
   ];
 }
 
-function runChild(impl: Impl, mode: RssResult["mode"], n: number): Promise<RssResult> {
+function runChild(impl: Impl, mode: RssResult["mode"], n: number, loader: Loader): Promise<RssResult> {
   const home = mkdtempSync(join(tmpdir(), "flowctl-bench-rss-"));
+  const child = fileURLToPath(new URL("./engine-child.mjs", import.meta.url));
   return new Promise<RssResult>((resolve, reject) => {
-    const c = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
+    const c = spawn(process.execPath, loader === "tsx" ? ["--import", "tsx", child] : [child], {
       env: { ...process.env, FLOWCTL_ENGINE_RSS_CHILD: `${impl}:${mode}:${n}`, PREFECT_HOME: home, PREFECT_LOGGING_LEVEL: "WARNING" },
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -191,95 +202,8 @@ function runChild(impl: Impl, mode: RssResult["mode"], n: number): Promise<RssRe
     c.stdout.on("data", (d) => (out += d));
     c.on("error", reject);
     c.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`engine bench child '${impl}:${mode}:${n}' exited ${code}`));
-      resolve(JSON.parse(out.trim().split("\n").at(-1)!) as RssResult);
+      if (code !== 0) return reject(new Error(`engine bench child '${impl}:${mode}:${n}' (${loader}) exited ${code}`));
+      resolve({ ...(JSON.parse(out.trim().split("\n").at(-1)!) as Omit<RssResult, "loader">), loader });
     });
   }).finally(() => rmSync(home, { recursive: true, force: true }));
-}
-
-/** CPU ms of each thread of this process (Linux), by thread id. */
-function threadCpuMs(): Map<string, number> {
-  const out = new Map<string, number>();
-  try {
-    for (const tid of readdirSync("/proc/self/task")) {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(tid, ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, in clock ticks of 10 ms
-    }
-  } catch {
-    // not Linux: no per-thread figures
-  }
-  return out;
-}
-
-/** n calls of a no-op in this fresh process (raw, or through p-limit + p-retry); the peak RSS. */
-async function baselineChild(impl: "raw" | "plr", mode: RssResult["mode"], n: number): Promise<RssResult> {
-  const { default: pLimit } = await import("p-limit");
-  const { default: pRetry } = await import("p-retry");
-  const noop = (i: number) => i;
-  const limit = pLimit(CONCURRENCY);
-  const call = impl === "raw" ? async (i: number) => noop(i) : (i: number) => limit(() => pRetry(() => noop(i), { retries: 3 }));
-  const t0 = performance.now();
-  let s = 0;
-  if (mode === "map") for (const v of await Promise.all(Array.from({ length: n }, (_, i) => call(i)))) s += v;
-  else for (let i = 0; i < n; i++) s += await call(i);
-  const ms = performance.now() - t0;
-  if (s !== (n * (n - 1)) / 2) throw new Error(`baseline child: sum ${s}`);
-  return { impl, mode, n, ms, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
-}
-
-/** One flow run of n no-op task runs in this fresh process; the peak RSS, then what the store holds. */
-async function rssChild(mode: RssResult["mode"], n: number): Promise<RssResult> {
-  const { flow, task } = await import("../src/index.ts");
-  const { getStore } = await import("../src/store/index.ts");
-  const { storeWriter } = await import("../src/store/writer.ts");
-  const noopTask = task(function noop(i: number) {
-    return i;
-  });
-  const run = flow(async function rss() {
-    let s = 0;
-    if (mode === "map") for (const v of await noopTask.map(Array.from({ length: n }, (_, i) => i)).result()) s += v;
-    else for (let i = 0; i < n; i++) s += await noopTask(i);
-    return s;
-  });
-  await storeWriter.open(); // the store and its write thread up, so their start is not counted
-  const mainTid = String(process.pid);
-  const cpu0 = threadCpuMs();
-  const t0 = performance.now();
-  await run();
-  const ms = performance.now() - t0; // includes the final flush of every row
-  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-  const cpu1 = threadCpuMs();
-  let mainCpuMs: number | undefined;
-  let writerCpuMs: number | undefined;
-  for (const [tid, ms1] of cpu1) {
-    const d = ms1 - (cpu0.get(tid) ?? 0);
-    if (tid === mainTid) mainCpuMs = d;
-    else if (d > (writerCpuMs ?? 0)) writerCpuMs = d;
-  }
-  await storeWriter.flush();
-  // counted in SQL on the store's file: listing a million rows would only measure the listing
-  const { default: Database } = await import("better-sqlite3");
-  const db = new Database((await getStore()).location, { readonly: true });
-  const flowRun = db.prepare("SELECT id, state_name AS s FROM flow_runs ORDER BY created DESC LIMIT 1").get() as { id: string; s: string };
-  const count = (sql: string) => (db.prepare(sql).get({ f: flowRun.id }) as { n: number }).n;
-  const taskRuns = count("SELECT count(*) AS n FROM task_runs WHERE flow_run_id = @f");
-  // kept in the task runs' rows (store/packed-states.ts), and as rows of their own (those with error data)
-  const states = count(
-    `SELECT (SELECT count(*) FROM task_runs t, json_each(t.states) j WHERE t.flow_run_id = @f AND j.type != 'null')
-      + (SELECT count(*) FROM run_states WHERE run_id IN (SELECT id FROM task_runs WHERE flow_run_id = @f)) AS n`,
-  );
-  db.close();
-  return { impl: "flowctl", mode, n, ms, peakRssMiB, mainCpuMs, writerCpuMs, taskRuns, states, flowState: flowRun.s };
-}
-
-const childSpec = process.env.FLOWCTL_ENGINE_RSS_CHILD;
-if (childSpec !== undefined && import.meta.url === `file://${process.argv[1]}`) {
-  const [impl, mode, n] = childSpec.split(":");
-  if ((impl !== "raw" && impl !== "plr" && impl !== "flowctl") || (mode !== "sequential" && mode !== "map") || !(Number(n) > 0)) {
-    throw new Error(`FLOWCTL_ENGINE_RSS_CHILD: expected raw|plr|flowctl:sequential|map:N, got '${childSpec}'`);
-  }
-  const result = impl === "flowctl" ? await rssChild(mode, Number(n)) : await baselineChild(impl, mode, Number(n));
-  process.stdout.write(JSON.stringify(result) + "\n");
-  process.exit(0);
 }
