@@ -22,8 +22,9 @@ import type { Journal } from "./journal.ts";
 import { OutageKeeper, retryUntil, RETRY_BASE_MS, RETRY_MAX_MS, SPILL_ROWS } from "./outage.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { Admission } from "./admission.ts";
-import type { FlowRunRow, InputRow, KeptResultRow, LogRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
-import { batchOf, batchRows, UnackedBatch, type BatchParts, type Persistable, type StateSource } from "./batch-parts.ts";
+import type { FlowRunRow, InputRow, KeptResultRow, RunStore, StateRow, TaskRunRow, WriteBatch } from "./types.ts";
+import { batchOf, UnackedBatch, type BatchParts, type Persistable, type StateSource } from "./batch-parts.ts";
+import { PendingRows } from "./pending-rows.ts";
 
 export type { Persistable, StateSource } from "./batch-parts.ts";
 
@@ -43,14 +44,8 @@ const HAND_OFF_MS = 1;
 export const SETTLE_GRACE_MS = 3000;
 
 export class StoreWriter {
-  private flowRuns = new Map<string, Persistable<FlowRunRow>>();
-  private taskRuns = new Map<string, Persistable<TaskRunRow>>();
-  /** (StateSource, seq) pairs, or (StateRow, -1) */
-  private states: unknown[] = [];
-  private inputs: InputRow[] = [];
-  private logs: LogRow[] = [];
-  private results: KeptResultRow[] = [];
-  private pending = 0;
+  /** what was recorded and not handed to the store yet */
+  private readonly rows = new PendingRows();
   private timer: NodeJS.Timeout | undefined;
   /** batches handed to the store and not acknowledged yet (journalled too at exit: replay is idempotent) */
   private readonly inflight = new Map<Promise<void>, UnackedBatch>();
@@ -62,8 +57,6 @@ export class StoreWriter {
   private readonly keeper = new OutageKeeper(() => this.journalProvider(), (line) => this.notices.write(line));
   /** the journal is being replayed: new rows wait (so the store gets them after the older ones) */
   private holding = false;
-  /** rows of a write that failed wait in what is pending: the batch that carries them is `resent` */
-  private retrying = false;
   private replaying: Promise<void> | undefined;
   /** rows kept in memory during an outage before they go to the journal (tests lower it) */
   spillRows = SPILL_ROWS;
@@ -85,57 +78,50 @@ export class StoreWriter {
 
   touchFlowRun(run: Persistable<FlowRunRow>): void {
     if (!this.enabled) return;
-    this.flowRuns.set(run.id, run);
+    this.rows.flowRun(run);
     this.bump();
   }
 
   touchTaskRun(run: Persistable<TaskRunRow>): void {
     if (!this.enabled) return;
-    this.taskRuns.set(run.id, run);
+    this.rows.taskRun(run);
     this.bump();
   }
 
   addState(row: StateRow): void {
     if (!this.enabled) return;
-    this.states.push(row, -1);
+    this.rows.state(row);
     this.bump();
   }
 
   /** A run's state, its row made when the batch is (`source.stateRow(seq)`): a small pair waits here, not a row. */
   addStateOf(source: StateSource, seq: number): void {
     if (!this.enabled) return;
-    this.states.push(source, seq);
+    this.rows.stateOf(source, seq);
     this.bump();
   }
 
   addInput(row: InputRow): void {
     if (!this.enabled) return;
-    this.inputs.push(row);
+    this.rows.input(row);
     this.bump();
   }
 
   /** A completed task run's kept result (for `runs retry`). */
   addResult(row: KeptResultRow): void {
     if (!this.enabled) return;
-    this.results.push(row);
+    this.rows.result(row);
     this.bump();
   }
 
   addLog(rec: LogRecord): void {
     if (!this.enabled) return;
-    this.logs.push({
-      flowRunId: rec.flowRunId ?? null,
-      taskRunId: rec.taskRunId ?? null,
-      level: rec.level,
-      source: rec.source,
-      message: rec.message,
-      timestamp: rec.timestamp,
-    });
+    this.rows.log(rec);
     this.bump();
   }
 
   get hasPending(): boolean {
-    return this.pending > 0;
+    return this.rows.count > 0;
   }
 
   /**
@@ -147,7 +133,7 @@ export class StoreWriter {
    * than a no-op task run), and what a long body can hold back is at most that millisecond.
    */
   handOff(): void {
-    if (this.pending === 0 || !this.store || this.holding || this.retryAt > 0) return;
+    if (this.rows.count === 0 || !this.store || this.holding || this.retryAt > 0) return;
     const now = performance.now();
     if (this.inflight.size > 0 && now - this.lastDispatch < HAND_OFF_MS) return;
     this.dispatch();
@@ -226,23 +212,22 @@ export class StoreWriter {
   private hookExit(): void {
     this.exitHooked = true;
     process.on("beforeExit", () => {
-      if (this.pending > 0) void this.flush().catch(() => undefined);
+      if (this.rows.count > 0) void this.flush().catch(() => undefined);
     });
     process.on("exit", () => {
-      if (this.pending > 0 || this.inflight.size > 0) this.finishSync();
+      if (this.rows.count > 0 || this.inflight.size > 0) this.finishSync();
     });
   }
 
   private bump(): void {
     if (!this.exitHooked) this.hookExit();
-    this.pending++;
     // the store failed lately: rows wait for the retry timer (backoff), in memory up to
     // `spillRows`, then in the journal
     if (this.retryAt > 0 || this.holding) {
-      if (this.pending >= this.spillRows) this.spill();
+      if (this.rows.count >= this.spillRows) this.spill();
       return;
     }
-    if (this.pending >= FLUSH_THRESHOLD) {
+    if (this.rows.count >= FLUSH_THRESHOLD) {
       // Dispatched at once, without waiting for earlier batches: a flow that runs on
       // microtasks alone never lets a timer or an acknowledgement through until it ends.
       if (this.store) this.dispatch();
@@ -263,28 +248,8 @@ export class StoreWriter {
 
   /** What is pending, taken (its rows not made yet). */
   private takeParts(): BatchParts | undefined {
-    if (this.pending === 0) return undefined;
-    const parts: BatchParts = {
-      flowRuns: this.flowRuns,
-      taskRuns: this.taskRuns,
-      states: this.states,
-      inputs: this.inputs,
-      logs: this.logs,
-      results: this.results,
-      rows: this.flowRuns.size + this.taskRuns.size + this.states.length / 2 + this.inputs.length + this.logs.length + this.results.length,
-    };
-    if (this.retrying) {
-      parts.resent = true;
-      this.retrying = false;
-    }
-    this.flowRuns = new Map();
-    this.taskRuns = new Map();
-    this.states = [];
-    this.inputs = [];
-    this.logs = [];
-    this.results = [];
-    this.pending = 0;
-    if (this.timer) {
+    const parts = this.rows.take();
+    if (parts && this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
@@ -294,19 +259,7 @@ export class StoreWriter {
   /** Put a batch that could not be written back in front of what came since. */
   private restore(batch: WriteBatch): void {
     // already in the journal (or written at exit): not written twice from here
-    if (this.keeper.kept.has(batch)) return;
-    for (const r of batch.flowRuns) if (!this.flowRuns.has(r.id)) this.flowRuns.set(r.id, { id: r.id, toRow: () => r });
-    for (const r of batch.taskRuns) if (!this.taskRuns.has(r.id)) this.taskRuns.set(r.id, { id: r.id, toRow: () => r });
-    const states: unknown[] = [];
-    for (const r of batch.states) states.push(r, -1);
-    this.states = states.concat(this.states);
-    this.inputs = batch.inputs.concat(this.inputs);
-    this.logs = batch.logs.concat(this.logs);
-    const results = batch.results ?? [];
-    this.results = results.concat(this.results);
-    this.pending += batchRows(batch);
-    // the store may hold these rows already (a lost answer): their log lines must not come twice
-    this.retrying = true;
+    if (!this.keeper.kept.has(batch)) this.rows.restore(batch);
   }
 
   /** Hand what is pending to the store now (the store is open); the write goes on in the background. */
@@ -387,7 +340,7 @@ export class StoreWriter {
   /** Write everything recorded so far. Rejects if the store cannot be written (the rows are kept). */
   async flush(): Promise<void> {
     // nothing recorded and no store yet: nothing to write, and no store to create
-    if (!this.store && this.pending === 0 && this.inflight.size === 0) return;
+    if (!this.store && this.rows.count === 0 && this.inflight.size === 0) return;
     if (!this.store) {
       this.opening = true;
       try {
@@ -413,9 +366,9 @@ export class StoreWriter {
 
   /** Write synchronously; undefined when done, else why not (rows kept). */
   private writeSync(): { error: unknown } | undefined {
-    if (this.pending === 0 && this.inflight.size === 0) return undefined;
+    if (this.rows.count === 0 && this.inflight.size === 0) return undefined;
     if (!this.store?.writeBatchSync) {
-      return this.pending === 0 ? undefined : { error: new Error(this.store ? "the store cannot be written synchronously" : "the store is not open") };
+      return this.rows.count === 0 ? undefined : { error: new Error(this.store ? "the store cannot be written synchronously" : "the store is not open") };
     }
     // batches already posted are applied first (the write thread takes them in order), so an
     // empty batch is a barrier: it returns once they are written
@@ -455,7 +408,7 @@ export class StoreWriter {
    * (bounded backoff), then put what is still unwritten in the journal (`finishSync`).
    */
   async settle(graceMs = SETTLE_GRACE_MS): Promise<void> {
-    const done = () => this.pending === 0 && this.inflight.size === 0;
+    const done = () => this.rows.count === 0 && this.inflight.size === 0;
     // the last write was made already (what the store did not take is in the journal): no more waiting
     if (this.keeper.ended) {
       if (!done()) this.finishSync();
@@ -477,7 +430,7 @@ export class StoreWriter {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.retryAt = 0;
-      if (this.pending > 0 || this.keeper.spilled) void this.flush().catch(() => undefined);
+      if (this.rows.count > 0 || this.keeper.spilled) void this.flush().catch(() => undefined);
     }, delay);
     this.retryTimer.unref();
   }
