@@ -35,7 +35,9 @@ class LocalAttempt implements TaskAttempt {
   private settled = false;
   private remoteBody = false;
   private cancelTimer: (() => void) | undefined;
-  resolve!: (o: Outcome) => void;
+  /** how it settled (`runHere` reads it when the body settled it before returning) */
+  private outcome: Outcome | undefined;
+  resolve: ((o: Outcome) => void) | undefined;
 
   constructor(p: Prepared, readonly args: readonly unknown[]) {
     this.task = p.def;
@@ -66,7 +68,8 @@ class LocalAttempt implements TaskAttempt {
     return new State(s.type, { name: s.name, message: s.message, data: s.data, error: s.error });
   }
 
-  start(timeoutMs: number | undefined): void {
+  /** What may end the attempt before its body does: an interrupt of the run, the timeout. */
+  private arm(timeoutMs: number | undefined): void {
     const run = this.taskRun;
     run.interrupt = (state) => {
       run.abort(state.error ?? new FlowctlError("CANCELLED", state.message ?? "cancelled"));
@@ -80,6 +83,11 @@ class LocalAttempt implements TaskAttempt {
         this.settle({ kind: "error", error: err, timedOut: true });
       }, timeoutMs);
     }
+  }
+
+  start(timeoutMs: number | undefined): void {
+    this.arm(timeoutMs);
+    const run = this.taskRun;
     let exec: Promise<unknown>;
     try {
       // a mocked body runs here, whatever the flow's runner (a worker elsewhere knows no mocks)
@@ -94,21 +102,70 @@ class LocalAttempt implements TaskAttempt {
     } catch (err) {
       exec = Promise.reject(err);
     }
+    this.follow(exec);
+  }
+
+  private follow(exec: Promise<unknown>): void {
     exec.then(
       (value) => this.settle({ kind: "ok", value }),
       (error) => this.settle({ kind: "error", error }),
     );
   }
 
+  /**
+   * The attempt of a plain (not async) body on the in-process runner without a concurrency cap
+   * or a timeout (`quickRun` in task-engine.ts): its body runs here and now, in its context, as
+   * `invokeLocal` runs it. Its outcome at once when the body threw or returned a plain value;
+   * a promise of it when the body returned a promise, a thenable, a generator or a State.
+   */
+  runHere(): Outcome | Promise<Outcome> {
+    this.arm(undefined);
+    // a synchronous body may hold the event loop for long: what came before it goes to the store first
+    this.env.writer.handOff();
+    let value: unknown;
+    try {
+      value = runContext.run(this.ctx, callBody, this.task.fn, this.thisArg, this.args);
+    } catch (error) {
+      this.settle({ kind: "error", error });
+      return this.outcome!;
+    }
+    if (this.settled) return this.outcome!; // interrupted while the body ran
+    if (typeof value !== "object" || value === null || isPlainValue(value)) {
+      this.settle({ kind: "ok", value });
+      return this.outcome!;
+    }
+    // as invokeBody: a generator is consumed in the run's context, a promise or thenable awaited
+    this.follow(value instanceof Promise ? value.then(consumeIfGenerator) : runContext.run(this.ctx, consumeIfGenerator, value));
+    return new Promise<Outcome>((resolve) => {
+      if (this.outcome) resolve(this.outcome);
+      else this.resolve = resolve;
+    });
+  }
+
   settle(o: Outcome): void {
     if (this.settled) return;
     this.settled = true;
+    this.outcome = o;
     this.cancelTimer?.();
     if (this.remoteBody) this.env.observer?.body(this.taskRun, false);
     this.taskRun.interrupt = undefined;
     this.flowRun?.running.delete(this.taskRun);
-    this.resolve(o);
+    this.resolve?.(o);
   }
+}
+
+const callBody = (fn: (...a: any[]) => unknown, thisArg: unknown, args: readonly unknown[]): unknown => fn.apply(thisArg, args as unknown[]);
+
+/** A body's value that is final as it is: not a promise or thenable, a generator, or a State (which the attempt loop reads). */
+function isPlainValue(v: object): boolean {
+  if (v instanceof State || typeof (v as { then?: unknown }).then === "function") return false;
+  const tag = Object.prototype.toString.call(v);
+  return tag !== "[object Generator]" && tag !== "[object AsyncGenerator]";
+}
+
+/** The attempt of a quick run (`LocalAttempt.runHere`). */
+export function runAttemptHere(p: Prepared): Outcome | Promise<Outcome> {
+  return new LocalAttempt(p, p.args).runHere();
 }
 
 export function runAttempt(p: Prepared, args: readonly unknown[]): Promise<Outcome> {

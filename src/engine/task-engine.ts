@@ -25,21 +25,22 @@ import type { TaskRunRecord } from "./run-records.ts";
 import {
   AwaitingRetry, Cached, Cancelled, Completed, Crashed, Failed, NotReady, Retrying, Running, State, TimedOut, isState,
 } from "./states.ts";
-import { planCache, readCached, writeCached } from "./task-cache.ts";
+import { planCache, readCached, writeCached, type CachePlan } from "./task-cache.ts";
 import type { TaskDefinition } from "./task-definition.ts";
 import { collectFutures, containsFutures, substituteFutures } from "./upstream.ts";
 import { acquireConcurrencySlots, type ReleaseSlots } from "./concurrency.ts";
 import { keepResult, noteInputs, noteOutcome, sourceHashOf } from "./keep-result.ts";
 import { nestingError } from "./nesting.ts";
 import { prepareTaskRun, type CallOptions, type Prepared } from "./task-prepare.ts";
-import { round, runAttempt } from "./local-attempt.ts";
+import { round, runAttempt, runAttemptHere } from "./local-attempt.ts";
+import { ConcurrentTaskRunner } from "../runners/concurrent.ts";
 
 export { prepareTaskRun, standaloneGenerators, type CallOptions, type Prepared } from "./task-prepare.ts";
 
 export interface StartedTaskRun {
   run: TaskRunRecord;
-  /** resolves with the final (or NotReady) state; never rejects */
-  done: Promise<State>;
+  /** the final (or NotReady) state, or a promise of it (never rejects): a quick run is done on return */
+  done: State | Promise<State>;
 }
 
 /** Create the run (Pending, logged) and start it (a call: `submitTask` for a submit); the caller decides how to hand back the result. */
@@ -47,7 +48,7 @@ export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readon
   const p = prepareTaskRun(def, thisArg, args, opts);
   // counted in flight until its final state is recorded, hooks run and logged (see executeTaskRun)
   p.flowRun?.taskStarted();
-  let done: Promise<State>;
+  let done: State | Promise<State>;
   if (p.nameError !== undefined) done = finishBeforeStart(p, p.nameError);
   else if (syncNesting < SYNC_NESTING_BREAK) {
     // A called task's body runs before the call returns, so task calls nested in bodies nest on
@@ -55,7 +56,7 @@ export function startTaskRun(def: TaskDefinition, thisArg: unknown, args: readon
     // instead, and any depth of nesting fits in a bounded stack.
     syncNesting++;
     try {
-      done = executeTaskRun(p, false);
+      done = quickRun(p, false) ?? executeTaskRun(p, false);
     } finally {
       syncNesting--;
     }
@@ -86,8 +87,14 @@ export function callTask(def: TaskDefinition, thisArg: unknown, args: readonly u
   } catch (err) {
     return Promise.reject(err);
   }
-  if (opts.returnState) return started.done;
-  return started.done.then(unwrapState);
+  const done = started.done;
+  if (!(done instanceof State)) return opts.returnState ? done : done.then(unwrapState);
+  if (opts.returnState || done.type === "COMPLETED") return Promise.resolve(opts.returnState ? done : done.data);
+  try {
+    return Promise.resolve(unwrapState(done));
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /**
@@ -104,7 +111,11 @@ export function submitTask(def: TaskDefinition, thisArg: unknown, args: readonly
   return new TaskRunFuture(p.run);
 }
 
-const executeSubmitted = (p: Prepared) => settleWhen(p.run, executeTaskRun(p, true));
+const executeSubmitted = (p: Prepared) => {
+  const done = quickRun(p, true) ?? executeTaskRun(p, true);
+  if (done instanceof State) p.run.settle(done);
+  else settleWhen(p.run, done);
+};
 
 function settleWhen(run: TaskRunRecord, done: Promise<State>): void {
   done.then((state) => run.settle(state));
@@ -184,26 +195,89 @@ async function executeTaskRun(p: Prepared, admitted: boolean): Promise<State> {
         release = slots.release;
       }
       try {
-        const final = await attemptLoop(p, args);
-        if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data, p.env);
-        if (keep && final.type === "COMPLETED") {
-          const writing = keepResult(p.def, run, flowRun, final.data);
-          if (writing) await writing;
-        }
-        return await finish(p, final);
+        return await attemptsThenFinish(p, args, plan, keep);
       } finally {
         release?.();
       }
     } catch (err) {
-      // the engine itself broke (not the user's function): Crashed, not Failed
-      const error = coerceError(err);
-      const state = isInterrupt(err)
-        ? (err as InterruptError).state
-        : Crashed({ message: `Execution was interrupted by an unexpected exception: ${describeError(error)}`, error });
-      return finish(p, state);
+      return finish(p, crashedBy(err));
     }
   } finally {
     // after the final state is recorded, its hooks run and it is logged
+    p.flowRun?.taskEnded();
+  }
+}
+
+/** The attempts (the first one's outcome given, for a quick run that goes on here), then the result cached and kept, then the final state. */
+async function attemptsThenFinish(
+  p: Prepared, args: readonly unknown[], plan: CachePlan | undefined, keep: boolean, first?: Outcome | Promise<Outcome>,
+): Promise<State> {
+  const { run, flowRun } = p;
+  const final = await attemptLoop(p, args, first);
+  if (plan && final.type === "COMPLETED" && final.name !== "Cached") await writeCached(plan, p.def, run, final.data, p.env);
+  if (keep && final.type === "COMPLETED") {
+    const writing = keepResult(p.def, run, flowRun!, final.data);
+    if (writing) await writing;
+  }
+  return await finish(p, final);
+}
+
+/** The engine itself broke (not the user's function): Crashed, not Failed. */
+function crashedBy(err: unknown): State {
+  if (isInterrupt(err)) return err.state;
+  const error = coerceError(err);
+  return Crashed({ message: `Execution was interrupted by an unexpected exception: ${describeError(error)}`, error });
+}
+
+/**
+ * The common run, done on the caller's stack without an async frame or promise of its own (the
+ * general path makes 11 promises per sequential run, each with the run context's hooks: a sixth
+ * of the engine thread's CPU per run): a plain body (not async, not a generator function) on the
+ * in-process runner without a concurrency cap, and nothing to wait for or look up first — no
+ * upstream futures or waitFor, cache, tags, timeout, retry reuse or onRunning hooks, the store
+ * keeping up (`admitted`: a submitted run was admitted already). The steps are those of
+ * `executeTaskRun`, in its order; a body that throws, or returns a promise, a generator or a
+ * State, goes on through the general attempt loop from that outcome. undefined: not such a run,
+ * and nothing was done.
+ */
+function quickRun(p: Prepared, admitted: boolean): State | Promise<State> | undefined {
+  const { run, cfg, def, env } = p;
+  const flowRun = p.flowRun;
+  if (def.isAsync || def.isGenerator || cfg.persist || cfg.timeoutMs !== undefined || cfg.onRunning.length > 0 || run.tags.length > 0) return undefined;
+  if (p.opts.waitFor !== undefined || flowRun?.closedError || flowRun?.root.reuse || env.bodyFor !== undefined || env.observer !== undefined) return undefined;
+  const runner = flowRun?.taskRunner ?? env.taskRunner;
+  if (!(runner instanceof ConcurrentTaskRunner) || !runner.unlimited(flowRun?.settings ?? env.settings())) return undefined;
+  if ((!admitted && !env.writer.admitsNow()) || containsFutures(p.args)) return undefined;
+  const keep = flowRun !== undefined && flowRun.keepResults;
+  let done: State | Promise<State>;
+  try {
+    if (keep) noteInputs(run, p.thisArg);
+    if (env.logHub.getThreshold() <= LEVELS.DEBUG) run.logger.debug("Results not persisted: not cached");
+    run.newAttempt();
+    run.setState(Running());
+    const outcome = runAttemptHere(p);
+    if (outcome instanceof Promise || outcome.kind !== "ok") return continueQuick(p, keep, outcome);
+    const final = Completed({ data: outcome.value });
+    const writing = keep ? keepResult(def, run, flowRun, final.data) : undefined;
+    done = writing ? writing.then(() => finish(p, final)) : finish(p, final);
+  } catch (err) {
+    done = finish(p, crashedBy(err));
+  }
+  // after the final state is recorded, its hooks run and it is logged
+  if (done instanceof State) {
+    flowRun?.taskEnded();
+    return done;
+  }
+  return done.finally(() => flowRun?.taskEnded());
+}
+
+/** A quick run whose first attempt did not simply complete: on through the general steps. */
+async function continueQuick(p: Prepared, keep: boolean, first: Outcome | Promise<Outcome>): Promise<State> {
+  try {
+    return await attemptsThenFinish(p, p.args, undefined, keep, first);
+  } catch (err) {
+    return finish(p, crashedBy(err));
+  } finally {
     p.flowRun?.taskEnded();
   }
 }
@@ -254,13 +328,17 @@ export type Outcome =
   | { kind: "error"; error: unknown; timedOut?: boolean }
   | { kind: "interrupted"; state: State };
 
-async function attemptLoop(p: Prepared, args: readonly unknown[]): Promise<State> {
+async function attemptLoop(p: Prepared, args: readonly unknown[], first?: Outcome | Promise<Outcome>): Promise<State> {
   const { run, cfg, def } = p;
-  for (;;) {
-    run.newAttempt();
-    run.setState(run.runCount === 0 ? Running() : Retrying());
-    if (cfg.onRunning.length) await runHooks(cfg.onRunning, def.publicTask, run, run.state, run.logger);
-    const outcome = await runAttempt(p, args);
+  for (let given = first; ; given = undefined) {
+    let outcome: Outcome;
+    if (given !== undefined) outcome = await given; // the first attempt, begun by a quick run
+    else {
+      run.newAttempt();
+      run.setState(run.runCount === 0 ? Running() : Retrying());
+      if (cfg.onRunning.length) await runHooks(cfg.onRunning, def.publicTask, run, run.state, run.logger);
+      outcome = await runAttempt(p, args);
+    }
     if (outcome.kind === "interrupted") return outcome.state;
     let failure: State;
     if (outcome.kind === "ok") {

@@ -6,6 +6,7 @@
 import { FlowctlError } from "../errors.ts";
 import { getSettings } from "../settings/index.ts";
 import type { TaskAttempt, TaskRunner } from "./types.ts";
+import type { Settings } from "../settings/schema.ts";
 
 export interface ConcurrentTaskRunnerOptions {
   /** Most task bodies running at once; 0 or unset = PREFECT_TASK_RUNNER_MAX_CONCURRENCY (0 = no limit). */
@@ -25,6 +26,11 @@ export class ConcurrentTaskRunner implements TaskRunner {
       throw new FlowctlError("INVALID_OPTION", `ConcurrentTaskRunner: expected \`maxConcurrency\` to be a non-negative integer, got ${String(m)}`);
     }
     this.explicitLimit = m;
+  }
+
+  /** Bodies start as soon as they are handed over (no cap): the engine may run a plain body at once itself. */
+  unlimited(settings: Settings): boolean {
+    return !(this.explicitLimit || settings.PREFECT_TASK_RUNNER_MAX_CONCURRENCY);
   }
 
   run<T>(attempt: TaskAttempt<T>): Promise<T> {

@@ -20,8 +20,13 @@ export class Admission {
    * others wait before it, in the order they came.
    */
   admit(): Promise<void> | undefined {
-    if (this.waitHead === this.waiters.length && !this.congested()) return undefined;
+    if (this.admitsNow()) return undefined;
     return new Promise<void>((resolve) => this.whenAdmitted(resolve, undefined));
+  }
+
+  /** Whether a new task run may start at once (see `admit`). */
+  admitsNow(): boolean {
+    return this.waitHead === this.waiters.length && !this.congested();
   }
 
   /**

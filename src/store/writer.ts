@@ -191,6 +191,11 @@ export class StoreWriter {
     return this.admission.admit();
   }
 
+  /** Whether `admit()` would let a new task run start at once (nothing is queued by asking). */
+  admitsNow(): boolean {
+    return this.admission.admitsNow();
+  }
+
   /**
    * Call `start(arg)` (on a later microtask at the soonest) once the store keeps up and whatever
    * waited before it went (`admission.ts`).
