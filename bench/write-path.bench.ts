@@ -1,8 +1,9 @@
 /**
  * What the SQLite write thread's statements alone cost per task run, by kind of row: the rows a
- * sequential no-op task run leaves (its `task_runs` row carrying its three states, its kept
- * result in `task_run_results`; and, as store schemas before version 9 had it, its states as
- * three `run_states` rows instead), made up front and packed as the write thread receives them,
+ * sequential no-op task run leaves (its `task_runs` row carrying its three states and, since
+ * store schema 10, its kept result; as schema 9 wrote it, the kept result as a `task_run_results`
+ * row of its own, written here with the same multi-row statement schema 9 used; and, as schemas
+ * before 9 had it, its states as three `run_states` rows), made up front and packed as the write thread receives them,
  * then written into a fresh store file through the write thread's own batch writer
  * (`createBatchWriter`, 450 task runs per transaction, about what a sequential flow's group
  * commit holds) on this thread: no messaging, no engine. CPU time (`process.cpuUsage`) per task
@@ -26,7 +27,7 @@ const N = 50_000;
 const PER_TRANSACTION = 450;
 const ROUNDS = 3;
 /** `packed`: the task run's states in its row (schema 9); `states`: as run_states rows (before) */
-type Kinds = { tasks: boolean; packed: boolean; states: boolean; results: boolean };
+type Kinds = { tasks: boolean; packed: boolean; states: boolean; results: boolean; separateResults?: boolean };
 
 function makeBatches(kinds: Kinds): WriteBatch[] {
   const flowRunId = newId();
@@ -59,7 +60,8 @@ function makeBatches(kinds: Kinds): WriteBatch[] {
       flowRuns: [], inputs: [], logs: [],
       taskRuns: kinds.tasks ? taskRuns : [],
       states: kinds.states ? states : [],
-      results: kinds.results ? results : [],
+      results: kinds.results && !kinds.separateResults ? results : [],
+      ...(kinds.separateResults ? { separate: results } : {}),
     });
   }
   return out;
@@ -74,11 +76,15 @@ function round(kinds: Kinds, packOnly: boolean): number {
   db.pragma("temp_store = MEMORY");
   db.pragma("cache_size = -2048");
   const write = createBatchWriter(db);
+  const legacy = legacyResults(db);
   try {
     const c0 = process.cpuUsage();
     for (const b of batches) {
       const packed = packBatch(b);
-      if (!packOnly) write.many([packed]);
+      const separate = (b as { separate?: KeptResultRow[] }).separate;
+      if (packOnly) continue;
+      if (separate) legacy(packed, separate);
+      else write.many([packed]);
     }
     const c = process.cpuUsage(c0);
     return (c.user + c.system) / N;
@@ -88,6 +94,23 @@ function round(kinds: Kinds, packOnly: boolean): number {
   }
 }
 
+/** Schema 9's way: the batch, then its kept results as task_run_results rows, 32 per statement, in one transaction. */
+function legacyResults(db: ReturnType<typeof openSqliteFile>) {
+  const cols = "task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created";
+  const sql = (n: number) => `INSERT OR REPLACE INTO task_run_results (${cols}) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`;
+  const chunk = db.prepare(sql(32));
+  const one = db.prepare(sql(1));
+  const write = createBatchWriter(db);
+  const flat = (r: KeptResultRow) => [r.taskRunId, r.flowRunId, r.inputsKey, r.sourceHash, r.kind, r.payload, r.message, r.created];
+  const tx = db.transaction((packed: ReturnType<typeof packBatch>, rows: KeptResultRow[]) => {
+    write.many([packed]);
+    let i = 0;
+    for (; i + 32 <= rows.length; i += 32) chunk.run(rows.slice(i, i + 32).flatMap(flat));
+    for (; i < rows.length; i++) one.run(flat(rows[i]!));
+  });
+  return (packed: ReturnType<typeof packBatch>, rows: KeptResultRow[]) => tx.immediate(packed, rows);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -95,13 +118,15 @@ function median(xs: number[]): number {
 
 export default async function writePathBench(): Promise<BenchFigure[]> {
   const all: Kinds = { tasks: true, packed: true, states: false, results: true };
-  const before: Kinds = { tasks: true, packed: false, states: true, results: true };
+  const before: Kinds = { tasks: true, packed: false, states: true, results: true, separateResults: true };
   const none: Kinds = { tasks: false, packed: false, states: false, results: false };
+  const schema9: Kinds = { ...all, separateResults: true };
   const cases: [string, Kinds, boolean][] = [
     ["packing only (baseline)", all, true],
     ["task_runs row with its 3 states", { ...none, tasks: true, packed: true }, false],
-    ["task_run_results row", { ...none, results: true }, false],
-    ["all of a task run's rows", all, false],
+    ["schema 9: task_run_results row", { ...none, results: true, separateResults: true }, false],
+    ["schema 9: all of a task run's rows", schema9, false],
+    ["all of a task run's rows (its row with its states and kept result)", all, false],
     ["before schema 9: task_runs row", { ...none, tasks: true }, false],
     ["before schema 9: 3 run_states rows", { ...none, states: true }, false],
     ["before schema 9: all of a task run's rows", before, false],

@@ -320,7 +320,9 @@ describe("flowctl runs prune", () => {
       const logsBefore = (db.prepare("SELECT COUNT(*) AS n FROM logs").get() as { n: number }).n;
       const entry = db.prepare("SELECT entrypoint FROM flow_runs WHERE id = ?").get(a.id) as { entrypoint: string };
       assert.equal(entry.entrypoint, `${join(w.dir, "cached.ts")}:cached`, "flowctl run records where the flow came from");
-      const keptOf = (d: Database.Database, id: string) => (d.prepare("SELECT COUNT(*) AS n FROM task_run_results WHERE flow_run_id = ?").get(id) as { n: number }).n;
+      // kept in the task runs' rows (store schema 10), or as task_run_results rows
+      const keptOf = (d: Database.Database, id: string) =>
+        (d.prepare("SELECT (SELECT COUNT(*) FROM task_run_results WHERE flow_run_id = @id) + (SELECT COUNT(*) FROM task_runs WHERE flow_run_id = @id AND kept_kind IS NOT NULL) AS n").get({ id }) as { n: number }).n;
       assert.equal(keptOf(db, a.id), 1);
       db.close();
       // a large kept result of the first run lives in a result file of its own

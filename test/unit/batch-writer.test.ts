@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { collapseTaskRows, createBatchWriter, packBatch, TASK_WRITE_COLS } from "../../src/store/sqlite/batch-writer.mjs";
 import { openSqliteFile } from "../../src/store/sqlite/open.ts";
-import type { StateRow, StateType, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
+import type { KeptResultRow, StateRow, StateType, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
 
 const FLOW = "flow-1";
 
@@ -97,4 +97,61 @@ test("collapseTaskRows: one row per run at its first place; the list itself when
   assert.deepEqual(ids, ["a", "b", "c", "d"]);
   const stateTypes = merged!.taskRuns.filter((_, i) => i % width === TASK_WRITE_COLS.split(", ").indexOf("state_type"));
   assert.deepEqual(stateTypes, ["COMPLETED", "COMPLETED", "RUNNING", "COMPLETED"]);
+});
+
+function kept(taskRunId: string, over: Partial<KeptResultRow> = {}): KeptResultRow {
+  return { taskRunId, flowRunId: FLOW, inputsKey: "=[1]", sourceHash: "src", kind: "value", payload: Buffer.from("J1"), message: null, created: 5, ...over };
+}
+
+function keptIn(db: ReturnType<typeof openSqliteFile>) {
+  const text = (b: unknown) => (b == null ? null : Buffer.from(b as Uint8Array).toString());
+  return {
+    rows: (db.prepare("SELECT id, kept_kind, kept_payload, kept_created FROM task_runs ORDER BY id").all() as Record<string, unknown>[]).map((r) => [
+      r.id, r.kept_kind, text(r.kept_payload), r.kept_created,
+    ]),
+    table: (db.prepare("SELECT task_run_id, kind, payload FROM task_run_results ORDER BY task_run_id").all() as Record<string, unknown>[]).map((r) => [
+      r.task_run_id, r.kind, text(r.payload),
+    ]),
+  };
+}
+
+test("a kept result rides in its task run's row when the batch carries the row, else goes into it once stored, else into task_run_results", () => {
+  const db = openSqliteFile(":memory:");
+  try {
+    const write = createBatchWriter(db);
+    write(packBatch({ ...batch([taskRow("a", "COMPLETED", 10)]), results: [kept("a")] }));
+    assert.deepEqual(keptIn(db), { rows: [["a", "value", "J1", 5]], table: [] });
+    // without their rows: a's is stored (the newest kept result wins), b's is not yet
+    write(packBatch({ ...batch([]), results: [kept("b"), kept("a", { payload: Buffer.from("J2"), created: 6 })] }));
+    // later snapshots without a kept result leave the stored one
+    write(packBatch(batch([taskRow("b", "COMPLETED", 12), taskRow("a", "COMPLETED", 20)])));
+    assert.deepEqual(keptIn(db), { rows: [["a", "value", "J2", 6], ["b", null, null, null]], table: [["b", "value", "J1"]] });
+    // a replayed kept result (the journal) does not replace one stored
+    write(packBatch({ ...batch([taskRow("a", "COMPLETED", 20)]), results: [kept("a", { payload: Buffer.from("J3") })], replayed: true }));
+    write(packBatch({ ...batch([]), results: [kept("a", { payload: Buffer.from("J4") })], replayed: true }));
+    assert.deepEqual(keptIn(db).rows[0], ["a", "value", "J2", 6]);
+  } finally {
+    db.close();
+  }
+});
+
+test("group commit: a run's rows collapsed into one keep the kept result an earlier or later row of it carried", () => {
+  const oneByOne = openSqliteFile(":memory:");
+  const together = openSqliteFile(":memory:");
+  try {
+    const batches = () => [
+      packBatch({ ...batch([taskRow("c", "RUNNING", 1), taskRow("d", "RUNNING", 1)]), results: [kept("c", { kind: "unkept", payload: null, message: "why" })] }),
+      packBatch({ ...batch([taskRow("c", "COMPLETED", 2), taskRow("d", "COMPLETED", 2)]), results: [kept("d")] }),
+    ];
+    const w1 = createBatchWriter(oneByOne);
+    for (const b of batches()) w1(b);
+    createBatchWriter(together).many(batches());
+    assert.deepEqual(keptIn(together), keptIn(oneByOne));
+    assert.deepEqual(keptIn(together).rows, [["c", "unkept", null, 5], ["d", "value", "J1", 5]]);
+    const states = together.prepare("SELECT state_type FROM task_runs ORDER BY id").all().map((r) => (r as { state_type: string }).state_type);
+    assert.deepEqual(states, ["COMPLETED", "COMPLETED"]);
+  } finally {
+    oneByOne.close();
+    together.close();
+  }
 });

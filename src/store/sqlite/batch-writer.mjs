@@ -12,8 +12,15 @@ export const FLOW_COLS =
   "id, name, flow_name, flow_version, parent_flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, created, start_time, end_time, updated, entrypoint, pid, host, heartbeat";
 export const TASK_COLS =
   "id, name, task_name, task_key, flow_run_id, parent_task_run_id, parameters, tags, state_type, state_name, state_message, run_count, cache_key, created, start_time, end_time, updated";
-/** written, not read back with the row: its states (`packed-states.ts`; `getStates` reads them) */
-export const TASK_WRITE_COLS = `${TASK_COLS}, states`;
+/**
+ * written, not read back with the row: its states (`packed-states.ts`; `getStates` reads them)
+ * and its kept result, when the batch carries it (`getKeptResults` reads it; schema version 10)
+ */
+export const TASK_WRITE_COLS = `${TASK_COLS}, states, kept_inputs, kept_source, kept_kind, kept_payload, kept_message, kept_created`;
+/** where a task row's kept result starts among TASK_WRITE_COLS, and how many columns it takes */
+const KEPT_AT = TASK_WRITE_COLS.split(", ").indexOf("kept_inputs");
+const KEPT_WIDTH = 6;
+const KEPT_COLS = TASK_WRITE_COLS.split(", ").slice(KEPT_AT, KEPT_AT + KEPT_WIDTH);
 const STATE_COLS = "run_id, seq, run_kind, type, name, message, timestamp, scheduled_time, error";
 const INPUT_COLS = "task_run_id, upstream_task_run_id, parameter";
 const LOG_COLS = "flow_run_id, task_run_id, level, source, message, timestamp";
@@ -36,6 +43,14 @@ export function packBatch(b) {
     flowRuns[k++] = r.created; flowRuns[k++] = r.startTime; flowRuns[k++] = r.endTime; flowRuns[k++] = r.updated;
     flowRuns[k++] = r.entrypoint ?? null; flowRuns[k++] = r.pid ?? null; flowRuns[k++] = r.host ?? null; flowRuns[k++] = r.heartbeat ?? null;
   }
+  // a kept result rides in its task run's row when the batch carries that row (nearly always: a run
+  // keeps its result just before its final state); the others stay rows of task_run_results
+  const kept = b.results ?? [];
+  let keptOf;
+  if (kept.length > 0 && b.taskRuns.length > 0) {
+    keptOf = new Map();
+    for (const r of kept) keptOf.set(r.taskRunId, r);
+  }
   const taskRuns = [];
   k = 0;
   for (const r of b.taskRuns) {
@@ -44,6 +59,14 @@ export function packBatch(b) {
     taskRuns[k++] = r.stateName; taskRuns[k++] = r.stateMessage; taskRuns[k++] = r.runCount; taskRuns[k++] = r.cacheKey;
     taskRuns[k++] = r.created; taskRuns[k++] = r.startTime; taskRuns[k++] = r.endTime; taskRuns[k++] = r.updated;
     taskRuns[k++] = r.states ?? null;
+    const kr = keptOf?.get(r.id);
+    if (kr === undefined) {
+      taskRuns[k++] = null; taskRuns[k++] = null; taskRuns[k++] = null; taskRuns[k++] = null; taskRuns[k++] = null; taskRuns[k++] = null;
+    } else {
+      taskRuns[k++] = kr.inputsKey; taskRuns[k++] = kr.sourceHash; taskRuns[k++] = kr.kind; taskRuns[k++] = kr.payload; taskRuns[k++] = kr.message;
+      taskRuns[k++] = kr.created;
+      keptOf.delete(r.id);
+    }
   }
   const states = [];
   k = 0;
@@ -55,11 +78,10 @@ export function packBatch(b) {
   for (const i of b.inputs) inputs.push(i.taskRunId, i.upstreamTaskRunId, i.parameter);
   const logs = [];
   for (const l of b.logs) logs.push(l.flowRunId, l.taskRunId, l.level, l.source, l.message, l.timestamp);
-  // kept results: one per finished task run of a flow run
-  const kept = b.results ?? [];
+  // kept results whose task run's row is not in the batch
   const results = [];
   k = 0;
-  for (const r of kept) {
+  for (const r of keptOf ? keptOf.values() : kept) {
     results[k++] = r.taskRunId; results[k++] = r.flowRunId; results[k++] = r.inputsKey; results[k++] = r.sourceHash;
     results[k++] = r.kind; results[k++] = r.payload; results[k++] = r.message; results[k++] = r.created;
   }
@@ -79,13 +101,22 @@ const FINAL = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')";
  * of the table's indexes (name, flow run + created, flow run + task key) each time a run's row is
  * written again (every run of a `.map`: Pending first, its final state later), ~1/3 of the update.
  */
-const TASK_UPDATED_COLS = "parameters, tags, state_type, state_name, state_message, run_count, cache_key, start_time, end_time, updated, states";
+const TASK_UPDATED_COLS =
+  "parameters, tags, state_type, state_name, state_message, run_count, cache_key, start_time, end_time, updated, states, kept_inputs, kept_source, kept_kind, kept_payload, kept_message, kept_created";
+
+/** Columns a row that does not carry them leaves as stored: its packed states (an older flowctl's journal), its kept result. */
+const KEPT_IF_NULL = new Set(["states", "kept_inputs", "kept_source", "kept_kind", "kept_payload", "kept_message", "kept_created"]);
 
 /** Upsert of runs; `replayed` (a journalled batch): a run stored final is not moved back to a state that is not. */
 function upsertSql(table, cols, rows, replayed = false, updated = cols) {
   const names = cols.split(", ");
-  // a row without packed states (an older flowctl's journal) leaves the ones stored
-  const set = (c) => (c === "states" ? `states = COALESCE(excluded.states, ${table}.states)` : `${c} = excluded.${c}`);
+  // a row without packed states (an older flowctl's journal) or without its kept result leaves the
+  // ones stored; a replayed row's kept result does not replace one stored (as task_run_results rows)
+  const set = (c) =>
+    !KEPT_IF_NULL.has(c) ? `${c} = excluded.${c}`
+    : c === "states" ? `states = COALESCE(excluded.states, ${table}.states)`
+    : replayed ? `${c} = CASE WHEN ${table}.kept_kind IS NULL THEN excluded.${c} ELSE ${table}.${c} END`
+    : `${c} = CASE WHEN excluded.kept_kind IS NULL THEN ${table}.${c} ELSE excluded.${c} END`;
   const sets = updated.split(", ").filter((c) => c !== "id" && c !== "created").map(set).join(", ");
   const keepFinal = replayed ? ` AND (${table}.state_type NOT IN ${FINAL} OR excluded.state_type IN ${FINAL})` : "";
   return `INSERT INTO ${table} (${cols}) VALUES ${values(names.length, rows)} ON CONFLICT (id) DO UPDATE SET ${sets} WHERE excluded.updated >= ${table}.updated${keepFinal}`;
@@ -112,6 +143,28 @@ function replayLogWriter(db) {
       const flat = b[key] ?? [];
       for (let i = 0; i < flat.length; i += 6) {
         insert.run({ flow: flat[i], task: flat[i + 1], level: flat[i + 2], source: flat[i + 3], message: flat[i + 4], ts: flat[i + 5] });
+      }
+    }
+  };
+}
+
+/**
+ * Kept results that came without their task run's row (packBatch puts the others in it): into
+ * the run's row when it is stored (the newest kept result wins there; a replayed one does not
+ * replace one stored), else a task_run_results row. One statement per result: few take this way.
+ */
+function keptWriter(db, replayed) {
+  const sets = KEPT_COLS.map((c) => (replayed ? `${c} = CASE WHEN kept_kind IS NULL THEN ? ELSE ${c} END` : `${c} = ?`));
+  const update = db.prepare(`UPDATE task_runs SET ${sets.join(", ")} WHERE id = ?`);
+  const insert = db.prepare(`${replayed ? "INSERT OR IGNORE" : "INSERT OR REPLACE"} INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, 1)}`);
+  return (list, key) => {
+    for (const b of list) {
+      const flat = b[key] ?? [];
+      for (let i = 0; i < flat.length; i += 8) {
+        // RESULT_COLS: task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created
+        if (update.run(flat[i + 2], flat[i + 3], flat[i + 4], flat[i + 5], flat[i + 6], flat[i + 7], flat[i]).changes === 0) {
+          insert.run(flat[i], flat[i + 1], flat[i + 2], flat[i + 3], flat[i + 4], flat[i + 5], flat[i + 6], flat[i + 7]);
+        }
       }
     }
   };
@@ -177,18 +230,36 @@ export function collapseTaskRows(list) {
   }
   if (last.size === rows) return list;
   const out = new Array(last.size * TASK_WIDTH);
+  /** id → where its row is in `out` */
+  const placed = new Map();
   let k = 0;
   for (const b of list) {
     const flat = b.taskRuns;
     for (let i = 0; i < flat.length; i += TASK_WIDTH) {
       const at = last.get(flat[i]);
-      if (at === null) continue; // written at its first place
+      if (at === null) {
+        // written at its first place; a kept result an earlier or later row of it carries goes along (as the upserts would leave it)
+        const o = placed.get(flat[i]);
+        if (flat[i + KEPT_AT + 2] !== null && out[o + KEPT_AT + 2] === null) for (let c = 0; c < KEPT_WIDTH; c++) out[o + KEPT_AT + c] = flat[i + KEPT_AT + c];
+        continue;
+      }
       const from = list[at[0]].taskRuns;
-      for (let c = 0; c < TASK_WIDTH; c++) out[k++] = from[at[1] + c];
+      placed.set(flat[i], k);
+      for (let c = 0; c < TASK_WIDTH; c++) out[k + c] = from[at[1] + c];
+      if (out[k + KEPT_AT + 2] === null && flat[i + KEPT_AT + 2] !== null) for (let c = 0; c < KEPT_WIDTH; c++) out[k + KEPT_AT + c] = flat[i + KEPT_AT + c];
+      k += TASK_WIDTH;
       last.set(flat[i], null);
     }
   }
   return [{ taskRuns: out }];
+}
+
+/** The byte values at `at`, every `width` values of `flat`, as Buffers. */
+function asBuffers(flat, at, width) {
+  for (let i = at; i < flat.length; i += width) {
+    const p = flat[i];
+    if (p !== null && !Buffer.isBuffer(p)) flat[i] = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+  }
 }
 
 /**
@@ -222,20 +293,17 @@ function statements(db, replayed, dedupeLogs) {
   );
   const input = rowWriter(db, INPUT_COLS, (n) => `INSERT OR IGNORE INTO task_run_inputs (${INPUT_COLS}) VALUES ${values(3, n)}`);
   const log = dedupeLogs ? replayLogWriter(db) : rowWriter(db, LOG_COLS, (n) => `INSERT INTO logs (${LOG_COLS}) VALUES ${values(6, n)}`);
-  const result = rowWriter(db, RESULT_COLS, (n) => `${keep} INTO task_run_results (${RESULT_COLS}) VALUES ${values(8, n)}`);
+  const result = keptWriter(db, replayed);
   // a list of packed batches, in order (a later snapshot of a run after an earlier one)
   const tx = db.transaction((list) => {
     flow(list, "flowRuns");
     task(replayed ? list : collapseTaskRows(list), "taskRuns");
     state(list, "states");
     input(list, "inputs");
+    // a Buffer posted to the write thread arrives as a plain Uint8Array, which SQLite binds only as a Buffer
     for (const b of list) {
-      const res = b.results ?? [];
-      // a Buffer posted to the write thread arrives as a plain Uint8Array, which SQLite binds only as a Buffer
-      for (let i = 5; i < res.length; i += 8) {
-        const p = res[i];
-        if (p !== null && !Buffer.isBuffer(p)) res[i] = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-      }
+      asBuffers(b.results ?? [], 5, 8);
+      asBuffers(b.taskRuns, KEPT_AT + 3, TASK_WIDTH);
     }
     result(list, "results");
     log(list, "logs");

@@ -30,6 +30,19 @@ type Db = Database.Database;
 
 
 
+/**
+ * The kept results of a top-level flow run: in its task runs' rows and its subflow runs' (schema
+ * version 10, `batch-writer.mjs`), and as task_run_results rows (written before, or without their
+ * run's row); a run's own row wins.
+ */
+const KEPT_RESULTS_SQL = `WITH RECURSIVE tree(id) AS (SELECT @root UNION ALL SELECT f.id FROM flow_runs f JOIN tree ON f.parent_flow_run_id = tree.id)
+SELECT t.id AS task_run_id, @root AS flow_run_id, t.kept_inputs AS inputs_key, t.kept_source AS source_hash, t.kept_kind AS kind,
+  t.kept_payload AS payload, t.kept_message AS message, t.kept_created AS created
+FROM task_runs t WHERE t.flow_run_id IN (SELECT id FROM tree) AND t.kept_kind IS NOT NULL
+UNION ALL
+SELECT r.task_run_id, r.flow_run_id, r.inputs_key, r.source_hash, r.kind, r.payload, r.message, r.created FROM task_run_results r
+WHERE r.flow_run_id = @root AND NOT EXISTS (SELECT 1 FROM task_runs t WHERE t.id = r.task_run_id AND t.kept_kind IS NOT NULL)`;
+
 export class SqliteStore implements RunStore {
   readonly kind = "sqlite" as const;
   readonly location: string;
@@ -197,10 +210,7 @@ export class SqliteStore implements RunStore {
   }
 
   async getKeptResults(flowRunId: string): Promise<KeptResultRow[]> {
-    const rows = this.db
-      .prepare("SELECT task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created FROM task_run_results WHERE flow_run_id = ?")
-      .all(flowRunId) as Record<string, unknown>[];
-    return rows.map(keptRow);
+    return (this.db.prepare(KEPT_RESULTS_SQL).all({ root: flowRunId }) as Record<string, unknown>[]).map(keptRow);
   }
 
   async putAttemptOutcome(o: AttemptOutcomeRow): Promise<boolean> {
