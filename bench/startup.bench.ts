@@ -64,6 +64,8 @@ export default async function startup(): Promise<BenchFigure[]> {
   const env: NodeJS.ProcessEnv = { ...process.env, PREFECT_HOME: home, NO_COLOR: "1" };
   delete env.FORCE_COLOR;
   delete env.NODE_OPTIONS;
+  // the run's INFO lines are what is timed (a bench run before this one may have set WARNING)
+  delete env.PREFECT_LOGGING_LEVEL;
   try {
     const load = loadavg()[0]!;
     const node = await series(["-e", "0"], env);
