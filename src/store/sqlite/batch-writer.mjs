@@ -210,7 +210,8 @@ const TASK_UPDATED_AT = TASK_WRITE_COLS.split(", ").indexOf("updated");
  * row comes more than once (a `.map` run's Pending row, then its final one) is written once, at
  * its first place (the order rows are inserted in, which pages break ties on), with the values the
  * upserts one after another would leave: the latest row whose `updated` is not older than the one
- * it follows (the same rule as the upsert's WHERE), whose packed states are the run's newest.
+ * it follows (the same rule as the upsert's WHERE), whose packed states are the run's newest,
+ * carrying the kept result another of its rows carried when it carries none.
  * Returns the list unchanged when no run repeats.
  */
 export function collapseTaskRows(list) {
@@ -238,7 +239,8 @@ export function collapseTaskRows(list) {
     for (let i = 0; i < flat.length; i += TASK_WIDTH) {
       const at = last.get(flat[i]);
       if (at === null) {
-        // written at its first place; a kept result an earlier or later row of it carries goes along (as the upserts would leave it)
+        // written at its first place; a kept result another row of it carries goes along (one by one,
+        // the upserts leave it too, unless that row is older than the one stored: then it is lost there)
         const o = placed.get(flat[i]);
         if (flat[i + KEPT_AT + 2] !== null && out[o + KEPT_AT + 2] === null) for (let c = 0; c < KEPT_WIDTH; c++) out[o + KEPT_AT + c] = flat[i + KEPT_AT + c];
         continue;
