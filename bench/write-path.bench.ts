@@ -76,7 +76,7 @@ function round(kinds: Kinds, packOnly: boolean): number {
   db.pragma("temp_store = MEMORY");
   db.pragma("cache_size = -2048");
   const write = createBatchWriter(db);
-  const legacy = legacyResults(db);
+  const legacy = legacyResults(db, write);
   try {
     const c0 = process.cpuUsage();
     for (const b of batches) {
@@ -95,12 +95,11 @@ function round(kinds: Kinds, packOnly: boolean): number {
 }
 
 /** Schema 9's way: the batch, then its kept results as task_run_results rows, 32 per statement, in one transaction. */
-function legacyResults(db: ReturnType<typeof openSqliteFile>) {
+function legacyResults(db: ReturnType<typeof openSqliteFile>, write: ReturnType<typeof createBatchWriter>) {
   const cols = "task_run_id, flow_run_id, inputs_key, source_hash, kind, payload, message, created";
   const sql = (n: number) => `INSERT OR REPLACE INTO task_run_results (${cols}) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`;
   const chunk = db.prepare(sql(32));
   const one = db.prepare(sql(1));
-  const write = createBatchWriter(db);
   const flat = (r: KeptResultRow) => [r.taskRunId, r.flowRunId, r.inputsKey, r.sourceHash, r.kind, r.payload, r.message, r.created];
   const tx = db.transaction((packed: ReturnType<typeof packBatch>, rows: KeptResultRow[]) => {
     write.many([packed]);

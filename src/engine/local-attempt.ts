@@ -134,8 +134,7 @@ class LocalAttempt implements TaskAttempt {
       this.settle({ kind: "ok", value });
       return this.outcome!;
     }
-    // as invokeBody: a generator is consumed in the run's context, a promise or thenable awaited
-    this.follow(value instanceof Promise ? value.then(consumeIfGenerator) : runContext.run(this.ctx, consumeIfGenerator, value));
+    this.follow(runContext.run(this.ctx, settleValue, value));
     return new Promise<Outcome>((resolve) => {
       if (this.outcome) resolve(this.outcome);
       else this.resolve = resolve;
@@ -178,12 +177,18 @@ export function runAttempt(p: Prepared, args: readonly unknown[]): Promise<Outco
 
 function invokeBody(fn: (...a: any[]) => unknown, thisArg: unknown, args: readonly unknown[]): Promise<unknown> {
   try {
-    const r = fn.apply(thisArg, args as unknown[]);
-    // a returned generator is consumed here, inside the run's context (its prints, its timeout)
-    if (r instanceof Promise) return r.then(consumeIfGenerator);
-    return typeof r === "object" && r !== null ? consumeIfGenerator(r) : Promise.resolve(r);
+    return settleValue(fn.apply(thisArg, args as unknown[]));
   } catch (err) {
     return Promise.reject(err);
   }
+}
+
+/**
+ * What a body returned, as a promise of its final value: a promise or thenable awaited, a
+ * returned generator consumed — called inside the run's context (its prints, its timeout).
+ */
+function settleValue(r: unknown): Promise<unknown> {
+  if (r instanceof Promise) return r.then(consumeIfGenerator);
+  return typeof r === "object" && r !== null ? consumeIfGenerator(r) : Promise.resolve(r);
 }
 

@@ -89,7 +89,7 @@ export function callTask(def: TaskDefinition, thisArg: unknown, args: readonly u
   }
   const done = started.done;
   if (!(done instanceof State)) return opts.returnState ? done : done.then(unwrapState);
-  if (opts.returnState || done.type === "COMPLETED") return Promise.resolve(opts.returnState ? done : done.data);
+  if (opts.returnState) return Promise.resolve(done);
   try {
     return Promise.resolve(unwrapState(done));
   } catch (err) {
