@@ -184,6 +184,13 @@ export async function executeFlow(def: FlowDefinition, call: PreparedFlowCall, f
     process.off("uncaughtException", onException);
     process.off("exit", onExit);
     if (process.exit === exitFromWorkflow) process.exit = userExit;
+    // The run is over; reports and output are left (stdout may drain slowly into a pipe). A
+    // signal now — a second Ctrl-C after the run wound down, say — ends the process at once
+    // with that signal's exit code, what was recorded written, not by the signal's default
+    // action (no exit code at all).
+    process.on("SIGINT", () => exitNow(EXIT.SIGINT));
+    process.on("SIGTERM", () => exitNow(EXIT.SIGTERM));
+    process.on("SIGHUP", () => exitNow(EXIT.SIGHUP));
   }
 }
 

@@ -177,6 +177,32 @@ for (const [signal, code, state] of [["SIGINT", 130, "Cancelled"], ["SIGTERM", 1
   });
 }
 
+test("a signal after the run ended (output still draining into a pipe): that signal's exit code, the run stored", async () => {
+  const w = setup();
+  try {
+    // stdout is not read: the 4 MB of --json wait in the pipe after the flow run finished
+    const child = spawnCli(["run", "big-output.ts", "--json"], { home: w.home, cwd: w.dir });
+    let stderr = "";
+    await new Promise<void>((resolve) => {
+      child.stderr!.on("data", (d) => {
+        stderr += d;
+        if (stderr.includes("Finished in state Completed")) resolve();
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill("SIGINT");
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.on("exit", (c, s) => r([c, s])));
+    child.stdout!.resume();
+    assert.deepEqual([code, signal], [130, null], stderr);
+    const db = new Database(join(w.home, "flowctl.db"));
+    const flowRun = db.prepare("SELECT state_name FROM flow_runs").get() as { state_name: string };
+    db.close();
+    assert.equal(flowRun.state_name, "Completed");
+  } finally {
+    w.cleanup();
+  }
+});
+
 test("two flowctl run processes writing the same store at once lose nothing", async () => {
   const w = setup();
   try {
