@@ -2,7 +2,8 @@
  * The SQLite write thread's answers without an event-loop turn (`WriteThread.pollApplied`): a
  * flow whose task runs go on microtasks alone never lets the thread's 'message' answers in, so
  * what the thread has applied is also told through shared memory, in order, and stops being told
- * there after a failed batch (whose rejection, and what follows it, come as messages).
+ * there after a failed batch (whose rejection, and what follows it, come as messages). The
+ * heartbeat goes through the thread too, so the main thread never waits on the store's lock.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,9 +11,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { openStore } from "../../src/store/index.ts";
 import { openSqliteFile } from "../../src/store/sqlite/open.ts";
 import { WriteThread } from "../../src/store/sqlite/write-thread.ts";
-import type { TaskRunRow, WriteBatch } from "../../src/store/types.ts";
+import { FLOW_COLS } from "../../src/store/sqlite/batch-writer.mjs";
+import type { FlowRunRow, TaskRunRow, WriteBatch } from "../../src/store/types.ts";
 
 function taskRow(id: string, over: Partial<TaskRunRow> = {}): TaskRunRow {
   return {
@@ -87,4 +90,65 @@ test("after a failed batch, shared memory tells nothing more: the failure and th
     await later;
     assert.equal(count(), 2);
   });
+});
+
+test("a heartbeat is applied on the thread after the batches posted before it, and the main thread never waits on the write lock for it", async () => {
+  await withThread(async (thread) => {
+    const flowRun: FlowRunRow = {
+      id: "f1", name: "great-amber-ammonite", flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
+      parameters: "{}", tags: "[]", stateType: "RUNNING", stateName: "Running", stateMessage: null, runCount: 1, created: 1000,
+      startTime: 1000, endTime: null, updated: 1000, pid: process.pid, host: "here", heartbeat: 1000,
+    };
+    // posted behind the batch that creates the run, not awaited: the beat sees the run
+    void thread.write({ flowRuns: [flowRun], taskRuns: [], states: [], inputs: [], logs: [] });
+    const first = await thread.beat(FLOW_COLS, ["f1", "missing"], 2000);
+    assert.deepEqual(first.map((r) => [r.id, r.heartbeat]), [["f1", 2000]]);
+
+    // another connection holds the store's write lock: the beat waits on the thread, this thread goes on
+    const other = openSqliteFile(thread.path);
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      let answered = false;
+      const second = thread.beat(FLOW_COLS, ["f1"], 3000).then((rows) => ((answered = true), rows));
+      const started = Date.now();
+      await sleep(150);
+      assert.equal(answered, false, "the beat waits for the lock");
+      assert.ok(Date.now() - started < 1000, "timers ran while the lock was held");
+      other.exec("COMMIT");
+      assert.deepEqual((await second).map((r) => [r.id, r.heartbeat]), [["f1", 3000]]);
+    } finally {
+      other.close();
+    }
+  });
+});
+
+test("the store's heartbeat goes through its write thread: another connection's lock does not block this thread", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "flowctl-write-thread-"));
+  const path = join(dir, "flowctl.db");
+  const store = await openStore(`sqlite://${path}`);
+  const other = openSqliteFile(path);
+  try {
+    const at = Date.now();
+    await store.writeBatch({
+      flowRuns: [{
+        id: "f1", name: "great-amber-ammonite", flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
+        parameters: "{}", tags: "[]", stateType: "RUNNING", stateName: "Running", stateMessage: null, runCount: 1, created: at,
+        startTime: at, endTime: null, updated: at, pid: process.pid, host: "here", heartbeat: at,
+      }],
+      taskRuns: [], states: [], inputs: [], logs: [],
+    });
+    other.exec("BEGIN IMMEDIATE");
+    let answered = false;
+    const beat = store.beat(["f1"], { at: at + 500, pid: process.pid, host: "here" }).then((rows) => ((answered = true), rows));
+    // on the main connection the beat waited for the lock inside the call, holding this thread
+    const ticked = await Promise.race([sleep(100).then(() => true), beat.then(() => false)]);
+    assert.equal(ticked, true, "a timer fired while the beat waited");
+    assert.equal(answered, false);
+    other.exec("COMMIT");
+    assert.deepEqual((await beat).map((r) => [r.id, r.heartbeat]), [["f1", at + 500]]);
+  } finally {
+    other.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,5 +1,5 @@
 /**
- * Liveness for SQLite: the heartbeat (refresh a live run's `heartbeat`, read its row back) and
+ * Liveness for SQLite: the heartbeat (refresh a live run's `heartbeat`, read its row back: beat.mjs) and
  * `markCrashed` (a dead run and its unfinished task runs → Crashed, in one IMMEDIATE
  * transaction; a task run whose body a Redis worker recorded Completed is marked Completed
  * instead). See `../liveness.ts` for who is judged dead and why.
@@ -7,17 +7,11 @@
 import type Database from "better-sqlite3";
 import { COMPLETED_ELSEWHERE, type CrashMark } from "../types.ts";
 
+export { beatRows as beat } from "./beat.mjs";
+
 type Db = Database.Database;
 
 const NOT_FINAL = "state_type NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')";
-
-/** `heartbeat = at` for these flow runs; returns their rows (FLOW_COLS), as they are now. */
-export function beat(db: Db, cols: string, ids: readonly string[], at: number): Record<string, unknown>[] {
-  if (ids.length === 0) return [];
-  const json = JSON.stringify(ids);
-  db.prepare("UPDATE flow_runs SET heartbeat = ? WHERE id IN (SELECT value FROM json_each(?))").run(at, json);
-  return db.prepare(`SELECT ${cols} FROM flow_runs WHERE id IN (SELECT value FROM json_each(?))`).all(json) as Record<string, unknown>[];
-}
 
 export function markCrashed(db: Db, flowRunId: string, c: CrashMark): boolean {
   const updated = c.lastSeen + 1;

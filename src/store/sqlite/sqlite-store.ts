@@ -98,7 +98,9 @@ export class SqliteStore implements RunStore {
   async beat(ids: readonly string[], b: { at: number }): Promise<FlowRunRow[]> {
     if (!this.db.open) throw this.closedError();
     if (!this.writeThread && !this.writeInThread) return [];
-    return this.locked(() => liveness.beat(this.db, FLOW_COLS, ids, b.at)).map(flowRow);
+    // on the write thread when there is one: this thread never waits on the write lock for a beat
+    const rows = this.writeThread ? await this.writeThread.beat(FLOW_COLS, ids, b.at) : this.locked(() => liveness.beat(this.db, FLOW_COLS, ids, b.at));
+    return rows.map(flowRow);
   }
 
   async markCrashed(flowRunId: string, mark: CrashMark): Promise<boolean> {

@@ -16,7 +16,8 @@ const SYNC_TIMEOUT_MS = 60_000;
 export class WriteThread {
   private readonly worker: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  /** what was posted and not answered: batches, and heartbeats (`beat`, answered by message only) */
+  private readonly pending = new Map<number, { resolve: (rows?: Record<string, unknown>[]) => void; reject: (e: Error) => void; beat?: true }>();
   private dead: Error | undefined;
   /**
    * Set to 1 by the thread once its connection is open. Shared memory, not a message: a flow
@@ -50,7 +51,7 @@ export class WriteThread {
       execArgv: [],
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
-    this.worker.on("message", (msg: { id?: number; error?: { message: string; code?: string } | null }) => {
+    this.worker.on("message", (msg: { id?: number; error?: { message: string; code?: string } | null; rows?: Record<string, unknown>[] }) => {
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;
@@ -58,7 +59,7 @@ export class WriteThread {
       if (this.pending.size === 0) this.worker.unref();
       if (msg.error?.code === "STORE_LOCKED") p.reject(new FlowctlError("STORE_LOCKED", msg.error.message));
       else if (msg.error) p.reject(new FlowctlError("STORE_ERROR", `Writing to the run store at ${this.path} failed: ${msg.error.message}`));
-      else p.resolve();
+      else p.resolve(msg.rows);
     });
     this.worker.on("error", (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
     this.worker.on("exit", (code) => this.fail(new Error(`the store's write thread exited (code ${code})`)));
@@ -74,6 +75,7 @@ export class WriteThread {
     // ids in the order they were posted (a Map keeps insertion order)
     for (const [id, p] of this.pending) {
       if (id > through) break;
+      if (p.beat) continue;
       this.pending.delete(id);
       p.resolve();
     }
@@ -95,9 +97,23 @@ export class WriteThread {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: () => resolve(), reject });
       if (this.pending.size === 1) this.worker.ref();
       this.worker.postMessage({ id, batch: packBatch(batch) });
+    });
+  }
+
+  /**
+   * A heartbeat (beat.mjs) on the thread's connection, after the batches posted before it:
+   * resolves with the flow runs' rows (`cols`). The main thread does not wait on the write lock.
+   */
+  beat(cols: string, ids: readonly string[], at: number): Promise<Record<string, unknown>[]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<Record<string, unknown>[]>((resolve, reject) => {
+      this.pending.set(id, { resolve: (rows) => resolve(rows ?? []), reject, beat: true });
+      if (this.pending.size === 1) this.worker.ref();
+      this.worker.postMessage({ id, beat: { cols, ids, at } });
     });
   }
 
@@ -117,7 +133,7 @@ export class WriteThread {
   async close(): Promise<void> {
     const inflight = Array.from(this.pending.values(), (p) => new Promise<void>((r) => {
       const { resolve, reject } = p;
-      p.resolve = () => (resolve(), r());
+      p.resolve = (rows) => (resolve(rows), r());
       p.reject = (e) => (reject(e), r());
     }));
     await Promise.all(inflight);

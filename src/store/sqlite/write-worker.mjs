@@ -5,11 +5,14 @@
 // Answers every batch with {id, error}; a batch posted with a shared flag also sets the flag
 // (1 ok, 2 failed) and wakes the poster, which is how a synchronous flush waits for it (it ends
 // a group: its poster is blocked until it is applied).
+// A heartbeat (`{id, beat}`, beat.mjs) is applied in its turn after the batches before it and
+// answered with the live runs' rows: the main thread never waits on the write lock for it.
 // Plain JavaScript, loaded without a TypeScript loader (which would add tens of MB to the process).
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { createBatchWriter } from "./batch-writer.mjs";
 import { lockedCall } from "./lock-wait.mjs";
+import { beatRows } from "./beat.mjs";
 
 /** Most batches (and rows) applied in one transaction. */
 const MAX_GROUP = 256;
@@ -67,17 +70,38 @@ function answer(msg, error) {
 const size = (b) => b.flowRuns.length + b.taskRuns.length + b.states.length + b.inputs.length + b.logs.length + b.results.length;
 
 parentPort.on("message", (first) => {
+  if (first.beat) return beat(first);
   const msgs = [first];
   let values = size(first.batch);
+  let beatAfter;
   for (let m; !msgs[msgs.length - 1].flag && msgs.length < MAX_GROUP && values < MAX_GROUP_VALUES && (m = receiveMessageOnPort(parentPort)); ) {
+    // a heartbeat posted behind these batches ends the group, and is applied after it
+    if (m.message.beat) {
+      beatAfter = m.message;
+      break;
+    }
     msgs.push(m.message);
     values += size(m.message.batch);
   }
-  if (msgs.length === 1) return answer(first, tryWrite(() => write(first.batch)));
+  applyGroup(msgs);
+  if (beatAfter) beat(beatAfter);
+});
+
+function applyGroup(msgs) {
+  if (msgs.length === 1) return answer(msgs[0], tryWrite(() => write(msgs[0].batch)));
   const error = tryWrite(() => write.many(msgs.map((m) => m.batch)));
   // one at a time after a failure, so one bad batch does not fail the others
   if (error) for (const m of msgs) answer(m, tryWrite(() => write(m.batch)));
   else for (const m of msgs) answer(m, null);
-});
+}
+
+/** A heartbeat: answered with the rows, or the error (it is not a batch: `appliedThrough` stays). */
+function beat(msg) {
+  let rows = [];
+  const error = tryWrite(() => {
+    rows = beatRows(db, msg.beat.cols, msg.beat.ids, msg.beat.at);
+  });
+  parentPort.postMessage({ id: msg.id, error, rows });
+}
 // seen by the main thread at once, even while it runs on microtasks alone
 if (workerData.readyFlag) Atomics.store(workerData.readyFlag, 0, 1);
