@@ -24,6 +24,14 @@ function taskRow(id: string, over: Partial<TaskRunRow> = {}): TaskRunRow {
     endTime: 1001, updated: 1001, ...over,
   };
 }
+/** A Running flow run of this process, its heartbeat at `at`. */
+function liveFlowRow(id: string, at: number): FlowRunRow {
+  return {
+    id, name: "great-amber-ammonite", flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
+    parameters: "{}", tags: "[]", stateType: "RUNNING", stateName: "Running", stateMessage: null, runCount: 1, created: at,
+    startTime: at, endTime: null, updated: at, pid: process.pid, host: "here", heartbeat: at,
+  };
+}
 const batch = (rows: TaskRunRow[]): WriteBatch => ({ flowRuns: [], taskRuns: rows, states: [], inputs: [], logs: [] });
 
 /** Spin on microtasks only (no timer, no I/O, no message can come in) until `done()` or 5 s. */
@@ -94,13 +102,8 @@ test("after a failed batch, shared memory tells nothing more: the failure and th
 
 test("a heartbeat is applied on the thread after the batches posted before it, and the main thread never waits on the write lock for it", async () => {
   await withThread(async (thread) => {
-    const flowRun: FlowRunRow = {
-      id: "f1", name: "great-amber-ammonite", flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
-      parameters: "{}", tags: "[]", stateType: "RUNNING", stateName: "Running", stateMessage: null, runCount: 1, created: 1000,
-      startTime: 1000, endTime: null, updated: 1000, pid: process.pid, host: "here", heartbeat: 1000,
-    };
     // posted behind the batch that creates the run, not awaited: the beat sees the run
-    void thread.write({ flowRuns: [flowRun], taskRuns: [], states: [], inputs: [], logs: [] });
+    void thread.write({ flowRuns: [liveFlowRow("f1", 1000)], taskRuns: [], states: [], inputs: [], logs: [] });
     const first = await thread.beat(FLOW_COLS, ["f1", "missing"], 2000);
     assert.deepEqual(first.map((r) => [r.id, r.heartbeat]), [["f1", 2000]]);
 
@@ -129,14 +132,7 @@ test("the store's heartbeat goes through its write thread: another connection's 
   const other = openSqliteFile(path);
   try {
     const at = Date.now();
-    await store.writeBatch({
-      flowRuns: [{
-        id: "f1", name: "great-amber-ammonite", flowName: "etl", flowVersion: null, parentFlowRunId: null, parentTaskRunId: null,
-        parameters: "{}", tags: "[]", stateType: "RUNNING", stateName: "Running", stateMessage: null, runCount: 1, created: at,
-        startTime: at, endTime: null, updated: at, pid: process.pid, host: "here", heartbeat: at,
-      }],
-      taskRuns: [], states: [], inputs: [], logs: [],
-    });
+    await store.writeBatch({ flowRuns: [liveFlowRow("f1", at)], taskRuns: [], states: [], inputs: [], logs: [] });
     other.exec("BEGIN IMMEDIATE");
     let answered = false;
     const beat = store.beat(["f1"], { at: at + 500, pid: process.pid, host: "here" }).then((rows) => ((answered = true), rows));
